@@ -1,0 +1,75 @@
+"""Ingest Lambda: authenticates and validates a monitoring webhook, then enqueues one message per alert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from alert_courier.alert import AlertEnvelope
+from alert_courier.alert_queue import AlertQueue, EnqueueFailed
+from alert_courier.intake import read_webhook
+from alert_courier.rejection import WebhookRejected
+from alert_courier.settings import ingest_settings
+from alert_courier.webhook import WebhookRequest
+from alert_courier.webhook_secrets import WebhookSecrets
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+settings = ingest_settings()
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+queue = AlertQueue(boto3.client("sqs"), settings.alert_queue_url)
+webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
+
+
+@app.post("/webhooks/<source>")
+def receive_webhook(source: str) -> Response[dict[str, Any]]:
+    request = WebhookRequest.from_http_api_event(source, app.current_event.raw_event)
+    intake = read_webhook(request, webhook_secrets.valid_values, settings.max_body_bytes)
+    envelopes = [
+        AlertEnvelope(alert=alert, correlation_id=request.correlation_id, truncated_alerts=intake.truncated_alerts)
+        for alert in intake.alerts
+    ]
+    accepted = queue.enqueue(envelopes)
+    metrics.add_metric(name="AlertsAccepted", unit=MetricUnit.Count, value=accepted)
+    logger.info(
+        "webhook accepted",
+        extra={"source": intake.source, "accepted": accepted, "truncated_alerts": intake.truncated_alerts},
+    )
+    body = {
+        "status": "accepted",
+        "accepted": accepted,
+        "truncated_alerts": intake.truncated_alerts,
+        "correlation_id": request.correlation_id,
+    }
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.exception_handler(WebhookRejected)
+def refuse(rejection: WebhookRejected) -> Response[dict[str, Any]]:
+    metrics.add_metric(name=f"AlertsRejected_{rejection.code}", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "webhook rejected",
+        extra={"status": rejection.status, "code": rejection.code, "reason": rejection.reason},
+    )
+    return Response(status_code=rejection.status, content_type=content_types.APPLICATION_JSON, body=rejection.body())
+
+
+@app.exception_handler(EnqueueFailed)
+def ask_sender_to_retry(failure: EnqueueFailed) -> Response[dict[str, Any]]:
+    logger.error("enqueue failed; asking the sender to retry", extra={"reason": str(failure)})
+    body = {"error": {"code": "temporarily_unavailable", "reason": "alerts could not be queued; retry"}}
+    return Response(
+        status_code=503, content_type=content_types.APPLICATION_JSON, body=body, headers={"Retry-After": "5"}
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

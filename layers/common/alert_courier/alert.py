@@ -1,0 +1,63 @@
+"""The one normalised alert every monitoring source maps into, and the queue message that carries it."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Alert(BaseModel):
+    """One alert from one source, in one status. Immutable; built only by a source's normaliser."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    dedup_key: str = Field(min_length=1, max_length=512)
+    group_key: str = Field(min_length=1, max_length=1024)
+    status: AlertStatus
+    severity: Severity = Severity.WARNING
+    title: str = Field(max_length=1024)
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    links: dict[str, str] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    raw: dict[str, Any] = Field(default_factory=dict, description="the source fields needed to explain it")
+
+    def transition_id(self) -> str:
+        """Stable id of this alert's transition: same webhook resent → same id."""
+        parts = [self.source, self.dedup_key, self.status.value, _iso(self.started_at), _iso(self.ended_at)]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class AlertEnvelope(BaseModel):
+    """What `ingest` puts on the queue: one alert plus the request it arrived in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert: Alert
+    correlation_id: str
+    truncated_alerts: int = 0
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""

@@ -1,0 +1,41 @@
+"""The incident.io API key: read from Secrets Manager with a cache, never shown in a log, repr or error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import SecretStr
+
+SECRET_CACHE_SECONDS = 300
+
+
+class ApiKeySource:
+    """Secret value is the bare key or JSON {"api_key": "..."}; `fresh=True` bypasses the cache (rotation)."""
+
+    def __init__(self, secret_name: str, provider: Any | None = None) -> None:
+        if provider is None:
+            from aws_lambda_powertools.utilities import parameters
+
+            provider = parameters.SecretsProvider()
+        self._provider = provider
+        self._secret_name = secret_name
+
+    def get(self, *, fresh: bool = False) -> SecretStr:
+        value = self._provider.get(self._secret_name, max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
+        return SecretStr(_key_from(value))
+
+    def __repr__(self) -> str:
+        return f"ApiKeySource(secret_name={self._secret_name!r})"
+
+
+def _key_from(value: Any) -> str:
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(stripped)
+        except json.JSONDecodeError:
+            return stripped
+        return str(document.get("api_key") or document.get("key") or "")
+    return stripped

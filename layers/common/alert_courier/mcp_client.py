@@ -1,0 +1,358 @@
+"""One MCP client per warm container for incident.io's tools: one HTTP request per call, typed failures.
+
+The official `mcp` SDK is async and its anyio scopes are bound to the task that opened them, so one task
+on a long-lived event loop (a daemon thread) owns the connection and every call is submitted to that loop.
+Lambda freezes the thread between invocations; the connection is reused on the next warm invocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx2
+import jsonschema
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from .api_key import ApiKeySource
+from .retry_policy import RetryPolicy, parse_retry_after
+from .tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
+
+REQUEST_TIMEOUT_CODE = -32001
+SAFETY_MARGIN_SECONDS = 2.0
+_T = TypeVar("_T")
+
+
+@dataclass
+class _HttpOutcome:
+    """What the HTTP layer saw for one tool call (the SDK keeps no status code)."""
+
+    requests: int = 0
+    status: int | None = None
+    retry_after: str | None = None
+
+
+_current_outcome: contextvars.ContextVar[_HttpOutcome | None] = contextvars.ContextVar(
+    "alert_courier_http_outcome", default=None
+)
+
+
+async def _count_request(_request: httpx2.Request) -> None:
+    outcome = _current_outcome.get()
+    if outcome is not None:
+        outcome.requests += 1
+
+
+async def _record_response(response: httpx2.Response) -> None:
+    outcome = _current_outcome.get()
+    if outcome is not None:
+        outcome.status = response.status_code
+        outcome.retry_after = response.headers.get("retry-after")
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="mcp-loop", daemon=True).start()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float) -> _T:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+
+@dataclass
+class _Connection:
+    client: Client | None = None
+    input_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alive: bool = True
+    error: BaseException | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class IncidentIoMcp:
+    """Calls incident.io's MCP tools as a service actor. Thread-safe; create once per container."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: ApiKeySource,
+        *,
+        mode: str = "auto",
+        call_timeout_seconds: float = 15.0,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._url = url
+        self._api_key = api_key
+        self._mode = mode
+        self._call_timeout = call_timeout_seconds
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._loop = _LoopThread()
+        self._connection: _Connection | None = None
+        self._connect_lock: asyncio.Lock | None = None
+        self._fresh_key_next = False
+        self.connects = 0
+
+    def __repr__(self) -> str:
+        return f"IncidentIoMcp(url={self._url!r}, mode={self._mode!r})"
+
+    # ---- public, synchronous ------------------------------------------------------------------
+
+    def input_schemas(self) -> dict[str, dict[str, Any]]:
+        connection = self._loop.run(self._ensure_connection(), self._call_timeout + SAFETY_MARGIN_SECONDS)
+        return dict(connection.input_schemas)
+
+    def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        retry_ambiguous: bool = False,
+        remaining_seconds: Callable[[], float] | None = None,
+    ) -> dict[str, Any]:
+        """Validates, calls and retries within the budget; returns the structured result or raises ToolCallError.
+
+        `retry_ambiguous` says a repeat is harmless (read-only tool, or the call carries an idempotency key).
+        """
+        self.validate_arguments(name, arguments)
+        return self._with_retries(
+            name,
+            lambda timeout: self._call_once(name, arguments, timeout),
+            retry_ambiguous,
+            remaining_seconds,
+        )
+
+    def read_resource(self, uri: str, *, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
+        return self._with_retries(uri, lambda timeout: self._read_once(uri, timeout), True, remaining_seconds)
+
+    def validate_arguments(self, name: str, arguments: dict[str, Any]) -> None:
+        """Fails closed: an unknown tool or arguments outside its advertised schema are permanent errors."""
+        schemas = self.input_schemas()
+        if name not in schemas:
+            raise ToolCallError(FailureKind.PERMANENT, f"the server offers no tool named {name!r}", tool=name)
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schemas[name]).iter_errors(arguments))
+        if error is not None:
+            field_path = ".".join(str(part) for part in error.absolute_path) or (
+                _first_property(error.message) or "arguments"
+            )
+            raise ToolCallError(
+                FailureKind.PERMANENT,
+                f"arguments do not match {name}'s schema: {error.message}",
+                tool=name,
+                field=field_path,
+                code="schema_mismatch",
+            )
+
+    # ---- retries ---------------------------------------------------------------------------------
+
+    def _with_retries(
+        self,
+        what: str,
+        attempt_once: Callable[[float], Coroutine[Any, Any, dict[str, Any]]],
+        retry_ambiguous: bool,
+        remaining_seconds: Callable[[], float] | None,
+    ) -> dict[str, Any]:
+        started = self._monotonic()
+        attempt = 0
+        reread_key = False
+        while True:
+            attempt += 1
+            timeout = self._timeout(remaining_seconds)
+            try:
+                return self._loop.run(attempt_once(timeout), timeout + SAFETY_MARGIN_SECONDS)
+            except TimeoutError:
+                failure = ToolCallError(FailureKind.AMBIGUOUS, f"no answer within {timeout:.1f}s", tool=what)
+            except ToolCallError as error:
+                failure = error
+            if failure.kind is FailureKind.UNAUTHORIZED and not reread_key:
+                reread_key = True  # the key may have been rotated: re-read the secret once, reconnect
+                self._fresh_key_next = True
+                self._loop.run(self._drop_connection(), SAFETY_MARGIN_SECONDS)
+                continue
+            retryable = failure.kind is FailureKind.TRANSIENT or (
+                failure.kind is FailureKind.AMBIGUOUS and retry_ambiguous
+            )
+            if not retryable or attempt >= self._policy.max_attempts:
+                raise failure
+            delay = self._policy.delay(attempt, failure.retry_after)
+            spent = self._monotonic() - started
+            left = remaining_seconds() - SAFETY_MARGIN_SECONDS if remaining_seconds else float("inf")
+            if spent + delay > self._policy.budget_seconds or delay > left:
+                raise failure
+            self._sleep(delay)
+
+    def _timeout(self, remaining_seconds: Callable[[], float] | None) -> float:
+        if remaining_seconds is None:
+            return self._call_timeout
+        left = remaining_seconds() - SAFETY_MARGIN_SECONDS
+        if left < 1.0:
+            raise ToolCallError(FailureKind.TRANSIENT, "not enough invocation time left to call safely")
+        return min(self._call_timeout, left)
+
+    # ---- on the loop -----------------------------------------------------------------------------
+
+    async def _call_once(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+        connection = await self._ensure_connection()
+        assert connection.client is not None
+        outcome = _HttpOutcome()
+        token = _current_outcome.set(outcome)
+        try:
+            result = await connection.client.call_tool(name, arguments, read_timeout_seconds=timeout)
+        except Exception as error:
+            raise await self._classify(name, error, outcome, connection) from None
+        finally:
+            _current_outcome.reset(token)
+        text = "".join(getattr(block, "text", "") for block in result.content)
+        if result.is_error:
+            raise from_error_text(name, text)
+        if isinstance(result.structured_content, dict):
+            return result.structured_content
+        return _json_object(name, text)
+
+    async def _read_once(self, uri: str, timeout: float) -> dict[str, Any]:
+        connection = await self._ensure_connection()
+        assert connection.client is not None
+        outcome = _HttpOutcome()
+        token = _current_outcome.set(outcome)
+        try:
+            result = await asyncio.wait_for(connection.client.read_resource(uri), timeout)
+        except Exception as error:
+            raise await self._classify(uri, error, outcome, connection) from None
+        finally:
+            _current_outcome.reset(token)
+        text = "".join(getattr(content, "text", "") for content in result.contents)
+        return _json_object(uri, text)
+
+    async def _classify(
+        self, name: str, error: Exception, outcome: _HttpOutcome, connection: _Connection
+    ) -> ToolCallError:
+        retry_after = parse_retry_after(outcome.retry_after)
+        if isinstance(error, MCPError) and error.code == REQUEST_TIMEOUT_CODE:
+            return ToolCallError(FailureKind.AMBIGUOUS, "the call timed out; the server may have acted", tool=name)
+        if outcome.status is not None and outcome.status >= 400:
+            if outcome.status == 404:  # session expired (legacy servers): reconnect; the call did not run
+                await self._drop_connection()
+                return ToolCallError(FailureKind.TRANSIENT, "MCP session expired", tool=name, status=404)
+            return ToolCallError(
+                kind_for_status(outcome.status),
+                f"HTTP {outcome.status} from the MCP server",
+                tool=name,
+                status=outcome.status,
+                retry_after=retry_after,
+            )
+        if isinstance(error, MCPError) and connection.alive:
+            return from_error_text(name, error.error.message if error.error else str(error))
+        await self._drop_connection()
+        kind = FailureKind.AMBIGUOUS if outcome.requests else FailureKind.TRANSIENT
+        return ToolCallError(kind, f"connection failed: {type(error).__name__}", tool=name)
+
+    async def _ensure_connection(self) -> _Connection:
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self._connection is not None and self._connection.alive:
+                return self._connection
+            self._connection = await self._open_connection()
+            return self._connection
+
+    async def _open_connection(self) -> _Connection:
+        fresh = self._fresh_key_next
+        self._fresh_key_next = False
+        key = self._api_key.get(fresh=fresh)
+        connection = _Connection()
+        ready = asyncio.Event()
+
+        async def own() -> None:
+            http = httpx2.AsyncClient(
+                headers={"Authorization": f"Bearer {key.get_secret_value()}"},
+                timeout=httpx2.Timeout(10.0, read=self._call_timeout + 5.0),
+                event_hooks={"request": [_count_request], "response": [_record_response]},
+            )
+            outcome = _HttpOutcome()
+            _current_outcome.set(outcome)
+            try:
+                transport = streamable_http_client(self._url, http_client=http)
+                async with Client(transport, mode=self._mode, read_timeout_seconds=self._call_timeout) as client:
+                    connection.input_schemas = await _list_input_schemas(client)
+                    connection.client = client
+                    ready.set()
+                    await connection.stop.wait()
+            except BaseException as error:
+                connection.error = _connect_error(error, outcome)
+            finally:
+                connection.alive = False
+                ready.set()
+                await http.aclose()
+
+        connection.task = asyncio.create_task(own())  # type: ignore[attr-defined]
+        await ready.wait()
+        if connection.client is None:
+            error = connection.error or ToolCallError(FailureKind.TRANSIENT, "could not connect")
+            raise (error if isinstance(error, ToolCallError) else ToolCallError(FailureKind.TRANSIENT, str(error)))
+        self.connects += 1
+        return connection
+
+    async def _drop_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.alive = False
+            self._connection.stop.set()
+            self._connection = None
+
+
+async def _list_input_schemas(client: Client) -> dict[str, dict[str, Any]]:
+    schemas: dict[str, dict[str, Any]] = {}
+    cursor: str | None = None
+    for _ in range(20):
+        page = await client.list_tools(cursor=cursor)
+        for tool in page.tools:
+            schemas[tool.name] = dict(tool.input_schema)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return schemas
+
+
+def _connect_error(error: BaseException, outcome: _HttpOutcome) -> ToolCallError:
+    if outcome.status is not None and outcome.status >= 400:
+        return ToolCallError(
+            kind_for_status(outcome.status),
+            f"HTTP {outcome.status} while connecting to MCP",
+            status=outcome.status,
+            retry_after=parse_retry_after(outcome.retry_after),
+        )
+    leaf = error
+    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+        leaf = leaf.exceptions[0]
+    return ToolCallError(FailureKind.TRANSIENT, f"could not connect to the MCP server: {type(leaf).__name__}")
+
+
+def _json_object(name: str, text: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        raise ToolCallError(FailureKind.AMBIGUOUS, "the result is not JSON", tool=name) from None
+    if not isinstance(document, dict):
+        raise ToolCallError(FailureKind.AMBIGUOUS, "the result is not a JSON object", tool=name)
+    return document
+
+
+def _first_property(message: str) -> str | None:
+    """jsonschema names a missing or unexpected property only inside its message."""
+    start = message.find("'")
+    end = message.find("'", start + 1)
+    return message[start + 1 : end] if 0 <= start < end else None

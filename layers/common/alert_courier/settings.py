@@ -1,0 +1,39 @@
+"""Typed configuration read once per container from the environment, so a missing variable fails at init."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    alert_queue_url: str
+    webhook_secret_prefix: str = "alert-courier/webhooks/"
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
+    state_table_name: str = ""
+
+
+class DispatchSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    state_table_name: str
+    incident_io_api_key_secret: str
+    mcp_server_url: str = "https://mcp.incident.io/mcp"
+    mcp_protocol_mode: str = Field(default="auto", description="auto | legacy | a modern version such as 2026-07-28")
+    mcp_call_timeout_seconds: float = Field(default=15.0, gt=0)
+    rules_file: str = ""
+    action_memory_days: int = Field(default=14, gt=0, description="how long a completed action is remembered")
+
+
+@lru_cache(maxsize=1)
+def ingest_settings() -> IngestSettings:
+    return IngestSettings()  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1)
+def dispatch_settings() -> DispatchSettings:
+    return DispatchSettings()  # type: ignore[call-arg]

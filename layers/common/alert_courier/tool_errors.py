@@ -1,0 +1,112 @@
+"""Typed failures of an incident.io tool call, and how to read incident.io's error bodies."""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Any
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"  # 429, 5xx, dropped connection before sending: retry with backoff
+    AMBIGUOUS = "ambiguous"  # the server may have acted (timeout after sending): re-check before retrying
+    UNAUTHORIZED = "unauthorized"  # 401: re-read the key once, then give up
+    PERMANENT = "permanent"  # validation, permission, unknown tool: never retry; dead-letter with the reason
+
+
+class ToolCallError(Exception):
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        tool: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        field: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.tool = tool
+        self.status = status
+        self.code = code
+        self.field = field
+        self.retry_after = retry_after
+
+    def describe(self) -> str:
+        parts = [f"{self.kind.value}", self.tool or "?"]
+        if self.status:
+            parts.append(str(self.status))
+        if self.code:
+            parts.append(self.code)
+        if self.field:
+            parts.append(f"field={self.field}")
+        return " ".join(parts) + f": {self.message}"
+
+
+def kind_for_status(status: int | None) -> FailureKind:
+    if status is None:
+        return FailureKind.TRANSIENT
+    if status == 401:
+        return FailureKind.UNAUTHORIZED
+    if status == 429 or status >= 500:
+        return FailureKind.TRANSIENT
+    return FailureKind.PERMANENT
+
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def from_error_text(tool: str, text: str) -> ToolCallError:
+    """Reads an isError text or JSON-RPC error message, which may embed incident.io's REST error JSON."""
+    document = _embedded_json(text)
+    if document is None or "status" not in document:
+        lowered = text.lower()
+        if "unknown tool" in lowered or "validation error" in lowered or "invalid" in lowered:
+            return ToolCallError(FailureKind.PERMANENT, text[:500], tool=tool)
+        return ToolCallError(FailureKind.TRANSIENT, text[:500] or "tool failed without detail", tool=tool)
+    status = _as_int(document.get("status"))
+    errors = document.get("errors") or [{}]
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    messages = "; ".join(
+        str(error.get("message", "")) for error in errors if isinstance(error, dict) and error.get("message")
+    )
+    rate_limit = document.get("rate_limit") or {}
+    retry_after = _as_float(rate_limit.get("retry_after")) if isinstance(rate_limit, dict) else None
+    return ToolCallError(
+        kind_for_status(status),
+        messages or str(document.get("type", "error")),
+        tool=tool,
+        status=status,
+        code=str(first.get("code")) if first.get("code") else str(document.get("type") or "") or None,
+        field=(first.get("source") or {}).get("field") if isinstance(first.get("source"), dict) else None,
+        retry_after=retry_after,
+    )
+
+
+def _embedded_json(text: str) -> dict[str, Any] | None:
+    match = _JSON_OBJECT.search(text)
+    if not match:
+        return None
+    try:
+        document = json.loads(match.group(0))
+    except json.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _as_int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
