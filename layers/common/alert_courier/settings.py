@@ -22,6 +22,7 @@ class DispatchSettings(BaseSettings):
 
     state_table_name: str
     incident_io_api_key_secret: str
+    dead_letter_queue_url: str
     mcp_server_url: str = "https://mcp.incident.io/mcp"
     mcp_protocol_mode: str = Field(default="auto", description="auto | legacy | a modern version such as 2026-07-28")
     mcp_call_timeout_seconds: float = Field(default=15.0, gt=0)

@@ -1,0 +1,81 @@
+"""Dispatch Lambda: takes queued alerts in FIFO batches, decides, and acts through incident.io's MCP tools.
+
+Clients, the MCP connection and the organisation config live at module scope: paid once per container.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from alert_courier.alert import AlertEnvelope
+from alert_courier.api_key import ApiKeySource
+from alert_courier.courier import Courier, PermanentFailure
+from alert_courier.dead_letters import DeadLetters
+from alert_courier.mcp_client import IncidentIoMcp
+from alert_courier.settings import dispatch_settings
+from alert_courier.state_store import ActionLedger, DecisionHistory, GroupStateStore
+
+settings = dispatch_settings()
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+_table = boto3.resource("dynamodb").Table(settings.state_table_name)
+dead_letters = DeadLetters(boto3.client("sqs"), settings.dead_letter_queue_url)
+incident_io = IncidentIoMcp(
+    settings.mcp_server_url,
+    ApiKeySource(settings.incident_io_api_key_secret),
+    mode=settings.mcp_protocol_mode,
+    call_timeout_seconds=settings.mcp_call_timeout_seconds,
+)
+courier = Courier(
+    GroupStateStore(_table),
+    ActionLedger(_table, remember_days=settings.action_memory_days),
+    DecisionHistory(_table),
+    incident_io,
+)
+_context: LambdaContext | None = None
+
+
+def handle_record(record: SQSRecord) -> dict[str, Any]:
+    remaining = _context.get_remaining_time_in_millis if _context else None
+    try:
+        envelope = AlertEnvelope.model_validate_json(record.body)
+    except ValidationError as error:
+        return _dead_letter(record, f"unreadable message: {error.errors()[0]['msg']}")
+    logger.append_keys(correlation_id=envelope.correlation_id, dedup_key=envelope.alert.dedup_key)
+    try:
+        outcome = courier.handle(envelope, (lambda: remaining() / 1000) if remaining else None)
+    except PermanentFailure as failure:
+        return _dead_letter(record, str(failure))
+    metrics.add_metric(name="AlertsDispatched", unit=MetricUnit.Count, value=1)
+    return outcome
+
+
+def _dead_letter(record: SQSRecord, reason: str) -> dict[str, Any]:
+    dead_letters.send(
+        record.body,
+        group_id=record.attributes.message_group_id or "",
+        source_message_id=record.message_id,
+        reason=reason,
+    )
+    metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
+    logger.error("dead-lettered", extra={"reason": reason, "message_id": record.message_id})
+    return {"dead_lettered": reason}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _context
+    _context = context
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
