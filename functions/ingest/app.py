@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from alert_courier.alert import AlertEnvelope
 from alert_courier.alert_queue import AlertQueue, EnqueueFailed
 from alert_courier.intake import read_webhook
@@ -12,10 +17,6 @@ from alert_courier.rejection import WebhookRejected
 from alert_courier.settings import ingest_settings
 from alert_courier.webhook import WebhookRequest
 from alert_courier.webhook_secrets import WebhookSecrets
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 settings = ingest_settings()
 logger = Logger()
