@@ -1,0 +1,115 @@
+"""Local AWS: moto in server mode, with the queues and table the template declares and the dev secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from .template_model import parameter_defaults
+
+DEV_REGION = "us-east-1"
+DEV_API_KEY = "local-dev-api-key"  # noqa: S105 - published local default, not a secret
+DEV_WEBHOOK_TOKEN = "local-dev-token"  # noqa: S105 - published local default
+DEV_ALERT_SOURCE_TOKEN = "local-dev-alert-source-token"  # noqa: S105 - published local default
+WEBHOOK_SOURCES = ("alertmanager", "grafana", "datadog", "cloudwatch", "generic", "heartbeat")
+
+
+def use_fake_credentials(endpoint_url: str) -> None:
+    """Points every boto3 client in this process (Powertools' too) at moto."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105
+            "AWS_SESSION_TOKEN": "testing",  # noqa: S105
+            "AWS_DEFAULT_REGION": DEV_REGION,
+            "AWS_REGION": DEV_REGION,
+            "AWS_ENDPOINT_URL": endpoint_url,
+        }
+    )
+
+
+@dataclass
+class LocalAws:
+    endpoint_url: str
+    refs: dict[str, str] = field(default_factory=dict)  # template logical id (and .Attr) → local value
+    server: ThreadedMotoServer | None = None
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=DEV_REGION)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def start_moto(host: str, port: int) -> LocalAws:
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_port = server._server.server_port if port == 0 else port  # type: ignore[attr-defined]
+    aws = LocalAws(endpoint_url=f"http://{host}:{bound_port}", server=server)
+    use_fake_credentials(aws.endpoint_url)
+    return aws
+
+
+def provision(aws: LocalAws, template: dict[str, Any], *, webhook_token: str = DEV_WEBHOOK_TOKEN) -> None:
+    """Creates what the template declares (queues, table) and seeds the dev secrets; fills aws.refs."""
+    resources = template.get("Resources") or {}
+    params = {name: str(value) for name, value in parameter_defaults(template).items() if value is not None}
+    aws.refs.update(params)
+    sqs = aws.client("sqs")
+    queues = {name: res for name, res in resources.items() if res.get("Type") == "AWS::SQS::Queue"}
+    # Dead-letter queues first, so redrive policies can point at them.
+    ordered = sorted(queues, key=lambda name: "RedrivePolicy" in (queues[name].get("Properties") or {}))
+    for name in ordered:
+        props = queues[name].get("Properties") or {}
+        fifo = bool(props.get("FifoQueue"))
+        attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+        if fifo:
+            attributes.update({"FifoQueue": "true", "ContentBasedDeduplication": "false"})
+        if "MessageRetentionPeriod" in props:
+            attributes["MessageRetentionPeriod"] = str(props["MessageRetentionPeriod"])
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": aws.refs[f"{target}.Arn"], "maxReceiveCount": int(redrive["maxReceiveCount"])}
+            )
+        queue_name = f"alert-courier-{name}" + (".fifo" if fifo else "")
+        url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        aws.refs.update({name: url, f"{name}.Arn": arn, f"{name}.QueueName": queue_name, f"{name}.QueueUrl": url})
+    dynamodb = aws.client("dynamodb")
+    for name, res in resources.items():
+        if res.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        props = res.get("Properties") or {}
+        table_name = f"alert-courier-{name}"
+        dynamodb.create_table(
+            TableName=table_name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+        aws.refs.update(
+            {name: table_name, f"{name}.Arn": f"arn:aws:dynamodb:{DEV_REGION}:123456789012:table/{table_name}"}
+        )
+    secrets = aws.client("secretsmanager")
+    secrets.create_secret(
+        Name=params.get("IncidentIoApiKeySecretName", "alert-courier/incident-io-api-key"), SecretString=DEV_API_KEY
+    )
+    prefix = params.get("WebhookSecretPrefix", "alert-courier/webhooks/")
+    for source in WEBHOOK_SOURCES:
+        secrets.create_secret(Name=f"{prefix}{source}", SecretString=json.dumps({"current": webhook_token}))
+    alert_source_prefix = params.get("AlertSourceSecretPrefix", "alert-courier/alert-sources/")
+    secrets.create_secret(
+        Name=f"{alert_source_prefix}local-alert-source",
+        SecretString=json.dumps({"current": DEV_ALERT_SOURCE_TOKEN}),
+    )

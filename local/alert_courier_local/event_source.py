@@ -1,0 +1,112 @@
+"""Stands in for the Lambda SQS event source mapping: polls, invokes with a batch, honours partial failures."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .lambda_runtime import LocalFunction
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    records = []
+    for message in messages:
+        attributes = dict(message.get("Attributes") or {})
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": attributes,
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value.get("DataType", "String"),
+                    }
+                    for name, value in (message.get("MessageAttributes") or {}).items()
+                },
+                "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+class SqsPoller:
+    """One poller is one concurrent 'container'; several pollers give concurrent dispatch workers."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        function: LocalFunction,
+        *,
+        batch_size: int = 10,
+        redelivery_seconds: int = 2,
+        log: Callable[[str], None] = print,
+        name: str = "poller",
+    ) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+        self._arn = queue_arn
+        self._function = function
+        self._batch_size = batch_size
+        self._redelivery = redelivery_seconds
+        self._log = log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.batches = 0
+
+    def start(self) -> SqsPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def poll_once(self, wait_seconds: int = 1) -> int:
+        response = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages") or []
+        if not messages:
+            return 0
+        self.batches += 1
+        failed: set[str] = set()
+        try:
+            result = self._function.invoke(sqs_event(messages, self._arn))
+            failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        except Exception as error:  # noqa: BLE001 - a crashed invocation fails the whole batch, as in AWS
+            self._log(f"dispatch    batch of {len(messages)} failed: {type(error).__name__}: {error}")
+            failed = {message["MessageId"] for message in messages}
+        for message in messages:
+            if message["MessageId"] in failed:
+                # AWS waits for the visibility timeout; locally we make redelivery quick.
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self._redelivery
+                )
+            else:
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception as error:  # noqa: BLE001 - keep polling, like the managed poller
+                self._log(f"poller      error: {type(error).__name__}: {error}")
+                time.sleep(1)
