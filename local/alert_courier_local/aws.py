@@ -13,9 +13,9 @@ from moto.server import ThreadedMotoServer
 from .template_model import parameter_defaults
 
 DEV_REGION = "us-east-1"
-DEV_API_KEY = "local-dev-api-key"  # noqa: S105 - published local default, not a secret
-DEV_WEBHOOK_TOKEN = "local-dev-token"  # noqa: S105 - published local default
-DEV_ALERT_SOURCE_TOKEN = "local-dev-alert-source-token"  # noqa: S105 - published local default
+DEV_API_KEY = "local-dev-api-key"
+DEV_WEBHOOK_TOKEN = "local-dev-token"
+DEV_ALERT_SOURCE_TOKEN = "local-dev-alert-source-token"
 WEBHOOK_SOURCES = ("alertmanager", "grafana", "datadog", "cloudwatch", "generic", "heartbeat")
 
 
@@ -24,8 +24,8 @@ def use_fake_credentials(endpoint_url: str) -> None:
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105
-            "AWS_SESSION_TOKEN": "testing",  # noqa: S105
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": DEV_REGION,
             "AWS_REGION": DEV_REGION,
             "AWS_ENDPOINT_URL": endpoint_url,

@@ -31,7 +31,7 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
                     }
                     for name, value in (message.get("MessageAttributes") or {}).items()
                 },
-                "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+                "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
                 "awsRegion": "us-east-1",
@@ -90,7 +90,7 @@ class SqsPoller:
         try:
             result = self._function.invoke(sqs_event(messages, self._arn))
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
-        except Exception as error:  # noqa: BLE001 - a crashed invocation fails the whole batch, as in AWS
+        except Exception as error:
             self._log(f"dispatch    batch of {len(messages)} failed: {type(error).__name__}: {error}")
             failed = {message["MessageId"] for message in messages}
         for message in messages:
@@ -107,6 +107,6 @@ class SqsPoller:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception as error:  # noqa: BLE001 - keep polling, like the managed poller
+            except Exception as error:
                 self._log(f"poller      error: {type(error).__name__}: {error}")
                 time.sleep(1)

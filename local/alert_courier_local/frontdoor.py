@@ -89,7 +89,7 @@ def front_door_app(routes: list[tuple[HttpRoute, LocalFunction]], log: Callable[
             event = http_api_event(request, route, body)
             try:
                 result = await asyncio.to_thread(function.invoke, event)
-            except Exception as error:  # noqa: BLE001 - API Gateway answers 500 when the function fails
+            except Exception as error:
                 log(f"front door  {request.method} {request.url.path} -> 500 ({type(error).__name__})")
                 return JSONResponse({"message": "Internal Server Error"}, status_code=500)
             response = to_http_response(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -111,7 +112,8 @@ def main() -> int:
         f"  front door     {stack.front_door_url}/webhooks/<source>   (webhook token: local-dev-token)\n"
         f"  incident.io    {stack.simulator_url}/mcp   state: {stack.simulator_url}/_sim/state   "
         f"stats: {stack.simulator_url}/_sim/stats\n"
-        f"  moto (AWS)     {stack.aws.endpoint_url if stack.aws else ''}   dispatch workers: {config.dispatch_workers}\n"
+        f"  moto (AWS)     {stack.aws.endpoint_url if stack.aws else ''}   "
+        f"dispatch workers: {config.dispatch_workers}\n"
         "  try:  curl -s -X POST localhost:3000/webhooks/alertmanager -H 'Authorization: Bearer local-dev-token' "
         "-H 'Content-Type: application/json' --data @events/alertmanager/firing.json\n"
         "Ctrl-C stops it.",
@@ -119,10 +121,8 @@ def main() -> int:
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
-    except KeyboardInterrupt:
-        pass
     stack.stop()
     return 0
 

@@ -52,7 +52,7 @@ class LambdaFunction:
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)
     return document
 
 
