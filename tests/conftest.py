@@ -24,3 +24,31 @@ def alertmanager_firing() -> dict[str, Any]:
 @pytest.fixture
 def alertmanager_resolved() -> dict[str, Any]:
     return load_event("alertmanager/resolved.json")
+
+
+def wait_until(predicate: Any, *, timeout: float = 20.0, interval: float = 0.1, what: str = "condition") -> Any:
+    """Polls until predicate() is truthy; fails the test with `what` if it never becomes so."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Any:
+    """The whole local stack on ephemeral ports, once per test session (handlers read env at import)."""
+    from alert_courier_local.stack import LocalStack, StackConfig
+
+    stack = LocalStack(
+        StackConfig(
+            front_door_port=0, simulator_port=0, aws_port=0, quiet=True, redelivery_seconds=1, dispatch_workers=2
+        )
+    ).start()
+    yield stack
+    stack.stop()
