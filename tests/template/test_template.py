@@ -1,0 +1,578 @@
+"""Checks on template.yaml that fail when the SAM template breaks.
+
+Layers of checking (see docs platform-detail §3.2 for why raw cfn-lint alone is not enough):
+  1. raw ``cfn-lint template.yaml``;
+  2. offline SAM translation with ``samtranslator`` (no AWS calls), then cfn-lint on the result:
+     this is what catches bad runtimes and undefined ``!Ref``s inside SAM resources;
+  3. ``sam validate --lint`` with the SAM CLI from ``.venv-sam``;
+  4. structural assertions on the translated (plain CloudFormation) template;
+  5. (slow) a real ``sam build`` into a temporary directory, inspecting the artefacts.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+SAMCONFIG = REPO_ROOT / "samconfig.toml"
+SAM_BIN = REPO_ROOT / ".venv-sam" / "bin" / "sam"
+REGION = "us-east-1"
+
+# Values used to evaluate IAM resource patterns against concrete secret ARNs.
+FAKE_ACCOUNT = "123456789012"
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": FAKE_ACCOUNT}
+
+# The environment contract between the template and the function code.
+GLOBAL_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "alert-courier",
+    "POWERTOOLS_METRICS_NAMESPACE": "AlertCourier",
+    "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+    "POWERTOOLS_PARAMETERS_MAX_AGE": "300",
+    "STATE_TABLE_NAME": {"Ref": "StateTable"},
+}
+FUNCTION_ENV = {
+    "IngestFunction": {
+        "ALERT_QUEUE_URL": {"Ref": "AlertQueue"},
+        "WEBHOOK_SECRET_PREFIX": {"Ref": "WebhookSecretPrefix"},
+        "MAX_BODY_BYTES": "6291456",
+    },
+    "DispatchFunction": {
+        "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
+        "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
+        "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
+    },
+}
+
+# Managed policies SAM attaches on its own (logs, X-Ray, SQS poller). None of them touches secrets.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", **kwargs.pop("env", {})}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, **kwargs)
+
+
+def _cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
+    # Run cfn-lint's CLI entry point with this interpreter, so the venv's cfn-lint is the one used.
+    code = "import sys; from cfnlint.runner import main; sys.exit(main())"
+    return _run([sys.executable, "-c", code, str(path)], cwd=REPO_ROOT)
+
+
+def _load_sam_template(path: Path) -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml  # understands !Ref, !Sub, !GetAtt ...
+
+    # JSON round trip: plain dicts/strs instead of cfn-lint's node subclasses.
+    return json.loads(json.dumps(cfn_yaml.load(str(path))))
+
+
+def _with_placeholder_uris(template: dict[str, Any]) -> dict[str, Any]:
+    """Point local code/content paths at S3 so the translator needs no packaging step."""
+    template = copy.deepcopy(template)
+    holders = [r.get("Properties", {}) for r in template.get("Resources", {}).values()]
+    holders += list(template.get("Globals", {}).values())
+    for props in holders:
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            value = props.get(key)
+            if isinstance(value, str) and not value.startswith("s3://"):
+                props[key] = f"s3://placeholder/{value.strip('/') or 'root'}.zip"
+    return template
+
+
+def translate(template: dict[str, Any]) -> dict[str, Any]:
+    """SAM -> CloudFormation, fully offline (no IAM ListPolicies, no credentials)."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    def managed_policy_map() -> dict[str, str]:
+        # Stub of ManagedPolicyLoader.load(): only the AWS managed policies SAM itself attaches.
+        return {arn.rsplit("/", 1)[1]: arn for arn in ALLOWED_MANAGED_POLICIES}
+
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
+    return translator.translate(
+        _with_placeholder_uris(template), parameter_values={}, get_managed_policy_map=managed_policy_map
+    )
+
+
+def resources_of_type(cfn: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == rtype}
+
+
+def _substitute(fmt: str, variables: dict[str, str]) -> str:
+    return re.sub(r"\$\{([^}!]+)\}", lambda m: variables.get(m.group(1), m.group(0)), fmt)
+
+
+def resolve(value: Any, params: dict[str, str]) -> str:
+    """Resolve the string intrinsics IAM resources use here (Sub, Ref) with concrete values."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return params[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        sub = value["Fn::Sub"]
+        if isinstance(sub, str):
+            return _substitute(sub, params)
+        fmt, local_vars = sub
+        return _substitute(fmt, {**params, **{k: resolve(v, params) for k, v in local_vars.items()}})
+    raise AssertionError(f"cannot resolve IAM resource {value!r}")
+
+
+def parameter_defaults(cfn: dict[str, Any]) -> dict[str, str]:
+    defaults = {name: str(p["Default"]) for name, p in cfn["Parameters"].items() if "Default" in p}
+    return {**defaults, **PSEUDO}
+
+
+def role_statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for policy in role["Properties"].get("Policies", []):
+        statements = policy["PolicyDocument"]["Statement"]
+        yield from statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def secret_statements(role: dict[str, Any], effect: str = "Allow") -> list[dict[str, Any]]:
+    out = []
+    for st in role_statements(role):
+        actions = [a.lower() for a in _as_list(st.get("Action", []))]
+        if st["Effect"] == effect and any(a.startswith("secretsmanager:") or a == "*" for a in actions):
+            out.append(st)
+    return out
+
+
+def allowed_secret_patterns(role: dict[str, Any], params: dict[str, str]) -> set[str]:
+    return {resolve(r, params) for st in secret_statements(role) for r in _as_list(st["Resource"])}
+
+
+def can_read(patterns: set[str], arn: str) -> bool:
+    return any(fnmatch.fnmatchcase(arn, pattern) for pattern in patterns)
+
+
+def secret_arn(name: str) -> str:
+    # Secrets Manager appends "-" and 6 random characters to every secret's ARN.
+    return f"arn:aws:secretsmanager:{REGION}:{FAKE_ACCOUNT}:secret:{name}-AbC123"
+
+
+def function_role(cfn: dict[str, Any], function_id: str) -> dict[str, Any]:
+    role_ref = cfn["Resources"][function_id]["Properties"]["Role"]
+    assert role_ref == {"Fn::GetAtt": [f"{function_id}Role", "Arn"]}, role_ref
+    return cfn["Resources"][f"{function_id}Role"]
+
+
+# Things that look like credentials. The generic rule flags long mixed-case alphanumeric runs with high
+# entropy (API keys, tokens) while leaving ARNs, logical ids, URLs and policy names alone.
+_KEY_SHAPES = [
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{8,}"),
+    re.compile(r"\b(?:inc|sk|pk|rk)_(?:live_|test_)?[A-Za-z0-9]{16,}\b"),
+    re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+]
+_TOKEN = re.compile(r"[A-Za-z0-9+_=-]{24,}")
+
+
+def _entropy(s: str) -> float:
+    counts = Counter(s)
+    return -sum(n / len(s) * math.log2(n / len(s)) for n in counts.values())
+
+
+def key_like_literals(text: str, known_names: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Key-shaped substrings of text; tokens starting with a known logical id (SAM's generated
+    names such as ``DispatchFunctionRolePolicy0`` or hashed layer ids) are not candidates."""
+    hits = [m.group(0) for shape in _KEY_SHAPES for m in shape.finditer(text)]
+    for m in _TOKEN.finditer(text):
+        token = m.group(0)
+        if any(token.startswith(name) for name in known_names):
+            continue
+        digits = sum(c.isdigit() for c in token)
+        mixed = digits >= 2 and any(c.isupper() for c in token) and any(c.islower() for c in token)
+        if mixed and _entropy(token) > 4.0:
+            hits.append(token)
+    return hits
+
+
+def logical_names(*templates: dict[str, Any]) -> set[str]:
+    return {
+        name for t in templates for section in ("Resources", "Parameters", "Outputs") for name in t.get(section, {})
+    }
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def sam_template() -> dict[str, Any]:
+    return _load_sam_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def cfn(sam_template: dict[str, Any]) -> dict[str, Any]:
+    return translate(sam_template)
+
+
+@pytest.fixture(scope="module")
+def cfn_json(cfn: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("translated") / "template.json"
+    path.write_text(json.dumps(cfn, indent=1))
+    return path
+
+
+# --------------------------------------------------------------------------- 1-3: linters
+
+
+def test_raw_template_passes_cfn_lint() -> None:
+    result = _cfn_lint(TEMPLATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_translated_template_passes_cfn_lint(cfn_json: Path) -> None:
+    result = _cfn_lint(cfn_json)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint() -> None:
+    assert SAM_BIN.exists(), f"SAM CLI not found at {SAM_BIN}: run `make venv-sam` first"
+    result = _run([str(SAM_BIN), "validate", "--lint", "--region", REGION, "--template", str(TEMPLATE)], cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_translation_rejects_a_misspelt_event_property(sam_template: dict[str, Any]) -> None:
+    # Guards the guard: the offline translation must actually validate SAM event properties.
+    from samtranslator.model.exceptions import InvalidDocumentException
+
+    broken = copy.deepcopy(sam_template)
+    props = broken["Resources"]["DispatchFunction"]["Properties"]["Events"]["Alerts"]["Properties"]
+    props["BatchSiz"] = props.pop("BatchSize")
+    with pytest.raises(InvalidDocumentException):
+        translate(broken)
+
+
+# --------------------------------------------------------------------------- 4: structure
+
+
+def test_parameters(cfn: dict[str, Any]) -> None:
+    params = cfn["Parameters"]
+    assert params["IncidentIoApiKeySecretName"]["Default"] == "alert-courier/incident-io-api-key"
+    assert params["McpServerUrl"]["Default"] == "https://mcp.incident.io/mcp"
+    assert params["WebhookSecretPrefix"]["Default"] == "alert-courier/webhooks/"
+    assert params["AlertSourceSecretPrefix"]["Default"] == "alert-courier/alert-sources/"
+    assert params["DispatchMaxConcurrency"]["Default"] == 5
+    assert params["DispatchMaxConcurrency"]["MinValue"] == 2  # Lambda's floor for MaximumConcurrency
+    assert params["LogLevel"]["Default"] == "INFO"
+    for name, spec in params.items():
+        assert "NoEcho" not in spec, f"{name}: secrets are passed by name, never as parameter values"
+
+
+def test_every_function_is_arm64_python313_with_the_common_layer(cfn: dict[str, Any]) -> None:
+    functions = resources_of_type(cfn, "AWS::Lambda::Function")
+    assert {"IngestFunction", "DispatchFunction"} <= set(functions)
+    (layer_id,) = resources_of_type(cfn, "AWS::Lambda::LayerVersion")
+    assert layer_id.startswith("CommonLayer")
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.13", name
+        assert props["Architectures"] == ["arm64"], name
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        assert props["LoggingConfig"]["LogFormat"] == "JSON", name
+        # Lambda's level filter wins over POWERTOOLS_LOG_LEVEL, so both must follow the parameter.
+        assert props["LoggingConfig"]["ApplicationLogLevel"] == {"Ref": "LogLevel"}, name
+        assert {"Ref": layer_id} in props["Layers"], name
+        env = props["Environment"]["Variables"]
+        assert {k: env.get(k) for k in GLOBAL_ENV} == GLOBAL_ENV, name
+    layer = cfn["Resources"][layer_id]["Properties"]
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_layer_is_built_for_the_runtime_and_architecture(sam_template: dict[str, Any]) -> None:
+    layer = sam_template["Resources"]["CommonLayer"]
+    assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/common"
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+
+
+@pytest.mark.parametrize(
+    ("function_id", "memory", "timeout"), [("IngestFunction", 512, 10), ("DispatchFunction", 1024, 60)]
+)
+def test_function_settings_and_environment(
+    cfn: dict[str, Any], sam_template: dict[str, Any], function_id: str, memory: int, timeout: int
+) -> None:
+    props = cfn["Resources"][function_id]["Properties"]
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["MemorySize"] == memory
+    assert props["Timeout"] == timeout
+    code_uri = sam_template["Resources"][function_id]["Properties"]["CodeUri"]
+    assert code_uri.rstrip("/") == f"functions/{function_id.removesuffix('Function').lower()}"
+    assert props["Environment"]["Variables"] == {**GLOBAL_ENV, **FUNCTION_ENV[function_id]}
+
+
+def test_http_api_routes_and_throttling(cfn: dict[str, Any]) -> None:
+    paths = cfn["Resources"]["WebhookApi"]["Properties"]["Body"]["paths"]
+    routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
+    assert routes == {("POST", "/webhooks/{source}"), ("POST", "/heartbeats/{name}")}
+    for path, ops in paths.items():
+        uri = ops["post"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        assert "${IngestFunction.Arn}" in uri, path
+    (stage,) = resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["StageName"] == "$default"
+    throttle = stage["Properties"]["DefaultRouteSettings"]
+    assert 0 < throttle["ThrottlingRateLimit"] <= throttle["ThrottlingBurstLimit"]
+
+
+def test_alert_queue_is_fifo_with_a_fifo_dead_letter_queue(cfn: dict[str, Any]) -> None:
+    queue = cfn["Resources"]["AlertQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["ContentBasedDeduplication"] is False
+    assert queue["DeduplicationScope"] == "messageGroup"
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    assert queue["MessageRetentionPeriod"] == 4 * 24 * 3600
+    assert queue["SqsManagedSseEnabled"] is True
+    assert "QueueName" not in queue  # CloudFormation names it (and adds .fifo)
+    redrive = queue["RedrivePolicy"]
+    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": ["AlertDeadLetterQueue", "Arn"]}, "maxReceiveCount": 5}
+    dlq = cfn["Resources"]["AlertDeadLetterQueue"]["Properties"]
+    assert dlq["FifoQueue"] is True
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dlq["SqsManagedSseEnabled"] is True
+
+
+def test_every_redrive_targets_a_queue_of_the_same_kind(cfn: dict[str, Any]) -> None:
+    queues = resources_of_type(cfn, "AWS::SQS::Queue")
+    for name, queue in queues.items():
+        redrive = queue["Properties"].get("RedrivePolicy")
+        if not redrive:
+            continue
+        target_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        target = queues[target_id]["Properties"]
+        assert bool(target.get("FifoQueue")) == bool(queue["Properties"].get("FifoQueue")), (name, target_id)
+        assert target["MessageRetentionPeriod"] >= queue["Properties"].get("MessageRetentionPeriod", 345600)
+
+
+def test_sqs_event_sources_report_partial_failures_and_cap_concurrency(cfn: dict[str, Any]) -> None:
+    queues = resources_of_type(cfn, "AWS::SQS::Queue")
+    mappings = {
+        name: m["Properties"]
+        for name, m in resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").items()
+        if m["Properties"]["EventSourceArn"].get("Fn::GetAtt", [None])[0] in queues
+    }
+    assert {m["FunctionName"]["Ref"] for m in mappings.values()} >= {"DispatchFunction"}
+    for name, mapping in mappings.items():
+        queue = queues[mapping["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+        function = cfn["Resources"][mapping["FunctionName"]["Ref"]]["Properties"]
+        assert "ReportBatchItemFailures" in mapping["FunctionResponseTypes"], name
+        assert "MaximumConcurrency" in mapping["ScalingConfig"], name
+        # AWS guidance: visibility timeout at least 6x the consumer's timeout.
+        assert queue["VisibilityTimeout"] >= 6 * function["Timeout"], name
+        if queue.get("FifoQueue"):
+            # Lambda rejects a batching window on FIFO queues and caps their batch at 10;
+            # neither cfn-lint, sam validate nor the translator notices, so check it here.
+            assert "MaximumBatchingWindowInSeconds" not in mapping, name
+            assert mapping.get("BatchSize", 10) <= 10, name
+    dispatch = next(m for m in mappings.values() if m["FunctionName"]["Ref"] == "DispatchFunction")
+    assert dispatch["BatchSize"] == 10
+    assert dispatch["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DispatchMaxConcurrency"}
+
+
+def test_state_table_has_ttl_pitr_and_is_retained(cfn: dict[str, Any]) -> None:
+    table = cfn["Resources"]["StateTable"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_roles_use_only_sams_own_managed_policies(cfn: dict[str, Any]) -> None:
+    for name, role in resources_of_type(cfn, "AWS::IAM::Role").items():
+        assert set(role["Properties"].get("ManagedPolicyArns", [])) <= ALLOWED_MANAGED_POLICIES, name
+
+
+def test_no_role_has_wildcard_secret_access(cfn: dict[str, Any]) -> None:
+    params = parameter_defaults(cfn)
+    for name, role in resources_of_type(cfn, "AWS::IAM::Role").items():
+        for st in secret_statements(role):
+            assert [a.lower() for a in _as_list(st["Action"])] == ["secretsmanager:getsecretvalue"], name
+            for resource in _as_list(st["Resource"]):
+                assert not resolve(resource, params).endswith(":secret:*"), name
+
+
+def test_dispatch_reads_exactly_the_api_key_and_the_alert_source_prefix(cfn: dict[str, Any]) -> None:
+    role = function_role(cfn, "DispatchFunction")
+    # Symbolic check (parameters left as ${...}), then a concrete one with the defaults.
+    prefix = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    assert allowed_secret_patterns(role, {}) == {
+        prefix + "${IncidentIoApiKeySecretName}-??????",
+        prefix + "${AlertSourceSecretPrefix}*",
+    }
+
+    allowed = allowed_secret_patterns(role, parameter_defaults(cfn))
+    assert can_read(allowed, secret_arn("alert-courier/incident-io-api-key"))
+    assert can_read(allowed, secret_arn("alert-courier/alert-sources/alertmanager"))
+    assert not can_read(allowed, secret_arn("alert-courier/incident-io-api-key-old"))
+    assert not can_read(allowed, secret_arn("alert-courier/webhooks/alertmanager"))
+    assert not can_read(allowed, secret_arn("something-else"))
+
+
+def test_ingest_reads_webhook_secrets_but_never_the_api_key(cfn: dict[str, Any]) -> None:
+    params = parameter_defaults(cfn)
+    role = function_role(cfn, "IngestFunction")
+    allowed = allowed_secret_patterns(role, params)
+    assert allowed == {f"arn:aws:secretsmanager:{REGION}:{FAKE_ACCOUNT}:secret:alert-courier/webhooks/*"}
+    assert can_read(allowed, secret_arn("alert-courier/webhooks/alertmanager"))
+    assert not can_read(allowed, secret_arn("alert-courier/incident-io-api-key"))
+    assert not can_read(allowed, secret_arn("alert-courier/alert-sources/alertmanager"))
+    # Explicit deny on the API key, so widening WebhookSecretPrefix cannot expose it.
+    denied = {resolve(r, params) for st in secret_statements(role, "Deny") for r in _as_list(st["Resource"])}
+    assert can_read(denied, secret_arn("alert-courier/incident-io-api-key"))
+    assert not can_read(denied, secret_arn("alert-courier/webhooks/alertmanager"))
+
+
+def test_only_dispatch_can_read_the_api_key(cfn: dict[str, Any]) -> None:
+    params = parameter_defaults(cfn)
+    api_key = secret_arn(params["IncidentIoApiKeySecretName"])
+    readers = {
+        name
+        for name, role in resources_of_type(cfn, "AWS::IAM::Role").items()
+        if can_read(allowed_secret_patterns(role, params), api_key)
+    }
+    assert readers == {"DispatchFunctionRole"}
+
+
+def test_key_detector_flags_key_shaped_strings() -> None:
+    assert key_like_literals("token: inc_9fQ2LxR7tP0aZkW3mN8vB5cY")
+    assert key_like_literals("Authorization: Bearer abc.def.ghi")
+    assert key_like_literals("value: Zq7Xr2Lp9Wt4Kd8Vb3Nm6Hs1Jf5Gc0Ya")
+    assert not key_like_literals("arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+    assert not key_like_literals("Ref: DispatchFunctionRolePolicy10", {"DispatchFunctionRole"})
+
+
+def test_no_key_like_literal_anywhere(cfn: dict[str, Any], sam_template: dict[str, Any]) -> None:
+    names = logical_names(cfn, sam_template)
+    for label, text in (
+        ("template.yaml", TEMPLATE.read_text()),
+        ("samconfig.toml", SAMCONFIG.read_text()),
+        ("translated template", json.dumps(cfn)),
+    ):
+        assert key_like_literals(text, names) == [], label
+    for name, fn in resources_of_type(cfn, "AWS::Lambda::Function").items():
+        for var, value in fn["Properties"]["Environment"]["Variables"].items():
+            if re.search(r"KEY|TOKEN|PASSWORD|SECRET", var) and var not in GLOBAL_ENV:
+                # Names of secrets only, always from parameters: never the secret material itself.
+                assert var.endswith(("_SECRET", "_SECRET_PREFIX")), (name, var)
+                assert isinstance(value, dict) and set(value) == {"Ref"}, (name, var)
+
+
+def test_outputs(cfn: dict[str, Any]) -> None:
+    outputs = cfn["Outputs"]
+    assert outputs["WebhookUrl"]["Value"] == {
+        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/"
+    }
+    assert outputs["AlertQueueUrl"]["Value"] == {"Ref": "AlertQueue"}
+    assert outputs["AlertDeadLetterQueueUrl"]["Value"] == {"Ref": "AlertDeadLetterQueue"}
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+
+
+def test_samconfig_has_guided_deploy_defaults_and_no_account_ids() -> None:
+    config = tomllib.loads(SAMCONFIG.read_text())
+    assert config["version"] == 0.1
+    default = config["default"]
+    assert default["global"]["parameters"]["stack_name"] == "alert-courier"
+    deploy = default["deploy"]["parameters"]
+    assert "CAPABILITY_IAM" in deploy["capabilities"]
+    assert deploy["resolve_s3"] is True
+    assert deploy["confirm_changeset"] is True
+    assert not re.search(r"(?<!\d)\d{12}(?!\d)", SAMCONFIG.read_text()), "no AWS account ids in samconfig.toml"
+
+
+# --------------------------------------------------------------------------- 5: sam build (slow)
+
+
+def _python313_bin_dir() -> Path:
+    """A directory holding a working python3.13 (pyenv shims alone fail unless the version is selected)."""
+    candidates = []
+    if sys.version_info[:2] == (3, 13):
+        candidates.append(Path(sys.base_prefix) / "bin")
+    candidates += sorted(Path("/root/.pyenv/versions").glob("3.13*/bin"), reverse=True)
+    candidates += sorted((Path.home() / ".pyenv" / "versions").glob("3.13*/bin"), reverse=True)
+    for directory in candidates:
+        exe = directory / "python3.13"
+        if exe.exists() and _run([str(exe), "-c", "pass"]).returncode == 0:
+            return directory
+    pytest.fail("sam build needs a python3.13 interpreter; none found (install 3.13 with pyenv)")
+
+
+def _is_aarch64_elf(path: Path) -> bool:
+    header = path.read_bytes()[:20]
+    return header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183  # EM_AARCH64
+
+
+def _requirement_names(requirements: Path) -> set[str]:
+    names = set()
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[\s\[<>=!~;]", line, maxsplit=1)[0].lower().replace("-", "_"))
+    return names
+
+
+@pytest.mark.slow
+def test_sam_build_produces_an_importable_layer_and_function_code(tmp_path: Path) -> None:
+    assert SAM_BIN.exists(), f"SAM CLI not found at {SAM_BIN}: run `make venv-sam` first"
+    build_dir = tmp_path / "build"
+    env = {"PATH": f"{_python313_bin_dir()}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [str(SAM_BIN), "build", "--template", str(TEMPLATE), "--build-dir", str(build_dir)]
+    cmd += ["--region", REGION, "--no-cached"]
+    result = _run(cmd, cwd=REPO_ROOT, env=env, timeout=280)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # The layer is mounted at /opt: our package and every dependency must sit under python/.
+    site = build_dir / "CommonLayer" / "python"
+    assert (site / "alert_courier" / "__init__.py").is_file()
+    source_modules = {p.relative_to(REPO_ROOT / "layers/common") for p in (REPO_ROOT / "layers/common").rglob("*.py")}
+    assert all((site / rel).is_file() for rel in source_modules)
+    installed = {p.name.split("-", 1)[0].lower() for p in site.glob("*.dist-info")}
+    assert _requirement_names(REPO_ROOT / "layers/common/requirements.txt") <= installed
+    native = list(site.rglob("*.so"))
+    assert native, "expected compiled wheels (pydantic_core, ...) in the layer"
+    assert [p for p in native if not _is_aarch64_elf(p)] == [], "layer must carry arm64 (aarch64) wheels"
+
+    for function_id in ("IngestFunction", "DispatchFunction"):
+        code = build_dir / function_id
+        assert (code / "app.py").is_file(), function_id
+        # Dependencies come from the layer only: a function directory stays small.
+        assert not (code / "alert_courier").exists(), function_id
+        assert not list(code.glob("*.dist-info")), function_id
