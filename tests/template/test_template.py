@@ -55,6 +55,7 @@ FUNCTION_ENV = {
         "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
         "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
         "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
+        "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
     },
 }
 
@@ -330,6 +331,19 @@ def test_function_settings_and_environment(
     assert props["Environment"]["Variables"] == {**GLOBAL_ENV, **FUNCTION_ENV[function_id]}
 
 
+@pytest.mark.parametrize(
+    ("function_id", "settings_class"), [("IngestFunction", "IngestSettings"), ("DispatchFunction", "DispatchSettings")]
+)
+def test_template_sets_every_required_setting(cfn: dict[str, Any], function_id: str, settings_class: str) -> None:
+    # Contract with alert_courier.settings: a required field missing from the environment fails at cold start.
+    settings = pytest.importorskip("alert_courier.settings")
+    model = getattr(settings, settings_class)
+    prefix = model.model_config.get("env_prefix", "")
+    required = {(prefix + name).upper() for name, field in model.model_fields.items() if field.is_required()}
+    env = cfn["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    assert required <= set(env), f"{function_id} lacks {sorted(required - set(env))}"
+
+
 def test_http_api_routes_and_throttling(cfn: dict[str, Any]) -> None:
     paths = cfn["Resources"]["WebhookApi"]["Properties"]["Body"]["paths"]
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
@@ -395,6 +409,21 @@ def test_sqs_event_sources_report_partial_failures_and_cap_concurrency(cfn: dict
     dispatch = next(m for m in mappings.values() if m["FunctionName"]["Ref"] == "DispatchFunction")
     assert dispatch["BatchSize"] == 10
     assert dispatch["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DispatchMaxConcurrency"}
+
+
+def _sqs_send_targets(role: dict[str, Any]) -> set[str]:
+    targets = set()
+    for st in role_statements(role):
+        if st["Effect"] == "Allow" and any(a.lower().startswith("sqs:sendmessage") for a in _as_list(st["Action"])):
+            for resource in _as_list(st["Resource"]):
+                targets.add(resource["Fn::Sub"][1]["queueName"]["Fn::GetAtt"][0])  # SQSSendMessagePolicy shape
+    return targets
+
+
+def test_queue_send_permissions(cfn: dict[str, Any]) -> None:
+    # ingest enqueues alerts; dispatch dead-letters poison alerts itself (with a reason attached).
+    assert _sqs_send_targets(function_role(cfn, "IngestFunction")) == {"AlertQueue"}
+    assert _sqs_send_targets(function_role(cfn, "DispatchFunction")) == {"AlertDeadLetterQueue"}
 
 
 def test_state_table_has_ttl_pitr_and_is_retained(cfn: dict[str, Any]) -> None:
