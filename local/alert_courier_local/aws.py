@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ class LocalAws:
 
 
 def start_moto(host: str, port: int) -> LocalAws:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_port = server._server.server_port if port == 0 else port  # type: ignore[attr-defined]

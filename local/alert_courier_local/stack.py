@@ -58,11 +58,16 @@ class LocalStack:
         self.aws = start_moto(config.host, config.aws_port)
         provision(self.aws, template)
         self.simulator = start_simulator(
-            host=config.host, port=config.simulator_port, api_keys={DEV_API_KEY}, on_event=self.log
+            host=config.host,
+            port=config.simulator_port,
+            api_keys={DEV_API_KEY},
+            on_event=lambda event: self.log(event.line),
         )
         self.aws.refs["McpServerUrl"] = self.simulator.mcp_url
         specs = functions(template)
-        apply_environment(specs, self.aws.refs, self._env_overrides)
+        log_level = os.environ.get("LOCAL_LOG_LEVEL", "WARNING")  # the readable lines above are the default view
+        overrides = {"POWERTOOLS_LOG_LEVEL": log_level, "AWS_LAMBDA_LOG_LEVEL": log_level, **self._env_overrides}
+        apply_environment(specs, self.aws.refs, overrides)
         self.functions = {spec.logical_id: load_function(spec) for spec in specs}
         routes = [(route, self.functions[spec.logical_id]) for spec in specs for route in spec.http_routes]
         self.front_door = BackgroundServer(
