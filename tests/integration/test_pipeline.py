@@ -1,0 +1,217 @@
+"""The walking skeleton end to end in-process: front door → ingest → SQS (moto) → dispatch → simulator (HTTP)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import load_event, wait_until
+
+HEADERS = {"Authorization": "Bearer local-dev-token", "Content-Type": "application/json"}
+
+
+def unique_notification(template: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a sample with its own group and fingerprints, so tests sharing the stack don't interfere."""
+    tag = uuid.uuid4().hex[:8]
+    notification = copy.deepcopy(template)
+    notification["groupKey"] = f"{template['groupKey']}-{tag}"
+    for alert in notification["alerts"]:
+        alert["fingerprint"] = f"{alert['fingerprint']}-{tag}"
+    return notification
+
+
+def resolved_version(firing: dict[str, Any], resolved_template: dict[str, Any]) -> dict[str, Any]:
+    resolved = copy.deepcopy(resolved_template)
+    resolved["groupKey"] = firing["groupKey"]
+    for alert, original in zip(resolved["alerts"], firing["alerts"], strict=True):
+        alert["fingerprint"] = original["fingerprint"]
+    return resolved
+
+
+def post(
+    stack: Any, body: Any, *, path: str = "/webhooks/alertmanager", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(stack.front_door_url + path, content=content, headers=headers or HEADERS, timeout=30)
+
+
+def sim(stack: Any, what: str) -> Any:
+    return httpx.get(f"{stack.simulator_url}/_sim/{what}", timeout=10).json()
+
+
+def queue_depth(stack: Any, queue: str = "AlertQueue") -> int:
+    attributes = stack.aws.client("sqs").get_queue_attributes(
+        QueueUrl=stack.aws.refs[queue],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def group_key_marker(group_key: str) -> str:
+    from alert_courier.actions import OpenIncident
+    from alert_courier.alert import Alert, AlertStatus
+    from alert_courier.group_state import group_id_for
+
+    group_id = group_id_for(
+        Alert(source="alertmanager", dedup_key="x", group_key=group_key, status=AlertStatus.FIRING, title="x")
+    )
+    return OpenIncident(
+        group_id=group_id,
+        generation=1,
+        name="",
+        summary="",
+        severity="warning",  # type: ignore[arg-type]
+        reason="",
+    ).idempotency_key
+
+
+def incidents_for(stack: Any, notification: dict[str, Any]) -> list[dict[str, Any]]:
+    marker = group_key_marker(notification["groupKey"])
+    return [i for i in sim(stack, "state")["incidents"] if marker in json.dumps(i["arguments"])]
+
+
+def test_same_notification_three_times_opens_one_incident_and_resolved_closes_it(
+    local_stack: Any, alertmanager_firing: dict[str, Any], alertmanager_resolved: dict[str, Any]
+) -> None:
+    firing = unique_notification(alertmanager_firing)
+    for _ in range(3):
+        answer = post(local_stack, firing)
+        assert answer.status_code == 202 and answer.json()["accepted"] == 2
+    wait_until(lambda: incidents_for(local_stack, firing), what="the incident")
+    wait_until(lambda: queue_depth(local_stack) == 0, what="the queue to drain")
+    incidents = incidents_for(local_stack, firing)
+    assert len(incidents) == 1
+    assert incidents[0]["status_category"] == "triage"
+    assert incidents[0]["severity"] == "Critical"
+
+    assert post(local_stack, resolved_version(firing, alertmanager_resolved)).status_code == 202
+    closed = wait_until(
+        lambda: [i for i in incidents_for(local_stack, firing) if i["status_category"] == "closed"],
+        what="the incident to close",
+    )
+    assert len(closed) == 1 and len(incidents_for(local_stack, firing)) == 1
+
+
+def test_partial_resolve_keeps_the_incident_open(
+    local_stack: Any, alertmanager_firing: dict[str, Any], alertmanager_resolved: dict[str, Any]
+) -> None:
+    firing = unique_notification(alertmanager_firing)
+    post(local_stack, firing)
+    wait_until(lambda: incidents_for(local_stack, firing), what="the incident")
+    half = resolved_version(firing, alertmanager_resolved)
+    half["alerts"] = half["alerts"][:1]
+    post(local_stack, half)
+    wait_until(lambda: queue_depth(local_stack) == 0, what="the queue to drain")
+    assert incidents_for(local_stack, firing)[0]["status_category"] == "triage"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "path", "status", "code"),
+    [
+        (b"{not json", None, "/webhooks/alertmanager", 400, "invalid_json"),
+        (
+            {"version": "4", "groupKey": "g", "status": "firing", "alerts": [{"status": "boom"}]},
+            None,
+            "/webhooks/alertmanager",
+            422,
+            "invalid_payload",
+        ),
+        (
+            {},
+            {"Authorization": "Bearer nope", "Content-Type": "application/json"},
+            "/webhooks/alertmanager",
+            401,
+            "unauthorized",
+        ),
+        (
+            {},
+            {"Authorization": "Bearer local-dev-token", "Content-Type": "text/plain"},
+            "/webhooks/alertmanager",
+            415,
+            "unsupported_media_type",
+        ),
+        ({}, None, "/webhooks/nagios", 404, "unknown_source"),
+    ],
+)
+def test_bad_requests_get_a_json_4xx_and_nothing_is_enqueued(
+    local_stack: Any, body: Any, headers: dict[str, str] | None, path: str, status: int, code: str
+) -> None:
+    wait_until(lambda: queue_depth(local_stack) == 0, what="an idle queue")
+    calls_before = sim(local_stack, "stats")["tool_calls"]
+    answer = post(local_stack, body, path=path, headers=headers)
+    assert answer.status_code == status
+    assert answer.json()["error"]["code"] == code
+    assert queue_depth(local_stack) == 0
+    assert sim(local_stack, "stats")["tool_calls"] == calls_before
+
+
+def test_one_http_request_per_tool_call_on_a_warm_container(
+    local_stack: Any, alertmanager_firing: dict[str, Any]
+) -> None:
+    warmup = unique_notification(alertmanager_firing)
+    post(local_stack, warmup)
+    wait_until(lambda: incidents_for(local_stack, warmup), what="warm-up incident")
+    wait_until(lambda: queue_depth(local_stack) == 0, what="the queue to drain")
+    before = sim(local_stack, "stats")
+    notifications = [unique_notification(alertmanager_firing) for _ in range(3)]
+    for notification in notifications:
+        post(local_stack, notification)
+    for notification in notifications:
+        wait_until(lambda n=notification: incidents_for(local_stack, n), what="each incident")
+    wait_until(lambda: queue_depth(local_stack) == 0, what="the queue to drain")
+    after = sim(local_stack, "stats")
+    calls = sum(after["tool_calls"].values()) - sum(before["tool_calls"].values())
+    assert calls == 3
+    assert after["http_requests"] - before["http_requests"] == calls
+
+
+def test_a_permanently_rejected_call_lands_in_the_dlq_with_its_reason(
+    local_stack: Any, alertmanager_firing: dict[str, Any]
+) -> None:
+    fault = {
+        "tool_errors": {
+            "incident_create": {
+                "status": 422,
+                "code": "invalid_value",
+                "field": "severity_id",
+                "message": "That severity is archived",
+            }
+        }
+    }
+    httpx.post(f"{local_stack.simulator_url}/_sim/faults", json=fault, timeout=10).raise_for_status()
+    try:
+        firing = unique_notification(alertmanager_firing)
+        firing["alerts"] = firing["alerts"][:1]
+        post(local_stack, firing)
+        sqs = local_stack.aws.client("sqs")
+        dlq = local_stack.aws.refs["AlertDeadLetterQueue"]
+
+        def dead_letter() -> Any:
+            messages = sqs.receive_message(
+                QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+            ).get("Messages", [])
+            return [m for m in messages if firing["alerts"][0]["fingerprint"] in m["Body"]]
+
+        found = wait_until(dead_letter, what="the dead letter")
+        reason = found[0]["MessageAttributes"]["failure_reason"]["StringValue"]
+        assert "422" in reason and "severity_id" in reason and "archived" in reason
+        assert incidents_for(local_stack, firing) == []
+    finally:
+        httpx.post(f"{local_stack.simulator_url}/_sim/faults", json={"tool_errors": {}}, timeout=10)
+
+
+def test_sample_events_run_through_the_handlers(local_stack: Any) -> None:
+    """The events/ files are what `sam local invoke -e` would get; they must work as they are."""
+    dispatch = local_stack.functions["DispatchFunction"]
+    assert dispatch.invoke(load_event("dispatch/alertmanager-firing-batch.json")) == {"batchItemFailures": []}
+    ingest = local_stack.functions["IngestFunction"]
+    answer = ingest.invoke(load_event("ingest/alertmanager-firing.json"))
+    assert answer["statusCode"] == 202 and json.loads(answer["body"])["accepted"] == 2
+    wait_until(lambda: queue_depth(local_stack) == 0, what="the queue to drain")
+    sample = load_event("alertmanager/firing.json")
+    assert len(incidents_for(local_stack, sample)) == 1  # the redelivered sample joined the same incident
