@@ -170,9 +170,11 @@ def test_one_http_request_per_tool_call_on_a_warm_container(
     assert after["http_requests"] - before["http_requests"] == calls
 
 
-def test_a_permanently_rejected_call_lands_in_the_dlq_with_its_reason(
-    local_stack: Any, alertmanager_firing: dict[str, Any]
+def test_a_permanently_rejected_call_lands_in_the_dlq_with_its_reason_and_replays_once(
+    local_stack: Any, alertmanager_firing: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from alert_courier import cli
+
     fault = {
         "tool_errors": {
             "incident_create": {
@@ -187,15 +189,16 @@ def test_a_permanently_rejected_call_lands_in_the_dlq_with_its_reason(
     try:
         firing = unique_notification(alertmanager_firing)
         firing["alerts"] = firing["alerts"][:1]
+        fingerprint = firing["alerts"][0]["fingerprint"]
         post(local_stack, firing)
         sqs = local_stack.aws.client("sqs")
         dlq = local_stack.aws.refs["AlertDeadLetterQueue"]
 
         def dead_letter() -> Any:
             messages = sqs.receive_message(
-                QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+                QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
             ).get("Messages", [])
-            return [m for m in messages if firing["alerts"][0]["fingerprint"] in m["Body"]]
+            return [m for m in messages if fingerprint in m["Body"]]
 
         found = wait_until(dead_letter, what="the dead letter")
         reason = found[0]["MessageAttributes"]["failure_reason"]["StringValue"]
@@ -203,6 +206,24 @@ def test_a_permanently_rejected_call_lands_in_the_dlq_with_its_reason(
         assert incidents_for(local_stack, firing) == []
     finally:
         httpx.post(f"{local_stack.simulator_url}/_sim/faults", json={"tool_errors": {}}, timeout=10)
+
+    capsys.readouterr()
+    assert cli.main(["dlq", "list", "--json"]) == 0
+    listed = [m for m in json.loads(capsys.readouterr().out) if m["dedup_key"] == fingerprint]
+    assert len(listed) == 1 and "archived" in listed[0]["reason"]
+
+    message_id = listed[0]["message_id"]
+    assert cli.main(["dlq", "replay", message_id]) == 0
+    assert cli.main(["dlq", "replay", message_id]) == 1  # already gone: nothing is replayed twice
+    wait_until(lambda: incidents_for(local_stack, firing), what="the replayed alert's incident")
+    wait_until(lambda: queue_depth(local_stack) == 0, what="the queue to drain")
+    assert len(incidents_for(local_stack, firing)) == 1
+
+    capsys.readouterr()
+    assert cli.main(["history", fingerprint, "--source", "alertmanager", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [bool(entry["error"]) for entry in history] == [True, False]
+    assert history[1]["results"][0]["incident_reference"].startswith("INC-")
 
 
 def test_sample_events_run_through_the_handlers(local_stack: Any) -> None:

@@ -1,0 +1,161 @@
+"""The `alert-courier` command: operator tools for a deployment or the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+LOCAL_ENDPOINT = "http://127.0.0.1:3002"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    queue_url: str
+    dlq_url: str
+    table_name: str
+    endpoint_url: str | None = None
+
+
+def _client(service: str, deployment: Deployment) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=deployment.endpoint_url)
+
+
+def find_deployment(args: argparse.Namespace) -> Deployment:
+    if args.local:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        endpoint = os.environ.get("LOCAL_AWS_ENDPOINT", LOCAL_ENDPOINT)
+        base = f"{endpoint}/123456789012"
+        return Deployment(
+            f"{base}/alert-courier-AlertQueue.fifo",
+            f"{base}/alert-courier-AlertDeadLetterQueue.fifo",
+            "alert-courier-StateTable",
+            endpoint,
+        )
+    if args.stack:
+        import boto3
+
+        stack = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
+        return Deployment(outputs["AlertQueueUrl"], outputs["AlertDeadLetterQueueUrl"], outputs["StateTableName"])
+    missing = [
+        name for name in ("ALERT_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "STATE_TABLE_NAME") if not os.environ.get(name)
+    ]
+    if missing:
+        raise SystemExit(f"say where the deployment is: --stack NAME, --local, or set {', '.join(missing)}")
+    return Deployment(
+        os.environ["ALERT_QUEUE_URL"], os.environ["DEAD_LETTER_QUEUE_URL"], os.environ["STATE_TABLE_NAME"]
+    )
+
+
+def _dlq(deployment: Deployment) -> Any:
+    from .operations import DeadLetterQueue
+
+    return DeadLetterQueue(_client("sqs", deployment), deployment.dlq_url, deployment.queue_url)
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    deployment = find_deployment(args)
+    queue = _dlq(deployment)
+    if args.dlq_command == "list":
+        letters = queue.peek()
+        if args.json:
+            print(json.dumps([letter.summary() for letter in letters], indent=2))
+        else:
+            for letter in letters:
+                s = letter.summary()
+                print(
+                    f"{s['message_id']}  {s['source']}/{s['dedup_key']} {s['status']}  {s['title']!r}\n"
+                    f"    reason: {s['reason']}"
+                )
+            print(f"{len(letters)} message(s) in the dead-letter queue")
+        return 0
+    if args.dlq_command == "show":
+        for letter in queue.peek():
+            if letter.message_id == args.message_id:
+                print(
+                    json.dumps(
+                        {**letter.summary(), "receive_count": letter.receive_count, "body": json.loads(letter.body)},
+                        indent=2,
+                    )
+                )
+                return 0
+        print(f"no message {args.message_id} in the dead-letter queue", file=sys.stderr)
+        return 1
+    replayed = queue.replay(None if args.all else args.message_ids)
+    print(f"replayed {len(replayed)} message(s): {' '.join(replayed)}")
+    if not args.all and set(args.message_ids) - set(replayed):
+        print(f"not found: {' '.join(sorted(set(args.message_ids) - set(replayed)))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import boto3
+
+    from .sources import SOURCES
+    from .state_store import DecisionHistory
+
+    deployment = find_deployment(args)
+    table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
+    history = DecisionHistory(table)
+    sources = [args.source] if args.source else list(SOURCES)
+    entries = [(source, entry) for source in sources for entry in history.read(source, args.dedup_key)]
+    if args.json:
+        print(json.dumps([{"source": source, **entry} for source, entry in entries], indent=2, default=str))
+        return 0 if entries else 1
+    for source, entry in entries:
+        actions = ", ".join(action["kind"] for action in entry.get("actions", [])) or "no action"
+        print(f"{source}/{args.dedup_key} {entry.get('status')}: {'; '.join(entry.get('reasons', []))}")
+        print(
+            f"    actions: {actions}; results: {json.dumps(entry.get('results'), default=str)}"
+            + (f"; error: {entry['error']}" if entry.get("error") else "")
+        )
+    if not entries:
+        print(f"no decisions recorded for {args.dedup_key}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alert-courier", description=__doc__)
+    where = argparse.ArgumentParser(add_help=False)
+    group = where.add_mutually_exclusive_group()
+    group.add_argument("--stack", help="CloudFormation stack name of the deployment (reads its outputs)")
+    group.add_argument("--local", action="store_true", help="the local stack started by `make run`")
+    where.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dlq = commands.add_parser("dlq", help="read and replay the dead-letter queue")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_commands.add_parser("list", parents=[where], help="every dead letter with its failure reason")
+    show = dlq_commands.add_parser("show", parents=[where], help="one dead letter in full")
+    show.add_argument("message_id")
+    replay = dlq_commands.add_parser("replay", parents=[where], help="send dead letters back through dispatch")
+    replay.add_argument("message_ids", nargs="*")
+    replay.add_argument("--all", action="store_true")
+    dlq.set_defaults(handler=cmd_dlq)
+
+    history = commands.add_parser("history", parents=[where], help="every decision taken for one alert")
+    history.add_argument("dedup_key")
+    history.add_argument("--source", help="the monitoring source (default: look in every source)")
+    history.set_defaults(handler=cmd_history)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "dlq_command", None) == "replay" and not args.all and not args.message_ids:
+        raise SystemExit("name the message ids to replay, or --all")
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

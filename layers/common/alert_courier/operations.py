@@ -1,0 +1,108 @@
+"""Operator actions on a deployment: read and replay the dead-letter queue, read an alert's decision history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .dead_letters import FAILURE_REASON_ATTRIBUTE
+
+RECEIVE_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    receipt_handle: str
+    body: str
+    group_id: str
+    reason: str
+    failed_at: str
+    receive_count: int
+
+    def summary(self) -> dict[str, Any]:
+        try:
+            alert = json.loads(self.body).get("alert", {})
+        except json.JSONDecodeError:
+            alert = {}
+        return {
+            "message_id": self.message_id,
+            "source": alert.get("source"),
+            "dedup_key": alert.get("dedup_key"),
+            "status": alert.get("status"),
+            "title": alert.get("title"),
+            "reason": self.reason,
+            "failed_at": self.failed_at,
+        }
+
+
+def _reason(message: dict[str, Any]) -> tuple[str, str]:
+    attributes = message.get("MessageAttributes") or {}
+    if FAILURE_REASON_ATTRIBUTE in attributes:
+        failed_at = (attributes.get("failed_at") or {}).get("StringValue", "")
+        return attributes[FAILURE_REASON_ATTRIBUTE]["StringValue"], failed_at
+    receives = (message.get("Attributes") or {}).get("ApproximateReceiveCount", "?")
+    return (
+        f"redriven by SQS after repeated transient failures (receive count {receives}); "
+        "see `alert-courier history` for the last error",
+        "",
+    )
+
+
+class DeadLetterQueue:
+    def __init__(self, sqs: Any, dlq_url: str, queue_url: str) -> None:
+        self._sqs = sqs
+        self._dlq = dlq_url
+        self._queue = queue_url
+
+    def peek(self, *, hold_seconds: int = 0) -> list[DeadLetter]:
+        """Reads what is in the DLQ; with hold_seconds=0 every message stays available to others."""
+        seen: dict[str, DeadLetter] = {}
+        for _ in range(RECEIVE_ROUNDS):
+            response = self._sqs.receive_message(
+                QueueUrl=self._dlq,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=hold_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
+            messages = response.get("Messages") or []
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            for message in fresh:
+                reason, failed_at = _reason(message)
+                seen[message["MessageId"]] = DeadLetter(
+                    message_id=message["MessageId"],
+                    receipt_handle=message["ReceiptHandle"],
+                    body=message["Body"],
+                    group_id=(message.get("Attributes") or {}).get("MessageGroupId", "replay"),
+                    reason=reason,
+                    failed_at=failed_at,
+                    receive_count=int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 0)),
+                )
+        return list(seen.values())
+
+    def replay(self, message_ids: Iterable[str] | None) -> list[str]:
+        """Sends the chosen messages (all when None) back to the alert queue, then removes them from the DLQ.
+
+        Replaying is safe: actions already performed are remembered in the state table and not repeated.
+        """
+        wanted = set(message_ids) if message_ids is not None else None
+        replayed = []
+        for letter in self.peek(hold_seconds=30):
+            if wanted is not None and letter.message_id not in wanted:
+                continue
+            self._sqs.send_message(
+                QueueUrl=self._queue,
+                MessageBody=letter.body,
+                MessageGroupId=letter.group_id,
+                MessageDeduplicationId=hashlib.sha256(f"replay\x1f{letter.message_id}".encode()).hexdigest(),
+            )
+            self._sqs.delete_message(QueueUrl=self._dlq, ReceiptHandle=letter.receipt_handle)
+            replayed.append(letter.message_id)
+        return replayed
