@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import base64
-import binascii
+import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
-from .rejection import unauthorized
+from .rejection import WebhookRejected, unauthorized
 from .webhook import WebhookRequest
+
+Authenticator = Callable[[WebhookRequest, object, Sequence[str], datetime], None]
+"""(request, parsed JSON body or None if not parsed yet, valid secrets, now) -> None, or raises a 401."""
+
+
+def invalid_signature(reason: str) -> WebhookRejected:
+    return WebhookRejected(401, "invalid_signature", reason)
+
+
+def stale_timestamp(reason: str) -> WebhookRejected:
+    return WebhookRejected(401, "stale_timestamp", reason)
+
+
+def _utf8(text: str) -> bytes:
+    """Any str to bytes, even one with lone surrogates (a hostile header), so comparing never raises."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def presented_secret(request: WebhookRequest) -> str | None:
@@ -21,7 +38,7 @@ def presented_secret(request: WebhookRequest) -> str | None:
     if scheme.lower() == "basic" and value:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:
             return None
         _, _, password = decoded.partition(":")
         return password or None
@@ -30,10 +47,23 @@ def presented_secret(request: WebhookRequest) -> str | None:
 
 def matches_any(presented: str, valid: Sequence[str]) -> bool:
     """Constant-time comparison against each valid value (two are live during a rotation)."""
-    presented_bytes = presented.encode("utf-8")
+    presented_bytes = _utf8(presented)
     matched = False
     for candidate in valid:
-        if candidate and hmac.compare_digest(presented_bytes, candidate.encode("utf-8")):
+        if candidate and hmac.compare_digest(presented_bytes, _utf8(candidate)):
+            matched = True
+    return matched
+
+
+def signature_matches(message: bytes, presented_hex: str, valid: Sequence[str]) -> bool:
+    """True if `presented_hex` is the hex HMAC-SHA256 of `message` under any valid secret (UTF-8 key)."""
+    presented = _utf8(presented_hex.strip().lower())
+    matched = False
+    for candidate in valid:
+        if not candidate:
+            continue
+        expected = hmac.new(_utf8(candidate), message, hashlib.sha256).hexdigest().encode("ascii")
+        if hmac.compare_digest(expected, presented):
             matched = True
     return matched
 
@@ -44,3 +74,20 @@ def require_shared_secret(request: WebhookRequest, valid: Sequence[str]) -> None
         raise unauthorized("missing credentials: send Authorization: Bearer <token> (or Basic auth)")
     if not matches_any(presented, valid):
         raise unauthorized("invalid credentials")
+
+
+def require_one_of(presented: Sequence[str | None], valid: Sequence[str], how: str) -> None:
+    """Accept if any presented credential is valid; every one is compared, so timing shows nothing."""
+    offered = [value for value in presented if value]
+    if not offered:
+        raise unauthorized(f"missing credentials: {how}")
+    results = [matches_any(value, valid) for value in offered]
+    if not any(results):
+        raise unauthorized("invalid credentials")
+
+
+def authenticate_shared_secret(
+    request: WebhookRequest, _document: object, valid: Sequence[str], _now: datetime
+) -> None:
+    """The common check every source gets unless it declares its own: Bearer token or Basic auth."""
+    require_shared_secret(request, valid)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .alert import Alert
-from .credentials import require_shared_secret
-from .rejection import body_too_large, invalid_json, unknown_source, unsupported_media_type, wrong_shape
+from .rejection import (
+    WebhookRejected,
+    body_too_large,
+    invalid_json,
+    unknown_source,
+    unsupported_media_type,
+    wrong_shape,
+)
 from .sources import SOURCES, WebhookSource
 from .webhook import WebhookRequest
 
@@ -22,25 +29,70 @@ class Intake:
     source: str
     alerts: list[Alert]
     truncated_alerts: int = 0
+    dedup_key: str | None = None
+    """Set for sources that answer with it (generic events): the key to acknowledge/resolve with."""
 
 
-def read_webhook(request: WebhookRequest, valid_secrets: SecretLookup, max_body_bytes: int) -> Intake:
+def read_webhook(
+    request: WebhookRequest,
+    valid_secrets: SecretLookup,
+    max_body_bytes: int,
+    *,
+    now: datetime | None = None,
+) -> Intake:
+    """Checks in order: source 404, size 413, credentials 401, content type 415, JSON 400, shape 422.
+
+    A source whose credential is in the body (generic events) is parsed first: 415/400 come before 401.
+    `now` (default: the request's arrival time) is what signature timestamps are checked against.
+    """
     source = SOURCES.get(request.source)
     if source is None:
         raise unknown_source(request.source)
     if len(request.body) > max_body_bytes:
         raise body_too_large(len(request.body), max_body_bytes)
-    require_shared_secret(request, valid_secrets(source.name))
+    valid = valid_secrets(source.name)
+    moment = now or request.received_at
+    if source.credentials_in_body:
+        document = _read_json(request, source)
+        source.authenticate(request, document, valid, moment)
+    else:
+        source.authenticate(request, None, valid, moment)
+        document = _read_json(request, source)
+    payload = _validated(source.model, document)
+    alerts = _normalised(source, payload, request)
+    return Intake(
+        source=source.name,
+        alerts=alerts,
+        truncated_alerts=int(getattr(payload, "truncated_alerts", 0)),
+        dedup_key=alerts[0].dedup_key if source.answers_dedup_key and alerts else None,
+    )
+
+
+def _read_json(request: WebhookRequest, source: WebhookSource) -> object:
     _require_json_content_type(request, source)
-    document = _parse_json(request.body)
+    return _parse_json(request.body)
+
+
+def _validated(model: type[BaseModel], document: object) -> BaseModel:
     try:
-        payload = source.model.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise wrong_shape(field, first["msg"]) from None
-    alerts = [alert.model_copy(update={"received_at": request.received_at}) for alert in source.normalise(payload)]
-    return Intake(source=source.name, alerts=alerts, truncated_alerts=int(getattr(payload, "truncated_alerts", 0)))
+        raise _shape_rejection(error, prefix="") from None
+
+
+def _normalised(source: WebhookSource, payload: BaseModel, request: WebhookRequest) -> list[Alert]:
+    try:
+        alerts = source.normalise(payload)
+    except ValidationError as error:
+        raise _shape_rejection(error, prefix="alert.") from None
+    return [alert.model_copy(update={"received_at": request.received_at}) for alert in alerts]
+
+
+def _shape_rejection(error: ValidationError, prefix: str) -> WebhookRejected:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    field = f"{prefix}{location}" if location else prefix.rstrip(".") or "body"
+    return wrong_shape(field, first["msg"])
 
 
 def _require_json_content_type(request: WebhookRequest, source: WebhookSource) -> None:
@@ -59,3 +111,5 @@ def _parse_json(body: bytes) -> object:
         raise invalid_json(f"{error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise invalid_json("nested too deeply") from None
+    except ValueError:
+        raise invalid_json("a number is too long") from None
