@@ -11,15 +11,18 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from alert_courier.alert import AlertEnvelope
+from alert_courier.alert_events import AlertSourceTokens, IncidentIoRest
 from alert_courier.api_key import ApiKeySource
 from alert_courier.courier import Courier, PermanentFailure
 from alert_courier.dead_letters import DeadLetters
 from alert_courier.mcp_client import IncidentIoMcp
+from alert_courier.rules_source import RulesSource
 from alert_courier.settings import dispatch_settings
 from alert_courier.state_store import ActionLedger, DecisionHistory, GroupStateStore
 
@@ -41,6 +44,8 @@ courier = Courier(
     ActionLedger(_table, remember_days=settings.action_memory_days),
     DecisionHistory(_table),
     incident_io,
+    RulesSource(settings.rules_file, settings.rules_parameter),
+    alert_events=IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix)),
 )
 _context: LambdaContext | None = None
 
@@ -75,7 +80,7 @@ def _dead_letter(record: SQSRecord, reason: str) -> dict[str, Any]:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     global _context
     _context = context
     return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

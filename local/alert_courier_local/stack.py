@@ -66,7 +66,12 @@ class LocalStack:
         self.aws.refs["McpServerUrl"] = self.simulator.mcp_url
         specs = functions(template)
         log_level = os.environ.get("LOCAL_LOG_LEVEL", "WARNING")  # the readable lines above are the default view
-        overrides = {"POWERTOOLS_LOG_LEVEL": log_level, "AWS_LAMBDA_LOG_LEVEL": log_level, **self._env_overrides}
+        overrides = {
+            "POWERTOOLS_LOG_LEVEL": log_level,
+            "AWS_LAMBDA_LOG_LEVEL": log_level,
+            "INCIDENT_IO_API_URL": self.simulator.url,  # the simulator serves the REST alert-event endpoints too
+            **self._env_overrides,
+        }
         apply_environment(specs, self.aws.refs, overrides)
         self.functions = {spec.logical_id: load_function(spec) for spec in specs}
         routes = [(route, self.functions[spec.logical_id]) for spec in specs for route in spec.http_routes]

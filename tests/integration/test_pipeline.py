@@ -53,21 +53,19 @@ def queue_depth(stack: Any, queue: str = "AlertQueue") -> int:
 
 
 def group_key_marker(group_key: str) -> str:
+    """Every incident alert-courier opens carries its idempotency key in the summary: find ours by it."""
     from alert_courier.actions import OpenIncident
-    from alert_courier.alert import Alert, AlertStatus
-    from alert_courier.group_state import group_id_for
+    from alert_courier.group_state import state_id_for
 
-    group_id = group_id_for(
-        Alert(source="alertmanager", dedup_key="x", group_key=group_key, status=AlertStatus.FIRING, title="x")
-    )
-    return OpenIncident(
-        group_id=group_id,
+    action = OpenIncident(
+        group_id=state_id_for("alertmanager", group_key),
         generation=1,
         name="",
         summary="",
-        severity="warning",  # type: ignore[arg-type]
+        severity="warning",
         reason="",
-    ).idempotency_key
+    )  # type: ignore[arg-type]
+    return action.idempotency_key
 
 
 def incidents_for(stack: Any, notification: dict[str, Any]) -> list[dict[str, Any]]:

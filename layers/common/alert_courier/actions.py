@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .alert import Severity
+
+
+def _idempotency_key(action_key: str) -> str:
+    return "alert-courier-" + hashlib.sha256(action_key.encode()).hexdigest()[:40]
 
 
 class _Action(BaseModel):
@@ -21,6 +25,10 @@ class _Action(BaseModel):
         """Stable identity of this side effect: the same decision on a redelivery gives the same key."""
         raise NotImplementedError
 
+    @property
+    def idempotency_key(self) -> str:
+        return _idempotency_key(self.action_key)
+
 
 class OpenIncident(_Action):
     kind: Literal["open_incident"] = "open_incident"
@@ -28,26 +36,77 @@ class OpenIncident(_Action):
     name: str
     summary: str
     severity: Severity
+    severity_name: str | None = None
+    incident_type: str | None = None
+    mode: str = "standard"
+    visibility: str = "public"
     links: dict[str, str] = Field(default_factory=dict)
 
     @property
     def action_key(self) -> str:
         return f"open_incident#{self.group_id}#{self.generation}"
 
-    @property
-    def idempotency_key(self) -> str:
-        return "alert-courier-" + hashlib.sha256(self.action_key.encode()).hexdigest()[:40]
-
 
 class ResolveIncident(_Action):
+    """Posts the recovery in the incident's summary and, unless only an update was asked for, resolves it."""
+
     kind: Literal["resolve_incident"] = "resolve_incident"
     generation: int = Field(ge=1)
     incident_id: str
     summary: str
+    close: bool = True
+    status_name: str | None = None
 
     @property
     def action_key(self) -> str:
         return f"resolve_incident#{self.group_id}#{self.generation}"
 
 
-Action = Annotated[OpenIncident | ResolveIncident, Field(discriminator="kind")]
+class SendAlertEvent(_Action):
+    """Fires or resolves an alert in an incident.io HTTP alert source (REST, the source's own token)."""
+
+    kind: Literal["alert_event"] = "alert_event"
+    alert_source_config_id: str
+    transition_id: str
+    status: Literal["firing", "resolved"]
+    deduplication_key: str
+    title: str
+    description: str = ""
+    source_url: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def action_key(self) -> str:
+        return f"alert_event#{self.alert_source_config_id}#{self.transition_id}"
+
+
+class Escalate(_Action):
+    """Pages an escalation path or users (draft, then execute) once per incident generation and level."""
+
+    kind: Literal["escalate"] = "escalate"
+    generation: int = Field(ge=0)
+    level: int = Field(default=0, ge=0)
+    title: str
+    description: str = ""
+    escalation_path_id: str | None = None
+    user_ids: list[str] | None = None
+    link_incident: bool = True
+
+    @property
+    def action_key(self) -> str:
+        return f"escalate#{self.group_id}#{self.generation}#{self.level}"
+
+
+class AcknowledgeEscalation(_Action):
+    kind: Literal["acknowledge_escalation"] = "acknowledge_escalation"
+    escalation_id: str
+
+    @property
+    def action_key(self) -> str:
+        return f"acknowledge#{self.escalation_id}"
+
+
+Action = Annotated[
+    OpenIncident | ResolveIncident | SendAlertEvent | Escalate | AcknowledgeEscalation,
+    Field(discriminator="kind"),
+]

@@ -1,21 +1,28 @@
-"""Handles one queued alert: read group state, decide, perform each action once, save state, record why."""
+"""Handles one queued alert: plan with the rules, read state, decide, perform each action once, save, record."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .actions import Action, OpenIncident, ResolveIncident
+from .actions import AcknowledgeEscalation, Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
 from .alert import AlertEnvelope
 from .decisions import decide
-from .group_state import GroupState, group_id_for
+from .group_state import GroupState, state_id_for
 from .organisation import Organisation
+from .rules import RuleSet, plan_for
 from .state_store import ActionLedger, Claim, DecisionHistory, GroupStateStore, StaleState
 from .tool_errors import FailureKind, ToolCallError
 from .tool_table import (
     ORGANISATION_RESOURCE,
     TOOLS,
+    UnknownName,
+    acknowledge_arguments,
+    escalation_draft_arguments,
+    escalation_execute_arguments,
+    escalation_from_result,
     incident_from_result,
     open_incident_arguments,
     resolve_incident_arguments,
@@ -44,6 +51,12 @@ class IncidentTools(Protocol):
     def read_resource(self, uri: str, *, remaining_seconds: Remaining = None) -> dict[str, Any]: ...
 
 
+class AlertEventSender(Protocol):
+    """The port to incident.io's REST alert-event endpoint (the real one is `alert_events.IncidentIoRest`)."""
+
+    def send_alert_event(self, config_id: str, event: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class PermanentFailure(Exception):
     """This message can never succeed as it is (e.g. arguments rejected): dead-letter it with the reason."""
 
@@ -55,27 +68,36 @@ class Courier:
         ledger: ActionLedger,
         history: DecisionHistory,
         tools: IncidentTools,
-        on_tool_call: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None,
+        rules: Callable[[], RuleSet],
+        *,
+        alert_events: AlertEventSender | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._states = states
         self._ledger = ledger
         self._history = history
         self._tools = tools
+        self._rules = rules
+        self._alert_events = alert_events
+        self._clock = clock
         self._organisation: Organisation | None = None
-        self._on_tool_call = on_tool_call
 
     def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]:
-        alert = envelope.alert
-        group_id = group_id_for(alert)
+        rules = self._rules()
+        plan = plan_for(envelope.alert, rules)
+        state_id = state_id_for(plan.alert.source, plan.state_key)
         for _ in range(SAVE_ATTEMPTS):
-            state = self._states.load(group_id)
-            decision = decide(alert, state)
+            state = self._states.load(state_id)
+            decision = decide(plan, state, rules, self._clock())
+            results: list[dict[str, Any]] = []
             try:
-                results = [self._perform(action, remaining_seconds) for action in decision.actions]
-            except ToolCallError as error:
-                self._record(envelope, decision.reasons, decision.actions, [], error=error.describe())
-                if error.kind is FailureKind.PERMANENT:
-                    raise PermanentFailure(error.describe()) from error
+                for action in decision.actions:
+                    results.append(self._perform(action, state, results, remaining_seconds))
+            except (ToolCallError, UnknownName) as error:
+                described = error.describe() if isinstance(error, ToolCallError) else str(error)
+                self._record(envelope, plan.explanation, decision.reasons, decision.actions, results, described)
+                if isinstance(error, UnknownName) or error.kind is FailureKind.PERMANENT:
+                    raise PermanentFailure(described) from error
                 raise
             next_state = _apply(decision.next_state, decision.actions, results)
             if next_state != state:
@@ -83,21 +105,20 @@ class Courier:
                     self._states.save(next_state)
                 except StaleState:
                     continue  # another worker changed the group: decide again; done actions are remembered
-            self._record(envelope, decision.reasons, decision.actions, results)
+            self._record(envelope, plan.explanation, decision.reasons, decision.actions, results, None)
             return {"reasons": decision.reasons, "actions": [a.kind for a in decision.actions], "results": results}
-        raise StaleState(group_id)
+        raise StaleState(state_id)
 
     # ---- performing one action exactly once ----------------------------------------------------
 
-    def _perform(self, action: Action, remaining: Remaining) -> dict[str, Any]:
+    def _perform(
+        self, action: Action, state: GroupState, earlier: list[dict[str, Any]], remaining: Remaining
+    ) -> dict[str, Any]:
         claim = self._ledger.claim(action.action_key)
         if claim.done:
             return {**(claim.result or {}), "remembered": True}
         try:
-            if isinstance(action, OpenIncident):
-                result = self._open_incident(action, claim, remaining)
-            else:
-                result = self._resolve_incident(action, remaining)
+            result = self._execute(action, claim, state, earlier, remaining)
         except ToolCallError as error:
             self._ledger.release(action.action_key, ambiguous=error.kind is FailureKind.AMBIGUOUS)
             raise
@@ -106,6 +127,20 @@ class Courier:
             raise
         self._ledger.complete(action.action_key, result)
         return result
+
+    def _execute(
+        self, action: Action, claim: Claim, state: GroupState, earlier: list[dict[str, Any]], remaining: Remaining
+    ) -> dict[str, Any]:
+        if isinstance(action, OpenIncident):
+            return self._open_incident(action, claim, remaining)
+        if isinstance(action, ResolveIncident):
+            return self._resolve_incident(action, remaining)
+        if isinstance(action, SendAlertEvent):
+            return self._send_alert_event(action)
+        if isinstance(action, Escalate):
+            incident_id = next((r["incident_id"] for r in earlier if r.get("incident_id")), state.incident_id)
+            return self._escalate(action, incident_id, remaining)
+        return self._acknowledge(action, remaining)
 
     def _open_incident(self, action: OpenIncident, claim: Claim, remaining: Remaining) -> dict[str, Any]:
         tool = TOOLS["open_incident"]
@@ -129,8 +164,6 @@ class Courier:
         return {"incident_id": incident.get("id"), "incident_reference": incident.get("reference")}
 
     def _find_incident(self, action: OpenIncident, since: float, remaining: Remaining) -> dict[str, Any] | None:
-        from datetime import UTC, datetime
-
         after: str | None = None
         created_after = datetime.fromtimestamp(since - 120, UTC).isoformat()
         for _ in range(RECHECK_PAGES):
@@ -152,21 +185,82 @@ class Courier:
 
     def _resolve_incident(self, action: ResolveIncident, remaining: Remaining) -> dict[str, Any]:
         tool = TOOLS["resolve_incident"]
-        arguments = resolve_incident_arguments(action, self._org(remaining), self._schema(tool))
-        result = self._call(tool, arguments, retry_ambiguous=True, remaining=remaining)
-        incident = incident_from_result(result)
-        status = incident.get("incident_status") or {}
+        org = self._org(remaining)
+        arguments = resolve_incident_arguments(action, org, self._schema(tool))
+        try:
+            result = self._call(tool, arguments, retry_ambiguous=True, remaining=remaining)
+        except ToolCallError as error:
+            if error.kind is not FailureKind.PERMANENT or error.status not in (409, 422):
+                raise
+            # Perhaps someone already resolved it by hand: that is the outcome we wanted.
+            shown = self._call(
+                TOOLS["show_incident"], {"id": action.incident_id}, retry_ambiguous=True, remaining=remaining
+            )
+            status = incident_from_result(shown).get("incident_status") or {}
+            if status.get("category") not in ("closed", "learning", "declined", "canceled", "merged"):
+                raise
+            return {"incident_id": action.incident_id, "status": status.get("name"), "already_resolved": True}
+        status = incident_from_result(result).get("incident_status") or {}
         return {"incident_id": action.incident_id, "status": status.get("name") if isinstance(status, dict) else None}
+
+    def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:
+        if self._alert_events is None:
+            raise ToolCallError(FailureKind.PERMANENT, "alert events are not configured (no REST adapter)")
+        event = {
+            "title": action.title,
+            "status": action.status,
+            "deduplication_key": action.deduplication_key,
+            "description": action.description,
+            "metadata": action.metadata,
+        }
+        if action.source_url:
+            event["source_url"] = action.source_url
+        answer = self._alert_events.send_alert_event(action.alert_source_config_id, event)
+        return {
+            "alert_event": action.status,
+            "deduplication_key": answer.get("deduplication_key", action.deduplication_key),
+        }
+
+    def _escalate(self, action: Escalate, incident_id: str | None, remaining: Remaining) -> dict[str, Any]:
+        tool = TOOLS["escalate"]
+        schema = self._schema(tool)
+        keyed = "idempotency_key" in (schema.get("properties") or {})
+        draft = self._call(
+            tool, escalation_draft_arguments(action, incident_id, schema), retry_ambiguous=keyed, remaining=remaining
+        )
+        suggestion_id = draft.get("suggestion_id")
+        if suggestion_id:  # a draft pages nobody: execute it so the page really goes out
+            result = self._call(
+                tool, escalation_execute_arguments(str(suggestion_id)), retry_ambiguous=False, remaining=remaining
+            )
+        else:
+            result = draft
+        escalation = escalation_from_result(result)
+        return {"escalation_id": escalation.get("id"), "escalation_status": escalation.get("status")}
+
+    def _acknowledge(self, action: AcknowledgeEscalation, remaining: Remaining) -> dict[str, Any]:
+        tool = TOOLS["acknowledge_escalation"]
+        try:
+            result = self._call(
+                tool,
+                acknowledge_arguments(action.escalation_id, self._schema(tool)),
+                retry_ambiguous=True,
+                remaining=remaining,
+            )
+        except ToolCallError as error:
+            if error.kind is FailureKind.PERMANENT and error.status in (403, 404):
+                # A service actor may not be allowed to respond: the acknowledgement is recorded anyway.
+                return {"escalation_id": action.escalation_id, "acknowledged": False, "refused": error.message}
+            raise
+        escalation = escalation_from_result(result)
+        return {"escalation_id": action.escalation_id, "acknowledged": True, "status": escalation.get("status")}
 
     # ---- helpers ----------------------------------------------------------------------------
 
     def _call(
         self, tool: str, arguments: dict[str, Any], *, retry_ambiguous: bool, remaining: Remaining
     ) -> dict[str, Any]:
-        result = self._tools.call_tool(tool, arguments, retry_ambiguous=retry_ambiguous, remaining_seconds=remaining)
-        if self._on_tool_call:
-            self._on_tool_call(tool, arguments, result)
-        return result
+        return self._tools.call_tool(tool, arguments, retry_ambiguous=retry_ambiguous, remaining_seconds=remaining)
 
     def _schema(self, tool: str) -> dict[str, Any]:
         schemas = self._tools.input_schemas()
@@ -183,11 +277,11 @@ class Courier:
     def _record(
         self,
         envelope: AlertEnvelope,
+        explanation: list[str],
         reasons: list[str],
         actions: list[Action],
         results: list[dict[str, Any]],
-        *,
-        error: str | None = None,
+        error: str | None,
     ) -> None:
         alert = envelope.alert
         entry = {
@@ -196,6 +290,7 @@ class Courier:
             "status": alert.status.value,
             "title": alert.title,
             "group_key": alert.group_key,
+            "rules": explanation,
             "reasons": reasons,
             "actions": [action.model_dump(mode="json") for action in actions],
             "results": results,
@@ -214,7 +309,7 @@ class Courier:
 
 
 def _apply(state: GroupState, actions: list[Action], results: list[dict[str, Any]]) -> GroupState:
-    for action, result in zip(actions, results, strict=True):
+    for action, result in zip(actions, results, strict=False):
         if isinstance(action, OpenIncident):
             state = state.model_copy(
                 update={
@@ -223,6 +318,6 @@ def _apply(state: GroupState, actions: list[Action], results: list[dict[str, Any
                     "incident_reference": result.get("incident_reference"),
                 }
             )
-        elif isinstance(action, ResolveIncident):
-            state = state.model_copy(update={"incident_open": False})
+        elif isinstance(action, Escalate) and result.get("escalation_id"):
+            state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
     return state

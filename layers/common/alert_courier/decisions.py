@@ -1,15 +1,18 @@
-"""Pure decisions: given an alert and what we remember of its group, what should happen. No AWS, no MCP.
+"""Pure decisions: given a planned alert (rules applied) and what we remember of its group, what happens.
 
-Shared verbatim by the dispatch function and the `explain` command.
+No AWS, no MCP: shared verbatim by the dispatch function and the `explain` command.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from .actions import Action, OpenIncident, ResolveIncident
+from .actions import AcknowledgeEscalation, Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
 from .alert import Alert, AlertStatus
-from .group_state import GroupState
+from .group_state import GroupState, PendingEscalation
+from .rules import EscalateSpec, OpenIncidentSpec, Plan, RuleSet
+from .templates import render
 
 
 @dataclass(frozen=True)
@@ -19,73 +22,205 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide(alert: Alert, state: GroupState) -> Decision:
+@dataclass(frozen=True)
+class _Tracked:
+    """How this alert changes the group's firing set, before any rule's actions."""
+
+    state: GroupState
+    new_transition: bool  # not a re-delivery of something already recorded
+    starts_episode: bool  # the group goes from quiet to firing
+    ends_episode: bool  # the group's last firing alert resolved
+    note: str
+
+
+def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Decision:
+    alert = plan.alert
+    reasons = [f"rule {m.rule!r} matched: {'; '.join(m.why)}" for m in plan.matched]
+    kinds = [spec.kind for spec in plan.actions]
+    if set(kinds) == {"suppress"}:
+        return Decision([], state, [*reasons, "suppressed: recorded, nothing called"])
+    if alert.status is AlertStatus.ACKNOWLEDGED:
+        return _on_acknowledged(state, "acknowledge" in kinds, reasons, now)
+
+    tracked = _track(alert, state)
+    if not tracked.new_transition:
+        return Decision([], tracked.state, [*reasons, tracked.note])
+    next_state = tracked.state
+    actions: list[Action] = []
+    notes = [tracked.note]
+    if tracked.starts_episode:
+        next_state = next_state.model_copy(
+            update={
+                "generation": state.generation + 1,
+                "opened_at": now,
+                "acknowledged_at": None,
+                "escalation_ids": [],
+                "pending_escalations": [],
+            }
+        )
+    level = 0
+    for spec in plan.actions:
+        if spec.alert_event is not None:
+            actions.append(
+                _alert_event(
+                    alert,
+                    state,
+                    spec.alert_event.alert_source_config_id,
+                    render(spec.alert_event.title, alert),
+                    render(spec.alert_event.description, alert),
+                )
+            )
+        elif spec.open_incident is not None:
+            incident_actions, next_state, note = _incident(alert, state, next_state, tracked, spec.open_incident, rules)
+            actions += incident_actions
+            notes.append(note)
+        elif spec.escalate is not None:
+            if tracked.starts_episode:
+                action_or_pending = _escalation(alert, next_state, spec.escalate, level, now)
+                if isinstance(action_or_pending, PendingEscalation):
+                    next_state = next_state.model_copy(
+                        update={"pending_escalations": [*next_state.pending_escalations, action_or_pending]}
+                    )
+                    notes.append(
+                        f"escalation level {level} due at {action_or_pending.due_at.isoformat()} unless acknowledged"
+                    )
+                else:
+                    actions.append(action_or_pending)
+            level += 1
+    if tracked.ends_episode:
+        next_state = next_state.model_copy(update={"pending_escalations": []})
+    return Decision(actions, next_state, reasons + [note for note in notes if note] + [a.reason for a in actions])
+
+
+def _track(alert: Alert, state: GroupState) -> _Tracked:
+    started = alert.started_at.isoformat() if alert.started_at else ""
+    key = alert.dedup_key
+    base = state.model_copy(update={"source": alert.source, "group_key": alert.group_key})
     if alert.status is AlertStatus.FIRING:
-        return _on_firing(alert, state)
-    if alert.status is AlertStatus.RESOLVED:
-        return _on_resolved(alert, state)
-    return Decision([], state, [f"{alert.status.value}: nothing to do for this source yet"])
-
-
-def _started(alert: Alert) -> str:
-    return alert.started_at.isoformat() if alert.started_at else ""
-
-
-def _on_firing(alert: Alert, state: GroupState) -> Decision:
-    started = _started(alert)
-    resolved_through = state.resolved_through.get(alert.dedup_key)
-    if resolved_through is not None and started and started <= resolved_through:
-        return Decision([], state, [f"stale firing: this firing (started {started}) was already resolved"])
-    firing = dict(state.firing)
-    firing[alert.dedup_key] = max(started, firing.get(alert.dedup_key, ""))
-    next_state = state.model_copy(update={"firing": firing, "source": alert.source, "group_key": alert.group_key})
-    if state.incident_open:
-        reference = state.incident_reference or state.incident_id
-        return Decision([], next_state, [f"incident {reference} is already open for this group; alert recorded"])
-    generation = state.generation + 1
-    action = OpenIncident(
-        group_id=state.group_id,
-        generation=generation,
-        name=alert.title,
-        summary=_summary(alert),
-        severity=alert.severity,
-        links=alert.links,
-        reason=f"first firing alert of group {alert.group_key!r} with no open incident",
-    )
-    return Decision([action], next_state.model_copy(update={"generation": generation}), [action.reason])
-
-
-def _on_resolved(alert: Alert, state: GroupState) -> Decision:
-    started = _started(alert)
-    live = state.firing.get(alert.dedup_key)
+        resolved_through = state.resolved_through.get(key)
+        if resolved_through is not None and started and started <= resolved_through:
+            return _Tracked(state, False, False, False, f"stale firing: the firing of {started} was already resolved")
+        live = state.firing.get(key)
+        if live is not None and live >= started:
+            return _Tracked(base, False, False, False, "already firing: a repeat of a known alert, nothing new")
+        firing = {**state.firing, key: started}
+        quiet = not state.firing and not state.incident_open
+        return _Tracked(base.model_copy(update={"firing": firing}), True, quiet, False, "")
+    live = state.firing.get(key)
     if live is None:
         # Remember it anyway, so a late or replayed copy of the firing it ends is recognised as stale.
-        resolved_through = {
-            **state.resolved_through,
-            alert.dedup_key: max(started, state.resolved_through.get(alert.dedup_key, "")),
-        }
-        next_state = state.model_copy(update={"resolved_through": resolved_through})
-        return Decision([], next_state, ["resolved for an alert that is not firing here: nothing to do"])
+        through = max(started, state.resolved_through.get(key, ""))
+        next_state = base.model_copy(update={"resolved_through": {**state.resolved_through, key: through}})
+        return _Tracked(next_state, False, False, False, "resolved for an alert that is not firing here")
     if started and live and started < live:
-        return Decision([], state, [f"stale resolved: it ends the firing of {started}, a newer one ({live}) is live"])
-    firing = {key: value for key, value in state.firing.items() if key != alert.dedup_key}
-    resolved_through = {**state.resolved_through, alert.dedup_key: started or live}
-    next_state = state.model_copy(update={"firing": firing, "resolved_through": resolved_through})
-    if firing:
-        return Decision([], next_state, [f"alert resolved; {len(firing)} alert(s) of the group still firing"])
-    if not state.incident_open or not state.incident_id:
-        return Decision([], next_state, ["every alert of the group resolved; no open incident to resolve"])
-    action = ResolveIncident(
+        return _Tracked(
+            state, False, False, False, f"stale resolved: it ends the firing of {started}, a newer one ({live}) is live"
+        )
+    firing = {name: value for name, value in state.firing.items() if name != key}
+    next_state = base.model_copy(
+        update={"firing": firing, "resolved_through": {**state.resolved_through, key: started or live}}
+    )
+    note = "" if not firing else f"alert resolved; {len(firing)} alert(s) of the group still firing"
+    return _Tracked(next_state, True, False, not firing, note)
+
+
+def _incident(
+    alert: Alert, before: GroupState, state: GroupState, tracked: _Tracked, spec: OpenIncidentSpec, rules: RuleSet
+) -> tuple[list[Action], GroupState, str]:
+    if alert.status is AlertStatus.FIRING:
+        if before.incident_open:
+            return (
+                [],
+                state,
+                f"incident {before.incident_reference or before.incident_id} is already open; alert joins it",
+            )
+        if not tracked.starts_episode:
+            return [], state, "the group's incident is being opened by an earlier alert"
+        action = OpenIncident(
+            group_id=state.group_id,
+            generation=state.generation,
+            name=render(spec.name, alert)[:250] or alert.title,
+            summary=render(spec.summary, alert),
+            severity=alert.severity,
+            severity_name=spec.severity or rules.severity.incident_io.get(alert.severity),
+            incident_type=spec.incident_type,
+            mode=spec.mode,
+            visibility=spec.visibility,
+            links=alert.links,
+            reason=f"first firing alert of a quiet group ({alert.group_key!r}): open incident #{state.generation}",
+        )
+        return [action], state, ""
+    if not tracked.ends_episode:
+        return [], state, ""
+    if not before.incident_open or not before.incident_id:
+        return [], state, "every alert of the group resolved; no open incident to resolve"
+    closed = state.model_copy(update={"incident_open": False})
+    if spec.on_resolve == "none":
+        return [], closed, "every alert resolved; the rule leaves the incident to people"
+    resolve = ResolveIncident(
+        group_id=state.group_id,
+        generation=before.generation,
+        incident_id=before.incident_id,
+        summary=f"Recovered: every alert of the group has resolved (last: {alert.title}). — alert-courier",
+        close=spec.on_resolve == "resolve",
+        status_name=spec.resolve_status,
+        reason="every alert of the group has resolved: "
+        + ("resolve the incident" if spec.on_resolve == "resolve" else "post the recovery, leave it open"),
+    )
+    return [resolve], closed, ""
+
+
+def _alert_event(alert: Alert, state: GroupState, config_id: str, title: str, description: str) -> SendAlertEvent:
+    return SendAlertEvent(
+        group_id=state.group_id,
+        alert_source_config_id=config_id,
+        transition_id=alert.transition_id(),
+        status="firing" if alert.status is AlertStatus.FIRING else "resolved",
+        deduplication_key=f"{alert.source}:{alert.dedup_key}",
+        title=title or alert.title,
+        description=description,
+        source_url=alert.links.get("generator") or next(iter(alert.links.values()), None),
+        metadata={"labels": alert.labels, "severity": alert.severity.value, "group_key": alert.group_key},
+        reason=f"send the {alert.status.value} alert event to incident.io alert source {config_id}",
+    )
+
+
+def _escalation(
+    alert: Alert, state: GroupState, spec: EscalateSpec, level: int, now: datetime
+) -> Escalate | PendingEscalation:
+    title, description = render(spec.title, alert), render(spec.description, alert)
+    if spec.after_minutes > 0:
+        return PendingEscalation(
+            level=level,
+            due_at=now + timedelta(minutes=spec.after_minutes),
+            escalation_path_id=spec.escalation_path_id,
+            user_ids=spec.user_ids,
+            title=title,
+            description=description,
+        )
+    target = f"path {spec.escalation_path_id}" if spec.escalation_path_id else f"users {spec.user_ids}"
+    return Escalate(
         group_id=state.group_id,
         generation=state.generation,
-        incident_id=state.incident_id,
-        summary=f"Resolved by alert-courier: every alert of the group recovered (last: {alert.title}).",
-        reason="every alert of the group has resolved",
+        level=level,
+        title=title or alert.title,
+        description=description,
+        escalation_path_id=spec.escalation_path_id,
+        user_ids=spec.user_ids,
+        reason=f"page {target} (level {level})",
     )
-    return Decision([action], next_state, [action.reason])
 
 
-def _summary(alert: Alert) -> str:
-    lines = [alert.description or alert.title, "", f"Source: {alert.source}; severity: {alert.severity.value}"]
-    lines += [f"{name}: {url}" for name, url in alert.links.items()]
-    return "\n".join(lines)
+def _on_acknowledged(state: GroupState, act: bool, reasons: list[str], now: datetime) -> Decision:
+    next_state = state.model_copy(update={"acknowledged_at": now, "pending_escalations": []})
+    if not act:
+        return Decision([], next_state, [*reasons, "acknowledgement recorded; no rule acts on it"])
+    if not state.escalation_ids:
+        return Decision([], next_state, [*reasons, "acknowledgement recorded; there is no page to acknowledge"])
+    actions: list[Action] = [
+        AcknowledgeEscalation(
+            group_id=state.group_id, escalation_id=escalation_id, reason=f"acknowledge page {escalation_id}"
+        )
+        for escalation_id in state.escalation_ids
+    ]
+    return Decision(actions, next_state, [*reasons, "acknowledged: pending escalation levels cancelled"])

@@ -7,11 +7,22 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .alert import Alert
+
+def state_id_for(source: str, state_key: str) -> str:
+    return hashlib.sha256(f"{source}\x1f{state_key}".encode()).hexdigest()[:32]
 
 
-def group_id_for(alert: Alert) -> str:
-    return hashlib.sha256(f"{alert.source}\x1f{alert.group_key}".encode()).hexdigest()[:32]
+class PendingEscalation(BaseModel):
+    """A later escalation level waiting for its time, unless someone acknowledges first (the scheduler's job)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    level: int
+    due_at: datetime
+    escalation_path_id: str | None = None
+    user_ids: list[str] | None = None
+    title: str = ""
+    description: str = ""
 
 
 class GroupState(BaseModel):
@@ -25,8 +36,12 @@ class GroupState(BaseModel):
     incident_id: str | None = None
     incident_reference: str | None = None
     incident_open: bool = False
+    opened_at: datetime | None = None
     firing: dict[str, str] = Field(default_factory=dict, description="dedup key → startsAt of the live firing")
     resolved_through: dict[str, str] = Field(
         default_factory=dict, description="dedup key → startsAt of the last firing seen resolved"
     )
+    escalation_ids: list[str] = Field(default_factory=list)
+    pending_escalations: list[PendingEscalation] = Field(default_factory=list)
+    acknowledged_at: datetime | None = None
     updated_at: datetime | None = None

@@ -6,16 +6,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .alert import Severity
-
-# Which incident.io severity name each normalised severity becomes unless the rules say otherwise.
-DEFAULT_SEVERITY_NAMES: dict[Severity, tuple[str, ...]] = {
-    Severity.CRITICAL: ("Critical", "SEV1", "P1"),
-    Severity.ERROR: ("Major", "SEV2", "P2"),
-    Severity.WARNING: ("Minor", "SEV3", "P3"),
-    Severity.INFO: ("Minor", "SEV4", "P4", "SEV3", "P3"),
-}
-
 
 class NamedItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -35,20 +25,28 @@ class Organisation(BaseModel):
 
     @classmethod
     def from_resource(cls, document: dict[str, Any]) -> Organisation:
-        return cls.model_validate(document.get("organisation", document))
+        for wrapper in ("organisation", "config"):
+            if isinstance(document.get(wrapper), dict):
+                document = document[wrapper]
+        return cls.model_validate(document)
 
-    def severity_id(self, severity: Severity) -> str | None:
-        by_name = {item.name.lower(): item.id for item in self.severities}
-        for name in DEFAULT_SEVERITY_NAMES[severity]:
-            if name.lower() in by_name:
-                return by_name[name.lower()]
-        return None
+    def severity_id(self, name: str | None) -> str | None:
+        return _id_named(self.severities, name)
+
+    def incident_type_id(self, name: str | None) -> str | None:
+        return _id_named(self.incident_types, name)
 
     def status_id(self, *, name: str | None = None, category: str | None = None) -> str | None:
-        for item in self.incident_statuses:
-            if name is not None and item.name.lower() == name.lower():
-                return item.id
-        for item in self.incident_statuses:
-            if category is not None and item.category == category:
-                return item.id
+        if name is not None:
+            return _id_named(self.incident_statuses, name)
+        return next((item.id for item in self.incident_statuses if item.category == category), None)
+
+    def status_category(self, status_id: str | None) -> str | None:
+        return next((item.category for item in self.incident_statuses if item.id == status_id), None)
+
+
+def _id_named(items: list[NamedItem], name: str | None) -> str | None:
+    if not name:
         return None
+    wanted = name.strip().lower()
+    return next((item.id for item in items if item.name.lower() == wanted or item.id == name), None)

@@ -26,7 +26,10 @@ class DispatchSettings(BaseSettings):
     mcp_server_url: str = "https://mcp.incident.io/mcp"
     mcp_protocol_mode: str = Field(default="auto", description="auto | legacy | a modern version such as 2026-07-28")
     mcp_call_timeout_seconds: float = Field(default=15.0, gt=0)
-    rules_file: str = ""
+    rules_file: str = Field(default="", description="path of a rules file; default: the bundled one")
+    rules_parameter: str = Field(default="", description="SSM parameter whose value overrides the rules file")
+    alert_source_secret_prefix: str = "alert-courier/alert-sources/"
+    incident_io_api_url: str = "https://api.incident.io"
     action_memory_days: int = Field(default=14, gt=0, description="how long a completed action is remembered")
 
 

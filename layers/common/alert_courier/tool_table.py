@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .actions import OpenIncident, ResolveIncident
+from .actions import Escalate, OpenIncident, ResolveIncident
 from .organisation import Organisation
 
 TOOLS: dict[str, str] = {
     "open_incident": "incident_create",
-    "update_incident": "incident_update",
     "resolve_incident": "incident_update",
     "find_incidents": "incident_list",
     "show_incident": "incident_show",
-    "create_escalation": "escalation_create",
+    "escalate": "escalation_create",
     "find_escalations": "escalation_list",
     "show_escalation": "escalation_show",
     "acknowledge_escalation": "escalation_respond",
@@ -26,38 +25,103 @@ TOOLS: dict[str, str] = {
 }
 ORGANISATION_RESOURCE = "config://organisation"
 RESOLVED_STATUS_CATEGORY = "closed"
+# Not MCP tools (REST, with each alert source's own token): the alert-event and heartbeat endpoints.
+ALERT_EVENT_PATH = "/v2/alert_events/http/{alert_source_config_id}"
+HEARTBEAT_PATH = "/v2/heartbeat/{alert_source_config_id}/ping"
+
+
+class UnknownName(Exception):
+    """A rules name (severity, status, incident type) the organisation does not have."""
 
 
 def accepts(schema: dict[str, Any], argument: str) -> bool:
     return argument in (schema.get("properties") or {})
 
 
-def open_incident_arguments(action: OpenIncident, org: Organisation, schema: dict[str, Any]) -> dict[str, Any]:
+def _only_accepted(arguments: dict[str, Any], schema: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+    return {name: value for name, value in arguments.items() if name in required or accepts(schema, name)}
+
+
+def open_incident_arguments(action: OpenIncident, org: Organisation | None, schema: dict[str, Any]) -> dict[str, Any]:
     arguments: dict[str, Any] = {
-        "name": action.name[:250],
+        "name": action.name,
         "summary": action.summary + f"\n\nalert-courier key: {action.idempotency_key}",
-        "visibility": "public",
-        "mode": "standard",
+        "visibility": action.visibility,
+        "mode": action.mode,
+        "idempotency_key": action.idempotency_key,
     }
-    severity_id = org.severity_id(action.severity)
-    if severity_id:
-        arguments["severity_id"] = severity_id
-    if accepts(schema, "idempotency_key"):
-        arguments["idempotency_key"] = action.idempotency_key
-    return {name: value for name, value in arguments.items() if accepts(schema, name) or name == "name"}
+    if action.severity_name:
+        arguments["severity_id"] = _resolve(org, "severity", action.severity_name)
+    if action.incident_type:
+        arguments["incident_type_id"] = _resolve(org, "incident type", action.incident_type)
+    return _only_accepted(arguments, schema, ("name",))
 
 
-def resolve_incident_arguments(action: ResolveIncident, org: Organisation, schema: dict[str, Any]) -> dict[str, Any]:
-    arguments: dict[str, Any] = {"incident_id": action.incident_id, "summary": action.summary}
-    status_id = org.status_id(category=RESOLVED_STATUS_CATEGORY)
-    if status_id:
-        arguments["incident_status_id"] = status_id
-    if accepts(schema, "notify_incident_channel"):
-        arguments["notify_incident_channel"] = True
-    return arguments
+def resolve_incident_arguments(
+    action: ResolveIncident, org: Organisation | None, schema: dict[str, Any]
+) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "incident_id": action.incident_id,
+        "summary": action.summary,
+        "notify_incident_channel": True,
+    }
+    if action.close:
+        if action.status_name:
+            arguments["incident_status_id"] = _resolve(org, "status", action.status_name)
+        elif org is None:
+            arguments["incident_status_id"] = f"<first status of category {RESOLVED_STATUS_CATEGORY!r}>"
+        else:
+            status_id = org.status_id(category=RESOLVED_STATUS_CATEGORY)
+            if status_id is None:
+                raise UnknownName(f"the organisation has no status of category {RESOLVED_STATUS_CATEGORY!r}")
+            arguments["incident_status_id"] = status_id
+    return _only_accepted(arguments, schema, ("incident_id",))
+
+
+def escalation_draft_arguments(action: Escalate, incident_id: str | None, schema: dict[str, Any]) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "title": action.title,
+        "description": action.description,
+        "idempotency_key": action.idempotency_key,
+    }
+    if action.escalation_path_id:
+        arguments["escalation_path_id"] = action.escalation_path_id
+    else:
+        arguments["user_ids"] = list(action.user_ids or [])
+    if incident_id and action.link_incident:
+        arguments["incident_id"] = incident_id
+    return _only_accepted(arguments, schema, ("title",))
+
+
+def escalation_execute_arguments(suggestion_id: str) -> dict[str, Any]:
+    return {"action": "execute", "suggestion_id": suggestion_id}
+
+
+def acknowledge_arguments(escalation_id: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return _only_accepted({"id": escalation_id, "response": "acknowledge"}, schema, ("id",))
 
 
 def incident_from_result(result: dict[str, Any]) -> dict[str, Any]:
     """Tools answer {"incident": {...}} like the REST API; accept a bare incident too."""
     incident = result.get("incident", result)
     return incident if isinstance(incident, dict) else {}
+
+
+def escalation_from_result(result: dict[str, Any]) -> dict[str, Any]:
+    escalation = result.get("escalation", result)
+    return escalation if isinstance(escalation, dict) else {}
+
+
+def _resolve(org: Organisation | None, what: str, name: str) -> str:
+    """With no organisation at hand (explain without a server) the name is shown as a placeholder."""
+    if org is None:
+        return f"<id of {what} {name!r}>"
+    lookup = {
+        "severity": org.severity_id,
+        "incident type": org.incident_type_id,
+        "status": lambda n: org.status_id(name=n),
+    }[what]
+    found = lookup(name)
+    if found is None:
+        raise UnknownName(f"the organisation has no {what} named {name!r} (check the rules file)")
+    return found

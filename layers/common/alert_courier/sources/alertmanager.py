@@ -79,6 +79,7 @@ def _normalise_one(notification: AlertmanagerNotification, entry: AlertmanagerAl
             "receiver": notification.receiver,
             "group_labels": notification.group_labels,
             "fingerprint": entry.fingerprint,
+            "severity_word": labels.get("severity", ""),
         },
     )
 

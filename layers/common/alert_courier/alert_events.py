@@ -1,0 +1,88 @@
+"""Sends alert events (and heartbeat pings) to incident.io's REST endpoints with each alert source's token.
+
+These are not MCP tools: they are authenticated by the alert source's own secret, read from Secrets
+Manager (`<prefix><alert source config id>`, JSON {"current": ...}) and cached per container.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from .retry_policy import parse_retry_after
+from .tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
+from .tool_table import ALERT_EVENT_PATH, HEARTBEAT_PATH
+
+SECRET_CACHE_SECONDS = 300
+
+
+class AlertSourceTokens:
+    def __init__(self, prefix: str, provider: Any | None = None) -> None:
+        if provider is None:
+            from aws_lambda_powertools.utilities import parameters
+
+            provider = parameters.SecretsProvider()
+        self._provider = provider
+        self._prefix = prefix
+
+    def token(self, config_id: str, *, fresh: bool = False) -> str:
+        value = self._provider.get(f"{self._prefix}{config_id}", max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            return text.strip()
+        return str(document.get("current", "")) if isinstance(document, dict) else text.strip()
+
+    def __repr__(self) -> str:
+        return f"AlertSourceTokens(prefix={self._prefix!r})"
+
+
+class IncidentIoRest:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: AlertSourceTokens,
+        *,
+        timeout_seconds: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._tokens = tokens
+        self._http = client or httpx.Client(timeout=timeout_seconds)
+
+    def send_alert_event(self, config_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        response = self._post(config_id, ALERT_EVENT_PATH.format(alert_source_config_id=config_id), event)
+        return response.json() if response.content else {}
+
+    def ping_heartbeat(self, config_id: str) -> None:
+        self._post(config_id, HEARTBEAT_PATH.format(alert_source_config_id=config_id), None)
+
+    def _post(self, config_id: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        what = f"POST {path.split('/{')[0]}"
+        for fresh in (False, True):  # a 401 may mean the source token was rotated: re-read it once
+            token = self._tokens.token(config_id, fresh=fresh)
+            try:
+                response = self._http.post(self._base + path, json=body, headers={"Authorization": f"Bearer {token}"})
+            except httpx.TimeoutException:
+                raise ToolCallError(FailureKind.AMBIGUOUS, "no answer in time", tool=what) from None
+            except httpx.TransportError as error:
+                raise ToolCallError(
+                    FailureKind.TRANSIENT, f"connection failed: {type(error).__name__}", tool=what
+                ) from None
+            if response.status_code == 401 and not fresh:
+                continue
+            if response.status_code < 400:
+                return response
+            failure = (
+                from_error_text(what, response.text)
+                if response.text
+                else ToolCallError(kind_for_status(response.status_code), f"HTTP {response.status_code}", tool=what)
+            )
+            failure.status = failure.status or response.status_code
+            failure.kind = kind_for_status(response.status_code)
+            failure.retry_after = parse_retry_after(response.headers.get("retry-after")) or failure.retry_after
+            raise failure
+        raise ToolCallError(FailureKind.UNAUTHORIZED, "the alert source token was refused", tool=what)

@@ -1,0 +1,301 @@
+"""The rules file: which alerts do what. Declarative YAML, validated by pydantic, errors point at the line.
+
+Rules are evaluated top to bottom; the first match wins unless it says `continue: true` (like Alertmanager
+routes). An alert no rule matches gets `default_actions`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .alert import Alert, Severity
+
+BUNDLED_RULES = Path(__file__).with_name("default_rules.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    """One value test. A bare string in the file means `equals`."""
+
+    equals: str | None = None
+    regex: str | None = None
+    any_of: list[str] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+    present: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_value(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
+            return {"equals": str(value)}
+        if isinstance(value, list):
+            return {"any_of": [str(item) for item in value]}
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"invalid regular expression: {error}") from None
+        return pattern
+
+    def test(self, value: str | None) -> bool:
+        if self.present is not None and (value is not None) != self.present:
+            return False
+        if self.equals is not None and value != self.equals:
+            return False
+        if self.regex is not None and (value is None or not re.fullmatch(self.regex, value)):
+            return False
+        if self.any_of is not None and value not in self.any_of:
+            return False
+        return not (self.not_ is not None and self.not_.test(value))
+
+    def explain(self) -> str:
+        parts = []
+        if self.equals is not None:
+            parts.append(f"= {self.equals!r}")
+        if self.regex is not None:
+            parts.append(f"~ /{self.regex}/")
+        if self.any_of is not None:
+            parts.append(f"in {self.any_of}")
+        if self.present is not None:
+            parts.append("present" if self.present else "absent")
+        if self.not_ is not None:
+            parts.append(f"not ({self.not_.explain()})")
+        return " and ".join(parts) or "anything"
+
+
+class Match(_Strict):
+    source: Condition | None = None
+    severity: Condition | None = None
+    status: Condition | None = None
+    title: Condition | None = None
+    labels: dict[str, Condition] = Field(default_factory=dict)
+    annotations: dict[str, Condition] = Field(default_factory=dict)
+
+    def check(self, alert: Alert) -> tuple[bool, list[str]]:
+        """Whether the alert matches, and why (or why not): one line per condition."""
+        checks: list[tuple[str, Condition, str | None]] = []
+        if self.source:
+            checks.append(("source", self.source, alert.source))
+        if self.severity:
+            checks.append(("severity", self.severity, alert.severity.value))
+        if self.status:
+            checks.append(("status", self.status, alert.status.value))
+        if self.title:
+            checks.append(("title", self.title, alert.title))
+        checks += [(f"labels.{k}", c, alert.labels.get(k)) for k, c in self.labels.items()]
+        checks += [(f"annotations.{k}", c, alert.annotations.get(k)) for k, c in self.annotations.items()]
+        reasons = []
+        for name, condition, value in checks:
+            ok = condition.test(value)
+            reasons.append(f"{name} {value!r} {'matches' if ok else 'does not match'} {condition.explain()}")
+            if not ok:
+                return False, reasons
+        return True, reasons or ["no conditions: matches everything"]
+
+
+class OpenIncidentSpec(_Strict):
+    per: Literal["group", "alert"] = "group"
+    name: str = "{{ alert.title }}"
+    summary: str = "{{ alert.description or alert.title }}"
+    severity: str | None = Field(default=None, description="incident.io severity name; default from the map")
+    incident_type: str | None = None
+    mode: Literal["standard", "retrospective", "test", "tutorial"] = "standard"
+    visibility: Literal["public", "private"] = "public"
+    on_resolve: Literal["resolve", "update", "none"] = "resolve"
+    resolve_status: str | None = Field(default=None, description="status name; default: the first 'closed' one")
+
+
+class AlertEventSpec(_Strict):
+    alert_source_config_id: str
+    title: str = "{{ alert.title }}"
+    description: str = "{{ alert.description }}"
+
+
+class EscalateSpec(_Strict):
+    escalation_path_id: str | None = None
+    user_ids: list[str] | None = None
+    title: str = "{{ alert.title }}"
+    description: str = "{{ alert.description }}"
+    after_minutes: int = Field(default=0, ge=0, description="0: page now; >0: page if still unacknowledged")
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> EscalateSpec:
+        if (self.escalation_path_id is None) == (self.user_ids is None):
+            raise ValueError("give exactly one of escalation_path_id or user_ids")
+        return self
+
+
+class ActionSpec(_Strict):
+    open_incident: OpenIncidentSpec | None = None
+    alert_event: AlertEventSpec | None = None
+    escalate: EscalateSpec | None = None
+    acknowledge: bool | None = None
+    suppress: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        if isinstance(value, str):  # `- suppress` or `- open_incident` with defaults
+            return {value: True if value in ("suppress", "acknowledge") else {}}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ActionSpec:
+        given = [name for name in type(self).model_fields if getattr(self, name) not in (None, False)]
+        if len(given) != 1:
+            raise ValueError(f"each action names exactly one of {list(type(self).model_fields)}; got {given}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in type(self).model_fields if getattr(self, name) not in (None, False))
+
+
+class Rule(_Strict):
+    name: str
+    match: Match = Field(default_factory=Match)
+    actions: Annotated[list[ActionSpec], Field(min_length=1)]
+    set_severity: Severity | None = None
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class SeverityConfig(_Strict):
+    words: dict[str, Severity] = Field(default_factory=dict, description="extra sender words → severity")
+    incident_io: dict[Severity, str] = Field(
+        default_factory=lambda: {
+            Severity.CRITICAL: "Critical",
+            Severity.ERROR: "Major",
+            Severity.WARNING: "Minor",
+            Severity.INFO: "Minor",
+        }
+    )
+
+
+class RuleSet(_Strict):
+    version: Literal[1] = 1
+    severity: SeverityConfig = Field(default_factory=SeverityConfig)
+    rules: list[Rule] = Field(default_factory=list)
+    default_actions: list[ActionSpec] = Field(default_factory=lambda: [ActionSpec(open_incident=OpenIncidentSpec())])
+    heartbeats: list[dict[str, Any]] = Field(default_factory=list)
+
+    @cached_property
+    def rule_names(self) -> list[str]:
+        return [rule.name for rule in self.rules]
+
+
+class MatchedRule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    why: list[str]
+    actions: list[ActionSpec]
+
+
+class Plan(BaseModel):
+    """What the rules say for one alert: the matched rules (in order), their actions and the explanation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alert: Alert
+    matched: list[MatchedRule]
+    explanation: list[str]
+
+    @property
+    def actions(self) -> list[ActionSpec]:
+        return [action for matched in self.matched for action in matched.actions]
+
+    @property
+    def incident_spec(self) -> OpenIncidentSpec | None:
+        for action in self.actions:
+            if action.open_incident is not None:
+                return action.open_incident
+        return None
+
+    @property
+    def state_key(self) -> str:
+        """Whose state this alert changes: its group's, or its own when the rule opens one incident per alert."""
+        spec = self.incident_spec
+        return self.alert.dedup_key if spec is not None and spec.per == "alert" else self.alert.group_key
+
+
+def plan_for(alert: Alert, rules: RuleSet) -> Plan:
+    explanation: list[str] = []
+    matched: list[MatchedRule] = []
+    effective = alert
+    word = str(alert.raw.get("severity_word") or "").strip().lower()
+    if word and word in rules.severity.words:
+        effective = alert.model_copy(update={"severity": rules.severity.words[word]})
+        explanation.append(f"severity word {word!r} maps to {effective.severity.value} (rules: severity.words)")
+    for rule in rules.rules:
+        ok, why = rule.match.check(effective)
+        explanation.append(f"rule {rule.name!r}: {'matched' if ok else 'skipped'} ({'; '.join(why)})")
+        if not ok:
+            continue
+        if rule.set_severity is not None:
+            effective = effective.model_copy(update={"severity": rule.set_severity})
+        matched.append(MatchedRule(rule=rule.name, why=why, actions=rule.actions))
+        if not rule.continue_:
+            break
+    if not matched:
+        explanation.append("no rule matched: default actions")
+        matched.append(MatchedRule(rule="(default)", why=["no rule matched"], actions=rules.default_actions))
+    return Plan(alert=effective, matched=matched, explanation=explanation)
+
+
+class RulesError(Exception):
+    """A rules file that cannot be used; the message names each problem with its line."""
+
+
+def parse_rules(text: str, origin: str = "rules") -> RuleSet:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{origin}:{mark.line + 1}" if mark else origin
+        raise RulesError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    try:
+        return RuleSet.model_validate(document or {})
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            line = _line_of(node, item["loc"])
+            path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+            problems.append(f"{origin}:{line}: {path}: {item['msg']}")
+        raise RulesError("\n".join(problems)) from None
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    source = Path(path) if path else BUNDLED_RULES
+    return parse_rules(source.read_text(), str(source))
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the deepest YAML node on the error's path that exists."""
+    line = (node.start_mark.line + 1) if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            child = next((value for key, value in node.value if key.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        else:
+            child = None
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
