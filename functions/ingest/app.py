@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alert_courier.alert import AlertEnvelope
@@ -41,18 +41,21 @@ def receive_webhook(source: str) -> Response[dict[str, Any]]:
         "webhook accepted",
         extra={"source": intake.source, "accepted": accepted, "truncated_alerts": intake.truncated_alerts},
     )
-    body = {
+    body: dict[str, Any] = {
         "status": "accepted",
         "accepted": accepted,
         "truncated_alerts": intake.truncated_alerts,
         "correlation_id": request.correlation_id,
     }
+    if intake.dedup_key:  # PagerDuty-style senders follow up (acknowledge, resolve) with this key
+        body.update({"message": "Event processed", "dedup_key": intake.dedup_key})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.exception_handler(WebhookRejected)
 def refuse(rejection: WebhookRejected) -> Response[dict[str, Any]]:
-    metrics.add_metric(name=f"AlertsRejected_{rejection.code}", unit=MetricUnit.Count, value=1)
+    with single_metric(name="AlertsRejected", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="reason", value=rejection.code)
     logger.warning(
         "webhook rejected",
         extra={"status": rejection.status, "code": rejection.code, "reason": rejection.reason},
