@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alert_courier.alert import Alert, AlertEnvelope, AlertStatus
 from alert_courier.alert_queue import MAX_BATCH_BYTES, batches, fitted_body, message_group_id, to_entry
+
+STARTED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
 def envelope(key: str, group: str = "g", description: str = "") -> AlertEnvelope:
@@ -14,6 +18,7 @@ def envelope(key: str, group: str = "g", description: str = "") -> AlertEnvelope
         status=AlertStatus.FIRING,
         title=key,
         description=description,
+        started_at=STARTED,
     )
     return AlertEnvelope(alert=alert, correlation_id="c")
 
@@ -36,3 +41,13 @@ def test_a_huge_alert_is_clipped_not_dropped() -> None:
     body = fitted_body(envelope("big", description="y" * (MAX_BATCH_BYTES * 2)))
     assert len(body.encode()) <= MAX_BATCH_BYTES
     assert AlertEnvelope.model_validate_json(body).alert.dedup_key == "big"
+
+
+def test_senders_without_a_start_time_are_told_apart_by_arrival() -> None:
+    """trigger → resolve → trigger within SQS' 5-minute dedup window must not drop the second trigger."""
+    first = Alert(
+        source="generic", dedup_key="k", group_key="k", status=AlertStatus.FIRING, title="t", received_at=STARTED
+    )
+    later = first.model_copy(update={"received_at": datetime(2026, 11, 25, 3, 2, tzinfo=UTC)})
+    assert first.transition_id() != later.transition_id()
+    assert first.transition_id() == first.model_copy().transition_id()

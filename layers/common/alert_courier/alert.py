@@ -45,7 +45,10 @@ class Alert(BaseModel):
 
     def transition_id(self) -> str:
         """Stable id of this alert's transition: same webhook resent → same id."""
-        parts = [self.source, self.dedup_key, self.status.value, _iso(self.started_at), _iso(self.ended_at)]
+        # A sender that gives no start time (e.g. a PagerDuty-style trigger) is told apart by arrival time,
+        # so trigger → resolve → trigger within SQS' 5-minute dedup window is not dropped as a duplicate.
+        started = _iso(self.started_at) or f"received:{_iso(self.received_at)}"
+        parts = [self.source, self.dedup_key, self.status.value, started, _iso(self.ended_at)]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
