@@ -124,6 +124,104 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StaticSecret:
+    """A secrets provider holding one value (a key from the environment, for check-config)."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self, _name: str, **_options: Any) -> str:
+        return self._value
+
+
+def _load_rules_or_exit(path: str | None) -> Any:
+    from .rules import RulesError, load_rules
+
+    try:
+        return load_rules(path)
+    except RulesError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import ExplainError, alerts_from_document, explain, format_report
+    from .organisation import Organisation
+
+    rules = _load_rules_or_exit(args.rules)
+    try:
+        document = json.loads(open(args.file, encoding="utf-8").read())  # noqa: SIM115
+        alerts = alerts_from_document(args.source, document)
+    except (OSError, json.JSONDecodeError, ExplainError) as error:
+        print(f"cannot read {args.file}: {error}", file=sys.stderr)
+        return 1
+    organisation = None
+    if args.org:
+        organisation = Organisation.from_resource(json.loads(open(args.org, encoding="utf-8").read()))  # noqa: SIM115
+    report = explain(alerts, rules, organisation=organisation)
+    print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
+    return 0
+
+
+def _mcp_server(url: str, key: str) -> Any:
+    from .api_key import ApiKeySource
+    from .mcp_client import IncidentIoMcp
+    from .retry_policy import RetryPolicy
+
+    return IncidentIoMcp(
+        url,
+        ApiKeySource("cli", provider=_StaticSecret(key)),
+        call_timeout_seconds=10,
+        policy=RetryPolicy(max_attempts=2, budget_seconds=10),
+    )
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .config_check import CheckReport, check_against_server, template_problems
+
+    rules = _load_rules_or_exit(args.rules)
+    report = CheckReport()
+    report.ok(f"{args.rules or 'bundled rules'}: {len(rules.rules)} rules parse")
+    for problem in template_problems(rules):
+        report.fail(problem)
+    if args.mcp_url:
+        key = os.environ.get(args.api_key_env, "")
+        if not key:
+            report.fail(f"set {args.api_key_env} to the incident.io API key to check against {args.mcp_url}")
+        else:
+            check_against_server(rules, _mcp_server(args.mcp_url, key), report)
+    print("\n".join(report.lines))
+    return 1 if report.failures else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .config_check import CheckReport, check_against_server
+
+    report = CheckReport()
+    deployment = find_deployment(args)
+    key = ""
+    try:
+        secret = _client("secretsmanager", deployment).get_secret_value(SecretId=args.secret_name)
+        from .api_key import ApiKeySource
+
+        key = (
+            ApiKeySource(args.secret_name, provider=_StaticSecret(secret.get("SecretString", "")))
+            .get()
+            .get_secret_value()
+        )
+        report.ok(f"secret {args.secret_name} is readable" + ("" if key else " but empty"))
+        if not key:
+            report.fail(f"secret {args.secret_name} holds no API key")
+    except Exception as error:  # any AWS failure is a finding, not a crash
+        report.fail(f"secret {args.secret_name} unreadable: {type(error).__name__}")
+    mcp_url = args.mcp_url or ("http://127.0.0.1:3001/mcp" if args.local else "https://mcp.incident.io/mcp")
+    if key:
+        rules = _load_rules_or_exit(args.rules)
+        check_against_server(rules, _mcp_server(mcp_url, key), report)
+    print("\n".join(report.lines))
+    return 1 if report.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alert-courier", description=__doc__)
     where = argparse.ArgumentParser(add_help=False)
@@ -147,6 +245,26 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("dedup_key")
     history.add_argument("--source", help="the monitoring source (default: look in every source)")
     history.set_defaults(handler=cmd_history)
+
+    explain = commands.add_parser("explain", help="dry-run a payload: normalised alerts, matched rules, tool calls")
+    explain.add_argument("file", help="a webhook body, or an API Gateway HTTP API event carrying one")
+    explain.add_argument("--source", required=True)
+    explain.add_argument("--rules", help="rules file (default: the bundled one)")
+    explain.add_argument("--org", help="a saved config://organisation document, to show real IDs")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(handler=cmd_explain)
+
+    check = commands.add_parser("check-config", help="validate a rules file (and its calls against a server)")
+    check.add_argument("rules", nargs="?", help="rules file (default: the bundled one)")
+    check.add_argument("--mcp-url", help="also list the server's tools and check every planned call")
+    check.add_argument("--api-key-env", default="INCIDENT_IO_API_KEY", help="variable holding the API key")
+    check.set_defaults(handler=cmd_check_config)
+
+    doctor = commands.add_parser("doctor", parents=[where], help="check a deployment's prerequisites")
+    doctor.add_argument("--secret-name", default="alert-courier/incident-io-api-key")
+    doctor.add_argument("--mcp-url", help="default: the local simulator with --local, else mcp.incident.io")
+    doctor.add_argument("--rules", help="rules file (default: the bundled one)")
+    doctor.set_defaults(handler=cmd_doctor)
     return parser
 
 

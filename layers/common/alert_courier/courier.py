@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .actions import AcknowledgeEscalation, Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
-from .alert import AlertEnvelope
+from .alert import AlertEnvelope, AlertStatus
 from .decisions import decide
 from .group_state import GroupState, state_id_for
 from .organisation import Organisation
-from .rules import RuleSet, plan_for
+from .rules import Plan, RuleSet, plan_for, plan_with_rules
 from .state_store import ActionLedger, Claim, DecisionHistory, GroupStateStore, StaleState
 from .tool_errors import FailureKind, ToolCallError
 from .tool_table import (
@@ -20,6 +20,7 @@ from .tool_table import (
     TOOLS,
     UnknownName,
     acknowledge_arguments,
+    alert_event_body,
     escalation_draft_arguments,
     escalation_execute_arguments,
     escalation_from_result,
@@ -88,6 +89,7 @@ class Courier:
         state_id = state_id_for(plan.alert.source, plan.state_key)
         for _ in range(SAVE_ATTEMPTS):
             state = self._states.load(state_id)
+            plan = follow_up_plan(plan, state, rules)
             decision = decide(plan, state, rules, self._clock())
             results: list[dict[str, Any]] = []
             try:
@@ -99,7 +101,7 @@ class Courier:
                 if isinstance(error, UnknownName) or error.kind is FailureKind.PERMANENT:
                     raise PermanentFailure(described) from error
                 raise
-            next_state = _apply(decision.next_state, decision.actions, results)
+            next_state = apply_results(decision.next_state, decision.actions, results)
             if next_state != state:
                 try:
                     self._states.save(next_state)
@@ -206,15 +208,7 @@ class Courier:
     def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:
         if self._alert_events is None:
             raise ToolCallError(FailureKind.PERMANENT, "alert events are not configured (no REST adapter)")
-        event = {
-            "title": action.title,
-            "status": action.status,
-            "deduplication_key": action.deduplication_key,
-            "description": action.description,
-            "metadata": action.metadata,
-        }
-        if action.source_url:
-            event["source_url"] = action.source_url
+        event = alert_event_body(action)
         answer = self._alert_events.send_alert_event(action.alert_source_config_id, event)
         return {
             "alert_event": action.status,
@@ -308,7 +302,25 @@ class Courier:
         )
 
 
-def _apply(state: GroupState, actions: list[Action], results: list[dict[str, Any]]) -> GroupState:
+def follow_up_plan(plan: Plan, state: GroupState, rules: RuleSet) -> Plan:
+    """A resolve or acknowledgement follows the rules its episode started under, if they still exist.
+
+    An `acknowledge` action from the rules that match the follow-up itself is kept as well.
+    """
+    if plan.alert.status is AlertStatus.FIRING or not state.episode_rules:
+        return plan
+    if [matched.rule for matched in plan.matched] == state.episode_rules:
+        return plan
+    episode = plan_with_rules(plan.alert, rules, state.episode_rules)
+    if episode is None:
+        return plan
+    acknowledgements = [m for m in plan.matched if any(action.acknowledge for action in m.actions)]
+    return episode.model_copy(
+        update={"matched": episode.matched + acknowledgements, "explanation": plan.explanation + episode.explanation}
+    )
+
+
+def apply_results(state: GroupState, actions: list[Action], results: list[dict[str, Any]]) -> GroupState:
     for action, result in zip(actions, results, strict=False):
         if isinstance(action, OpenIncident):
             state = state.model_copy(

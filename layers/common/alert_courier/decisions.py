@@ -56,6 +56,7 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
                 "acknowledged_at": None,
                 "escalation_ids": [],
                 "pending_escalations": [],
+                "episode_rules": [matched.rule for matched in plan.matched],
             }
         )
     level = 0

@@ -41,6 +41,7 @@ class GroupState(BaseModel):
     resolved_through: dict[str, str] = Field(
         default_factory=dict, description="dedup key → startsAt of the last firing seen resolved"
     )
+    episode_rules: list[str] = Field(default_factory=list, description="rules matched when the episode started")
     escalation_ids: list[str] = Field(default_factory=list)
     pending_escalations: list[PendingEscalation] = Field(default_factory=list)
     acknowledged_at: datetime | None = None

@@ -256,6 +256,28 @@ def plan_for(alert: Alert, rules: RuleSet) -> Plan:
     return Plan(alert=effective, matched=matched, explanation=explanation)
 
 
+def plan_with_rules(alert: Alert, rules: RuleSet, names: list[str]) -> Plan | None:
+    """The plan of the rules that matched when the episode started (None if the rules changed since).
+
+    Follow-ups (resolve, acknowledge) often carry less than the firing did — a PagerDuty-style resolve has no
+    payload — so the rule that opened an episode also decides how it ends.
+    """
+    by_name = {rule.name: rule for rule in rules.rules}
+    if not names or any(name not in by_name and name != "(default)" for name in names):
+        return None
+    matched = [
+        MatchedRule(
+            rule=name,
+            why=["matched when this episode started"],
+            actions=by_name[name].actions if name in by_name else rules.default_actions,
+        )
+        for name in names
+    ]
+    return Plan(
+        alert=alert, matched=matched, explanation=[f"follow-up of an episode started under rule(s) {', '.join(names)}"]
+    )
+
+
 class RulesError(Exception):
     """A rules file that cannot be used; the message names each problem with its line."""
 

@@ -15,7 +15,7 @@ MAX_RENDERED_CHARS = 10_000
 
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
+    return SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
 
 
 @lru_cache(maxsize=512)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .actions import Escalate, OpenIncident, ResolveIncident
+from .actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
 from .organisation import Organisation
 
 TOOLS: dict[str, str] = {
@@ -39,6 +39,9 @@ def accepts(schema: dict[str, Any], argument: str) -> bool:
 
 
 def _only_accepted(arguments: dict[str, Any], schema: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+    """Drops what the advertised schema does not take; with no schema at hand (explain offline) keeps all."""
+    if not schema:
+        return arguments
     return {name: value for name, value in arguments.items() if name in required or accepts(schema, name)}
 
 
@@ -99,6 +102,41 @@ def escalation_execute_arguments(suggestion_id: str) -> dict[str, Any]:
 
 def acknowledge_arguments(escalation_id: str, schema: dict[str, Any]) -> dict[str, Any]:
     return _only_accepted({"id": escalation_id, "response": "acknowledge"}, schema, ("id",))
+
+
+def alert_event_body(action: SendAlertEvent) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": action.title,
+        "status": action.status,
+        "deduplication_key": action.deduplication_key,
+        "description": action.description,
+        "metadata": action.metadata,
+    }
+    if action.source_url:
+        body["source_url"] = action.source_url
+    return body
+
+
+def planned_calls(
+    action: Action, org: Organisation | None, schemas: dict[str, dict[str, Any]], incident_id: str | None
+) -> list[dict[str, Any]]:
+    """The exact calls an action makes, for `explain` and `check-config` (dispatch builds them the same way)."""
+    if isinstance(action, OpenIncident):
+        tool = TOOLS["open_incident"]
+        return [{"tool": tool, "arguments": open_incident_arguments(action, org, schemas.get(tool, {}))}]
+    if isinstance(action, ResolveIncident):
+        tool = TOOLS["resolve_incident"]
+        return [{"tool": tool, "arguments": resolve_incident_arguments(action, org, schemas.get(tool, {}))}]
+    if isinstance(action, SendAlertEvent):
+        path = ALERT_EVENT_PATH.format(alert_source_config_id=action.alert_source_config_id)
+        return [{"rest": f"POST {path}", "body": alert_event_body(action)}]
+    if isinstance(action, Escalate):
+        tool = TOOLS["escalate"]
+        draft = escalation_draft_arguments(action, incident_id, schemas.get(tool, {}))
+        execute = escalation_execute_arguments("<suggestion_id from the draft>")
+        return [{"tool": tool, "arguments": draft}, {"tool": tool, "arguments": execute}]
+    tool = TOOLS["acknowledge_escalation"]
+    return [{"tool": tool, "arguments": acknowledge_arguments(action.escalation_id, schemas.get(tool, {}))}]
 
 
 def incident_from_result(result: dict[str, Any]) -> dict[str, Any]:

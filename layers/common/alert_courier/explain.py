@@ -1,0 +1,119 @@
+"""Dry runs: what alert-courier would do with a payload, using exactly the dispatch function's decision code.
+
+Nothing here touches AWS or the MCP server; state starts empty and evolves as the alerts are read in order.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from .actions import Escalate, OpenIncident
+from .alert import Alert
+from .courier import apply_results, follow_up_plan
+from .decisions import decide
+from .group_state import GroupState, state_id_for
+from .organisation import Organisation
+from .rules import RuleSet, plan_for
+from .sources import SOURCES
+from .tool_table import UnknownName, planned_calls
+
+
+class ExplainError(Exception):
+    pass
+
+
+def alerts_from_document(source: str, document: Any) -> list[Alert]:
+    """Accepts the webhook body itself, or an API Gateway HTTP API event carrying it."""
+    if source not in SOURCES:
+        raise ExplainError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+    if isinstance(document, dict) and "requestContext" in document and "body" in document:
+        body = document["body"]
+        if document.get("isBase64Encoded"):
+            import base64
+
+            body = base64.b64decode(body).decode()
+        document = json.loads(body)
+    spec = SOURCES[source]
+    try:
+        payload = spec.model.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ExplainError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    return spec.normalise(payload)
+
+
+def explain(
+    alerts: list[Alert],
+    rules: RuleSet,
+    *,
+    organisation: Organisation | None = None,
+    schemas: dict[str, dict[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    moment = now or datetime.now(UTC)
+    states: dict[str, GroupState] = {}
+    report = []
+    for alert in alerts:
+        plan = plan_for(alert, rules)
+        state_id = state_id_for(plan.alert.source, plan.state_key)
+        state = states.get(state_id) or GroupState(group_id=state_id)
+        plan = follow_up_plan(plan, state, rules)
+        decision = decide(plan, state, rules, moment)
+        calls: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        incident_id = state.incident_id
+        for action in decision.actions:
+            try:
+                calls += planned_calls(action, organisation, schemas or {}, incident_id)
+            except UnknownName as error:
+                calls.append({"error": str(error)})
+            result: dict[str, Any] = {}
+            if isinstance(action, OpenIncident):
+                incident_id = f"<incident opened for group {alert.group_key[:40]!r}>"
+                result = {"incident_id": incident_id, "incident_reference": "INC-?"}
+            elif isinstance(action, Escalate):
+                result = {"escalation_id": f"<escalation level {action.level}>"}
+            results.append(result)
+        states[state_id] = apply_results(decision.next_state, decision.actions, results)
+        report.append(
+            {
+                "alert": {
+                    "source": alert.source,
+                    "dedup_key": alert.dedup_key,
+                    "group_key": alert.group_key,
+                    "status": alert.status.value,
+                    "severity": plan.alert.severity.value,
+                    "title": alert.title,
+                },
+                "matched_rules": [matched.rule for matched in plan.matched],
+                "why": plan.explanation,
+                "reasons": decision.reasons,
+                "calls": calls,
+            }
+        )
+    return report
+
+
+def format_report(report: list[dict[str, Any]]) -> str:
+    lines = []
+    for index, entry in enumerate(report, 1):
+        alert = entry["alert"]
+        lines.append(f"{index}. {alert['source']} {alert['status']} {alert['severity']} {alert['title']!r}")
+        lines.append(f"   dedup key {alert['dedup_key']}, group {alert['group_key']!r}")
+        lines.append(f"   rules: {', '.join(entry['matched_rules'])}")
+        lines += [f"     - {why}" for why in entry["why"]]
+        lines += [f"   decision: {reason}" for reason in entry["reasons"]]
+        for call in entry["calls"] or [{"none": True}]:
+            if "tool" in call:
+                lines.append(f"   call {call['tool']} {json.dumps(call['arguments'], sort_keys=True)}")
+            elif "rest" in call:
+                lines.append(f"   call {call['rest']} {json.dumps(call['body'], sort_keys=True)}")
+            elif "error" in call:
+                lines.append(f"   cannot call: {call['error']}")
+            else:
+                lines.append("   no call")
+    return "\n".join(lines)
