@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -25,9 +26,12 @@ from alert_courier.mcp_client import IncidentIoMcp
 from alert_courier.rules_source import RulesSource
 from alert_courier.settings import dispatch_settings
 from alert_courier.state_store import ActionLedger, DecisionHistory, GroupStateStore
+from alert_courier.telemetry import PowertoolsTelemetry
 
 settings = dispatch_settings()
 logger = Logger()
+# The shared package logs through the standard "alert_courier" logger: same JSON, same correlation id.
+copy_config_to_registered_loggers(source_logger=logger, include={"alert_courier"})
 tracer = Tracer()
 metrics = Metrics()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
@@ -46,6 +50,7 @@ courier = Courier(
     incident_io,
     RulesSource(settings.rules_file, settings.rules_parameter),
     alert_events=IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix)),
+    telemetry=PowertoolsTelemetry(metrics),
 )
 _context: LambdaContext | None = None
 

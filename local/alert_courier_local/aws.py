@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from moto.core.botocore_stubber import BotocoreStubber
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from .template_model import parameter_defaults
 
@@ -48,11 +54,60 @@ class LocalAws:
             self.server.stop()
 
 
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _is_dynamodb(target: str | bytes | None) -> bool:
+    if isinstance(target, bytes):
+        target = target.decode("ascii", "replace")
+    return bool(target) and str(target).startswith("DynamoDB_")
+
+
+class SerialisedMotoServer(ThreadedMotoServer):
+    """moto's server, but DynamoDB requests run one at a time.
+
+    Real DynamoDB applies a conditional write atomically; moto checks the condition and writes without a
+    lock, so two concurrent claims can both succeed. Serialising DynamoDB requests restores the guarantee
+    our once-only logic relies on. Other services are left concurrent (SQS long polls would block them).
+    """
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+            if _is_dynamodb(environ.get("HTTP_X_AMZ_TARGET")):
+                with _DYNAMODB_LOCK:
+                    return list(app(environ, start_response))
+            return app(environ, start_response)
+
+        self._server = make_server(self._ip_address, self._port, serialised, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+@contextmanager
+def serialised_dynamodb_in_process() -> Iterator[None]:
+    """The same guarantee for in-process `mock_aws()` tests that use threads."""
+    original = BotocoreStubber.__call__
+
+    def locked(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if _is_dynamodb(request.headers.get("X-Amz-Target")):
+            with _DYNAMODB_LOCK:
+                return original(self, event_name, request, **kwargs)
+        return original(self, event_name, request, **kwargs)
+
+    BotocoreStubber.__call__ = locked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
 def start_moto(host: str, port: int) -> LocalAws:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = SerialisedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
-    bound_port = server._server.server_port if port == 0 else port  # type: ignore[attr-defined]
+    bound_port = server.get_host_and_port()[1]
     aws = LocalAws(endpoint_url=f"http://{host}:{bound_port}", server=server)
     use_fake_credentials(aws.endpoint_url)
     return aws

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from .group_state import GroupState, state_id_for
 from .organisation import Organisation
 from .rules import Plan, RuleSet, plan_for, plan_with_rules
 from .state_store import ActionLedger, Claim, DecisionHistory, GroupStateStore, StaleState
+from .telemetry import NoTelemetry, Telemetry
 from .tool_errors import FailureKind, ToolCallError
 from .tool_table import (
     ORGANISATION_RESOURCE,
@@ -31,6 +33,13 @@ from .tool_table import (
 
 logger = logging.getLogger("alert_courier")
 SAVE_ATTEMPTS = 5
+ACTION_METRICS = {
+    "open_incident": "IncidentsOpened",
+    "resolve_incident": "IncidentsResolved",
+    "alert_event": "AlertEventsSent",
+    "escalate": "Escalations",
+    "acknowledge_escalation": "Acknowledgements",
+}
 RECHECK_PAGES = 5
 Remaining = Callable[[], float] | None
 
@@ -73,6 +82,7 @@ class Courier:
         *,
         alert_events: AlertEventSender | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._states = states
         self._ledger = ledger
@@ -81,6 +91,7 @@ class Courier:
         self._rules = rules
         self._alert_events = alert_events
         self._clock = clock
+        self._telemetry: Telemetry = telemetry or NoTelemetry()
         self._organisation: Organisation | None = None
 
     def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]:
@@ -101,6 +112,7 @@ class Courier:
                 if isinstance(error, UnknownName) or error.kind is FailureKind.PERMANENT:
                     raise PermanentFailure(described) from error
                 raise
+            self._count_outcome(decision.actions, results)
             next_state = apply_results(decision.next_state, decision.actions, results)
             if next_state != state:
                 try:
@@ -153,23 +165,28 @@ class Courier:
             if found:
                 return found
         try:
-            result = self._call(tool, arguments, retry_ambiguous=keyed, remaining=remaining)
+            incident = _opened_incident(tool, self._call(tool, arguments, retry_ambiguous=keyed, remaining=remaining))
         except ToolCallError as error:
             if error.kind is not FailureKind.AMBIGUOUS:
                 raise
             # The server may have opened it before the answer was lost: look before trying again.
-            found = self._find_incident(action, claim.first_attempt_at, remaining)
+            try:
+                found = self._find_incident(action, claim.first_attempt_at, remaining)
+            except ToolCallError as recheck_failure:
+                raise error from recheck_failure  # still unknown whether it landed: the ledger must remember
             if found:
                 return found
-            result = self._call(tool, arguments, retry_ambiguous=False, remaining=remaining)
-        incident = incident_from_result(result)
+            incident = _opened_incident(tool, self._call(tool, arguments, retry_ambiguous=False, remaining=remaining))
         return {"incident_id": incident.get("id"), "incident_reference": incident.get("reference")}
 
     def _find_incident(self, action: OpenIncident, since: float, remaining: Remaining) -> dict[str, Any] | None:
         after: str | None = None
         created_after = datetime.fromtimestamp(since - 120, UTC).isoformat()
+        include = (self._schema(TOOLS["find_incidents"]).get("properties") or {}).get("include")
         for _ in range(RECHECK_PAGES):
             arguments: dict[str, Any] = {"created_after": created_after, "page_size": 50}
+            if isinstance(include, dict) and "summary" in (include.get("items") or {}).get("enum", ["summary"]):
+                arguments["include"] = ["summary"]  # the match is on the summary, which a list may leave out
             if after:
                 arguments["after"] = after
             page = self._call(TOOLS["find_incidents"], arguments, retry_ambiguous=True, remaining=remaining)
@@ -254,7 +271,28 @@ class Courier:
     def _call(
         self, tool: str, arguments: dict[str, Any], *, retry_ambiguous: bool, remaining: Remaining
     ) -> dict[str, Any]:
-        return self._tools.call_tool(tool, arguments, retry_ambiguous=retry_ambiguous, remaining_seconds=remaining)
+        started = time.monotonic()
+        try:
+            result = self._tools.call_tool(
+                tool, arguments, retry_ambiguous=retry_ambiguous, remaining_seconds=remaining
+            )
+        except ToolCallError as error:
+            self._telemetry.count("ToolCallErrors", tool=tool, kind=error.kind.value)
+            logger.warning("tool call failed", extra={"tool": tool, "failure": error.describe()})
+            raise
+        elapsed_ms = (time.monotonic() - started) * 1000
+        self._telemetry.timing("ToolCallLatency", elapsed_ms, tool=tool)
+        logger.info("tool call", extra={"tool": tool, "milliseconds": round(elapsed_ms, 1)})
+        return result
+
+    def _count_outcome(self, actions: list[Action], results: list[dict[str, Any]]) -> None:
+        if not actions:
+            self._telemetry.count("DedupHits")  # a repeat, a stale event or a joining alert: nothing to do
+        for action, result in zip(actions, results, strict=False):
+            if result.get("remembered"):
+                self._telemetry.count("DedupHits")
+                continue
+            self._telemetry.count(ACTION_METRICS[action.kind])
 
     def _schema(self, tool: str) -> dict[str, Any]:
         schemas = self._tools.input_schemas()
@@ -333,3 +371,11 @@ def apply_results(state: GroupState, actions: list[Action], results: list[dict[s
         elif isinstance(action, Escalate) and result.get("escalation_id"):
             state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
     return state
+
+
+def _opened_incident(tool: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The incident a create answered with; an answer naming none leaves it unknown whether one was opened."""
+    incident = incident_from_result(result)
+    if not incident.get("id"):
+        raise ToolCallError(FailureKind.AMBIGUOUS, "the answer names no incident", tool=tool)
+    return incident

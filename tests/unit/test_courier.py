@@ -1,0 +1,142 @@
+"""The courier with real DynamoDB adapters (moto, in-process) and a fake incident.io: once-only, metrics, history."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from alert_courier.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.courier import Courier
+from alert_courier.rules import parse_rules
+from alert_courier.state_store import ActionBusy, ActionLedger, DecisionHistory, GroupStateStore, StaleState
+from alert_courier.telemetry import RecordedTelemetry
+from alert_courier_local.aws import serialised_dynamodb_in_process
+
+RULES = parse_rules("rules: [{name: all, actions: [open_incident]}]")
+SCHEMAS = {
+    "incident_create": {
+        "type": "object",
+        "properties": {
+            "name": {},
+            "summary": {},
+            "idempotency_key": {},
+            "severity_id": {},
+            "mode": {},
+            "visibility": {},
+        },
+    },
+    "incident_update": {"type": "object", "properties": {"incident_id": {}, "summary": {}, "incident_status_id": {}}},
+}
+ORG = {
+    "severities": [{"id": "sev-crit", "name": "Critical"}, {"id": "sev-min", "name": "Minor"}],
+    "incident_statuses": [{"id": "st-closed", "name": "Closed", "category": "closed"}],
+}
+
+
+class FakeIncidentIo:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def input_schemas(self) -> dict[str, dict[str, Any]]:
+        return SCHEMAS
+
+    def read_resource(self, uri: str, **_: Any) -> dict[str, Any]:
+        return ORG
+
+    def call_tool(self, name: str, arguments: dict[str, Any], **_: Any) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append((name, arguments))
+            number = len(self.calls)
+        if name == "incident_create":
+            return {"incident": {"id": f"inc-{number}", "reference": f"INC-{number}"}}
+        return {"incident": {"id": arguments["incident_id"], "incident_status": {"name": "Closed"}}}
+
+
+@pytest.fixture
+def table() -> Iterator[Any]:
+    with mock_aws(), serialised_dynamodb_in_process():
+        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        yield dynamodb.create_table(
+            TableName="state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+def courier(table: Any, tools: FakeIncidentIo, telemetry: RecordedTelemetry) -> Courier:
+    return Courier(
+        GroupStateStore(table), ActionLedger(table), DecisionHistory(table), tools, lambda: RULES, telemetry=telemetry
+    )
+
+
+def envelope(key: str, status: str = "firing") -> AlertEnvelope:
+    alert = Alert(
+        source="alertmanager",
+        dedup_key=key,
+        group_key="group-1",
+        status=AlertStatus(status),
+        severity=Severity.CRITICAL,
+        title=f"alert {key}",
+        started_at=datetime(2026, 11, 25, 3, 0, tzinfo=UTC),
+    )
+    return AlertEnvelope(alert=alert, correlation_id="corr-1")
+
+
+def test_redeliveries_open_one_incident_and_count_dedup_hits(table: Any) -> None:
+    tools, telemetry = FakeIncidentIo(), RecordedTelemetry()
+    subject = courier(table, tools, telemetry)
+    for _ in range(3):
+        subject.handle(envelope("a"))
+    subject.handle(envelope("b"))
+    assert [name for name, _ in tools.calls] == ["incident_create"]
+    assert tools.calls[0][1]["severity_id"] == "sev-crit"
+    assert telemetry.total("IncidentsOpened") == 1 and telemetry.total("DedupHits") == 3
+    assert [name for name, *_ in telemetry.timings] == ["ToolCallLatency"]
+
+
+def test_concurrent_workers_on_one_group_open_one_incident(table: Any) -> None:
+    tools, telemetry = FakeIncidentIo(), RecordedTelemetry()
+    subject = courier(table, tools, telemetry)
+    handled: list[str] = []
+
+    def work(key: str) -> None:
+        for _ in range(20):
+            try:
+                subject.handle(envelope(key))
+                handled.append(key)
+                return
+            except (ActionBusy, StaleState):  # SQS would redeliver the message
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=work, args=(f"k{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [name for name, _ in tools.calls] == ["incident_create"]
+    state = GroupStateStore(table).load(
+        next(iter(item["pk"][len("group#") :] for item in table.scan()["Items"] if item["pk"].startswith("group#")))
+    )
+    assert sorted(handled) == sorted(state.firing) == [f"k{i}" for i in range(6)]
+
+
+def test_history_records_each_decision_with_its_reasons(table: Any) -> None:
+    subject = courier(table, FakeIncidentIo(), RecordedTelemetry())
+    subject.handle(envelope("a"))
+    subject.handle(envelope("a", "resolved"))
+    history = DecisionHistory(table).read("alertmanager", "a")
+    assert [entry["status"] for entry in history] == ["firing", "resolved"]
+    assert history[0]["results"][0]["incident_reference"] == "INC-1"
+    assert history[1]["actions"][0]["kind"] == "resolve_incident" and history[1]["correlation_id"] == "corr-1"
