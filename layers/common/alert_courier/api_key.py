@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from pydantic import SecretStr
 
 SECRET_CACHE_SECONDS = 300
+# botocore logs every response body at DEBUG, GetSecretValue's SecretString included.
+BOTOCORE_BODY_LOGGER = "botocore.parsers"
 
 
 class ApiKeySource:
@@ -20,6 +23,7 @@ class ApiKeySource:
             provider = parameters.SecretsProvider()
         self._provider = provider
         self._secret_name = secret_name
+        _keep_secret_values_out_of_logs()
 
     def get(self, *, fresh: bool = False) -> SecretStr:
         value = self._provider.get(self._secret_name, max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
@@ -39,3 +43,15 @@ def _key_from(value: Any) -> str:
             return stripped
         return str(document.get("api_key") or document.get("key") or "")
     return stripped
+
+
+class _NoSecretValues(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "SecretString" not in message and "SecretBinary" not in message
+
+
+def _keep_secret_values_out_of_logs() -> None:
+    body_logger = logging.getLogger(BOTOCORE_BODY_LOGGER)
+    if not any(isinstance(existing, _NoSecretValues) for existing in body_logger.filters):
+        body_logger.addFilter(_NoSecretValues())

@@ -8,6 +8,7 @@ Lambda freezes the thread between invocations; the connection is reused on the n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import threading
@@ -27,7 +28,12 @@ from .retry_policy import RetryPolicy, parse_retry_after
 from .tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
 
 REQUEST_TIMEOUT_CODE = -32001
+CONNECTION_CLOSED_CODE = -32000  # the SDK's own code when the transport under a request died
 SAFETY_MARGIN_SECONDS = 2.0
+MIN_ATTEMPT_SECONDS = 1.0  # no attempt (or wait for one) unless at least this much call time is left
+# A 500, 502 or 504 may come after the server acted (e.g. a gateway giving up on a slow backend): as
+# uncertain as a timeout. A 429 or 503 means the request was turned away.
+MAY_HAVE_ACTED_STATUSES = frozenset({500, 502, 504})
 _T = TypeVar("_T")
 
 
@@ -61,7 +67,12 @@ async def _record_response(response: httpx2.Response) -> None:
 class _LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="mcp-loop", daemon=True).start()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="mcp-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5.0)
 
     def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float) -> _T:
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
@@ -79,6 +90,7 @@ class _Connection:
     alive: bool = True
     error: BaseException | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
 
 
 class IncidentIoMcp:
@@ -113,9 +125,22 @@ class IncidentIoMcp:
 
     # ---- public, synchronous ------------------------------------------------------------------
 
-    def input_schemas(self) -> dict[str, dict[str, Any]]:
-        connection = self._loop.run(self._ensure_connection(), self._call_timeout + SAFETY_MARGIN_SECONDS)
-        return dict(connection.input_schemas)
+    def input_schemas(self, *, remaining_seconds: Callable[[], float] | None = None) -> dict[str, dict[str, Any]]:
+        """The advertised input schemas (listed once per connection); connecting is retried like a call."""
+        return self._with_retries("tools/list", self._schemas_once, True, remaining_seconds)
+
+    def close(self) -> None:
+        """Ends the session and stops the loop thread (tests; a Lambda container just freezes)."""
+
+        async def close() -> None:
+            connection = self._connection
+            await self._drop_connection()
+            if connection is not None and connection.task is not None:
+                await asyncio.wait({connection.task}, timeout=SAFETY_MARGIN_SECONDS)
+
+        with contextlib.suppress(TimeoutError):
+            self._loop.run(close(), SAFETY_MARGIN_SECONDS + 1)
+        self._loop.stop()
 
     def call_tool(
         self,
@@ -129,7 +154,7 @@ class IncidentIoMcp:
 
         `retry_ambiguous` says a repeat is harmless (read-only tool, or the call carries an idempotency key).
         """
-        self.validate_arguments(name, arguments)
+        self.validate_arguments(name, arguments, remaining_seconds=remaining_seconds)
         return self._with_retries(
             name,
             lambda timeout: self._call_once(name, arguments, timeout),
@@ -140,19 +165,19 @@ class IncidentIoMcp:
     def read_resource(self, uri: str, *, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
         return self._with_retries(uri, lambda timeout: self._read_once(uri, timeout), True, remaining_seconds)
 
-    def validate_arguments(self, name: str, arguments: dict[str, Any]) -> None:
+    def validate_arguments(
+        self, name: str, arguments: dict[str, Any], *, remaining_seconds: Callable[[], float] | None = None
+    ) -> None:
         """Fails closed: an unknown tool or arguments outside its advertised schema are permanent errors."""
-        schemas = self.input_schemas()
+        schemas = self.input_schemas(remaining_seconds=remaining_seconds)
         if name not in schemas:
             raise ToolCallError(FailureKind.PERMANENT, f"the server offers no tool named {name!r}", tool=name)
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schemas[name]).iter_errors(arguments))
         if error is not None:
-            field_path = ".".join(str(part) for part in error.absolute_path) or (
-                _first_property(error.message) or "arguments"
-            )
+            field_path = _field_of(error)
             raise ToolCallError(
                 FailureKind.PERMANENT,
-                f"arguments do not match {name}'s schema: {error.message}",
+                f"arguments do not match {name}'s schema at {field_path!r}: {error.message}",
                 tool=name,
                 field=field_path,
                 code="schema_mismatch",
@@ -172,11 +197,13 @@ class IncidentIoMcp:
         reread_key = False
         while True:
             attempt += 1
-            timeout = self._timeout(remaining_seconds)
+            timeout = self._timeout(remaining_seconds, what)
             try:
                 return self._loop.run(attempt_once(timeout), timeout + SAFETY_MARGIN_SECONDS)
             except TimeoutError:
-                failure = ToolCallError(FailureKind.AMBIGUOUS, f"no answer within {timeout:.1f}s", tool=what)
+                failure = ToolCallError(
+                    FailureKind.AMBIGUOUS, f"no answer within {timeout:.1f}s; the server may have acted", tool=what
+                )
             except ToolCallError as error:
                 failure = error
             if failure.kind is FailureKind.UNAUTHORIZED and not reread_key:
@@ -192,19 +219,23 @@ class IncidentIoMcp:
             delay = self._policy.delay(attempt, failure.retry_after)
             spent = self._monotonic() - started
             left = remaining_seconds() - SAFETY_MARGIN_SECONDS if remaining_seconds else float("inf")
-            if spent + delay > self._policy.budget_seconds or delay > left:
-                raise failure
+            if spent + delay > self._policy.budget_seconds or delay + MIN_ATTEMPT_SECONDS > left:
+                raise failure  # waiting would leave no time for the next attempt: report what really failed
             self._sleep(delay)
 
-    def _timeout(self, remaining_seconds: Callable[[], float] | None) -> float:
+    def _timeout(self, remaining_seconds: Callable[[], float] | None, what: str) -> float:
         if remaining_seconds is None:
             return self._call_timeout
         left = remaining_seconds() - SAFETY_MARGIN_SECONDS
-        if left < 1.0:
-            raise ToolCallError(FailureKind.TRANSIENT, "not enough invocation time left to call safely")
+        if left < MIN_ATTEMPT_SECONDS:
+            raise ToolCallError(FailureKind.TRANSIENT, "not enough invocation time left to call safely", tool=what)
         return min(self._call_timeout, left)
 
     # ---- on the loop -----------------------------------------------------------------------------
+
+    async def _schemas_once(self, timeout: float) -> dict[str, Any]:
+        connection = await self._ensure_connection()
+        return dict(connection.input_schemas)
 
     async def _call_once(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
         connection = await self._ensure_connection()
@@ -214,12 +245,12 @@ class IncidentIoMcp:
         try:
             result = await connection.client.call_tool(name, arguments, read_timeout_seconds=timeout)
         except Exception as error:
-            raise await self._classify(name, error, outcome, connection) from None
+            raise await self._classify(name, error, outcome, connection, timeout) from None
         finally:
             _current_outcome.reset(token)
         text = "".join(getattr(block, "text", "") for block in result.content)
         if result.is_error:
-            raise from_error_text(name, text)
+            raise _may_have_acted(from_error_text(name, text))
         if isinstance(result.structured_content, dict):
             return result.structured_content
         return _json_object(name, text)
@@ -231,32 +262,42 @@ class IncidentIoMcp:
         token = _current_outcome.set(outcome)
         try:
             result = await asyncio.wait_for(connection.client.read_resource(uri), timeout)
+        except TimeoutError:
+            raise ToolCallError(
+                FailureKind.AMBIGUOUS, f"no answer within {timeout:.1f}s; the server may have acted", tool=uri
+            ) from None
         except Exception as error:
-            raise await self._classify(uri, error, outcome, connection) from None
+            raise await self._classify(uri, error, outcome, connection, timeout) from None
         finally:
             _current_outcome.reset(token)
         text = "".join(getattr(content, "text", "") for content in result.contents)
         return _json_object(uri, text)
 
     async def _classify(
-        self, name: str, error: Exception, outcome: _HttpOutcome, connection: _Connection
+        self, name: str, error: Exception, outcome: _HttpOutcome, connection: _Connection, timeout: float
     ) -> ToolCallError:
         retry_after = parse_retry_after(outcome.retry_after)
         if isinstance(error, MCPError) and error.code == REQUEST_TIMEOUT_CODE:
-            return ToolCallError(FailureKind.AMBIGUOUS, "the call timed out; the server may have acted", tool=name)
+            return ToolCallError(
+                FailureKind.AMBIGUOUS, f"no answer within {timeout:.1f}s; the server may have acted", tool=name
+            )
         if outcome.status is not None and outcome.status >= 400:
             if outcome.status == 404:  # session expired (legacy servers): reconnect; the call did not run
                 await self._drop_connection()
                 return ToolCallError(FailureKind.TRANSIENT, "MCP session expired", tool=name, status=404)
-            return ToolCallError(
-                kind_for_status(outcome.status),
-                f"HTTP {outcome.status} from the MCP server",
-                tool=name,
-                status=outcome.status,
-                retry_after=retry_after,
+            return _may_have_acted(
+                ToolCallError(
+                    kind_for_status(outcome.status),
+                    f"HTTP {outcome.status} from the MCP server",
+                    tool=name,
+                    status=outcome.status,
+                    retry_after=retry_after,
+                )
             )
-        if isinstance(error, MCPError) and connection.alive:
-            return from_error_text(name, error.error.message if error.error else str(error))
+        if isinstance(error, MCPError) and error.code != CONNECTION_CLOSED_CODE and connection.alive:
+            return _may_have_acted(from_error_text(name, error.error.message if error.error else str(error)))
+        # The transport died under the call (the SDK then closes the whole session): reconnect next time.
+        # Once the request was handed to HTTP the server may have acted on it.
         await self._drop_connection()
         kind = FailureKind.AMBIGUOUS if outcome.requests else FailureKind.TRANSIENT
         return ToolCallError(kind, f"connection failed: {type(error).__name__}", tool=name)
@@ -299,8 +340,12 @@ class IncidentIoMcp:
                 ready.set()
                 await http.aclose()
 
-        connection.task = asyncio.create_task(own())  # type: ignore[attr-defined]
-        await ready.wait()
+        connection.task = asyncio.create_task(own())
+        try:
+            await ready.wait()
+        except asyncio.CancelledError:
+            connection.stop.set()  # the caller gave up: don't leave a session open that nobody holds
+            raise
         if connection.client is None:
             error = connection.error or ToolCallError(FailureKind.TRANSIENT, "could not connect")
             raise (error if isinstance(error, ToolCallError) else ToolCallError(FailureKind.TRANSIENT, str(error)))
@@ -341,9 +386,17 @@ def _connect_error(error: BaseException, outcome: _HttpOutcome) -> ToolCallError
     return ToolCallError(FailureKind.TRANSIENT, f"could not connect to the MCP server: {type(leaf).__name__}")
 
 
+def _may_have_acted(failure: ToolCallError) -> ToolCallError:
+    if failure.kind is FailureKind.TRANSIENT and failure.status in MAY_HAVE_ACTED_STATUSES:
+        failure.kind = FailureKind.AMBIGUOUS
+    return failure
+
+
 def _json_object(name: str, text: str) -> dict[str, Any]:
+    if not text.strip():
+        raise ToolCallError(FailureKind.AMBIGUOUS, "the result is empty", tool=name)
     try:
-        document = json.loads(text) if text else {}
+        document = json.loads(text)
     except json.JSONDecodeError:
         raise ToolCallError(FailureKind.AMBIGUOUS, "the result is not JSON", tool=name) from None
     if not isinstance(document, dict):
@@ -351,8 +404,14 @@ def _json_object(name: str, text: str) -> dict[str, Any]:
     return document
 
 
-def _first_property(message: str) -> str | None:
-    """jsonschema names a missing or unexpected property only inside its message."""
-    start = message.find("'")
-    end = message.find("'", start + 1)
-    return message[start + 1 : end] if 0 <= start < end else None
+def _field_of(error: jsonschema.ValidationError) -> str:
+    """The argument at fault; for a missing or unexpected property jsonschema points at the parent object."""
+    path = ".".join(str(part) for part in error.absolute_path)
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if error.validator == "required":
+        names = [name for name in error.validator_value if name not in instance]
+    elif error.validator == "additionalProperties":
+        names = sorted(set(instance) - set((error.schema or {}).get("properties", {})))
+    else:
+        names = []
+    return ".".join(part for part in (path, names[0] if names else "") if part) or "arguments"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 
 class FailureKind(StrEnum):
-    TRANSIENT = "transient"  # 429, 5xx, dropped connection before sending: retry with backoff
-    AMBIGUOUS = "ambiguous"  # the server may have acted (timeout after sending): re-check before retrying
+    TRANSIENT = "transient"  # 429, 503, connection failed before sending: retry with backoff
+    AMBIGUOUS = "ambiguous"  # may have acted (timeout, dropped after sending, 500/502/504, empty answer): re-check
     UNAUTHORIZED = "unauthorized"  # 401: re-read the key once, then give up
     PERMANENT = "permanent"  # validation, permission, unknown tool: never retry; dead-letter with the reason
 
@@ -75,7 +76,7 @@ def from_error_text(tool: str, text: str) -> ToolCallError:
         str(error.get("message", "")) for error in errors if isinstance(error, dict) and error.get("message")
     )
     rate_limit = document.get("rate_limit") or {}
-    retry_after = _as_float(rate_limit.get("retry_after")) if isinstance(rate_limit, dict) else None
+    retry_after = _retry_after(rate_limit.get("retry_after")) if isinstance(rate_limit, dict) else None
     return ToolCallError(
         kind_for_status(status),
         messages or str(document.get("type", "error")),
@@ -110,3 +111,17 @@ def _as_float(value: object) -> float | None:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+
+
+def _retry_after(value: object, now: datetime | None = None) -> float | None:
+    """`rate_limit.retry_after`: seconds, or the moment to retry at (incident.io sends an RFC 3339 time)."""
+    seconds = _as_float(value)
+    if seconds is not None or not isinstance(value, str):
+        return seconds
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
