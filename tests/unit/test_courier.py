@@ -140,3 +140,67 @@ def test_history_records_each_decision_with_its_reasons(table: Any) -> None:
     assert [entry["status"] for entry in history] == ["firing", "resolved"]
     assert history[0]["results"][0]["incident_reference"] == "INC-1"
     assert history[1]["actions"][0]["kind"] == "resolve_incident" and history[1]["correlation_id"] == "corr-1"
+
+
+PAGING = parse_rules("rules: [{name: page, actions: [{escalate: {escalation_path_id: path-1}}]}]")
+
+
+class FlakyPager(FakeIncidentIo):
+    """Pages on `execute`, but the first execute's answer is lost (the server acted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages: dict[str, dict[str, Any]] = {}
+        self.lost_answers = 1
+
+    def input_schemas(self) -> dict[str, dict[str, Any]]:
+        props = {
+            name: {}
+            for name in (
+                "title",
+                "description",
+                "escalation_path_id",
+                "user_ids",
+                "incident_id",
+                "idempotency_key",
+                "action",
+                "suggestion_id",
+                "status",
+            )
+        }
+        return {
+            **SCHEMAS,
+            "escalation_create": {"type": "object", "properties": props},
+            "escalation_list": {"type": "object", "properties": props},
+        }
+
+    def call_tool(self, name: str, arguments: dict[str, Any], **_: Any) -> dict[str, Any]:
+        from alert_courier.tool_errors import FailureKind, ToolCallError
+
+        self.calls.append((name, arguments))
+        if name == "escalation_list":
+            return {
+                "escalations": [
+                    p for p in self.pages.values() if p["idempotency_key"] == arguments.get("idempotency_key")
+                ]
+            }
+        if arguments.get("action") == "execute":
+            key = arguments["suggestion_id"]
+            self.pages[key] = {"id": f"esc-{len(self.pages) + 1}", "status": "triggered", "idempotency_key": key}
+            if self.lost_answers:
+                self.lost_answers -= 1
+                raise ToolCallError(FailureKind.AMBIGUOUS, "no answer", tool=name)
+            return {"escalation": self.pages[key]}
+        return {"suggestion_id": arguments["idempotency_key"]}
+
+
+def test_a_page_whose_answer_was_lost_is_found_not_sent_again(table: Any) -> None:
+    tools, telemetry = FlakyPager(), RecordedTelemetry()
+    subject = Courier(
+        GroupStateStore(table), ActionLedger(table), DecisionHistory(table), tools, lambda: PAGING, telemetry=telemetry
+    )
+    result = subject.handle(envelope("a"))
+    assert len(tools.pages) == 1 and result["results"][0]["found_by_recheck"]
+    subject.handle(envelope("a"))  # a redelivery changes nothing
+    assert [name for name, args in tools.calls if args.get("action") == "execute"] == ["escalation_create"]
+    assert telemetry.total("Escalations") == 1

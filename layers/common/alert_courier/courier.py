@@ -153,7 +153,7 @@ class Courier:
             return self._send_alert_event(action)
         if isinstance(action, Escalate):
             incident_id = next((r["incident_id"] for r in earlier if r.get("incident_id")), state.incident_id)
-            return self._escalate(action, incident_id, remaining)
+            return self._escalate(action, claim, incident_id, remaining)
         return self._acknowledge(action, remaining)
 
     def _open_incident(self, action: OpenIncident, claim: Claim, remaining: Remaining) -> dict[str, Any]:
@@ -232,22 +232,54 @@ class Courier:
             "deduplication_key": answer.get("deduplication_key", action.deduplication_key),
         }
 
-    def _escalate(self, action: Escalate, incident_id: str | None, remaining: Remaining) -> dict[str, Any]:
+    def _escalate(
+        self, action: Escalate, claim: Claim, incident_id: str | None, remaining: Remaining
+    ) -> dict[str, Any]:
         tool = TOOLS["escalate"]
         schema = self._schema(tool)
         keyed = "idempotency_key" in (schema.get("properties") or {})
+        if claim.previously_ambiguous and keyed and (found := self._find_escalation(action, remaining)):
+            return found
         draft = self._call(
             tool, escalation_draft_arguments(action, incident_id, schema), retry_ambiguous=keyed, remaining=remaining
         )
         suggestion_id = draft.get("suggestion_id")
-        if suggestion_id:  # a draft pages nobody: execute it so the page really goes out
-            result = self._call(
-                tool, escalation_execute_arguments(str(suggestion_id)), retry_ambiguous=False, remaining=remaining
-            )
-        else:
+        if not suggestion_id:  # the server paged straight away, or returned the page this key already made
             result = draft
+        else:  # a draft pages nobody: execute it so the page really goes out
+            try:
+                result = self._call(
+                    tool, escalation_execute_arguments(str(suggestion_id)), retry_ambiguous=False, remaining=remaining
+                )
+            except ToolCallError as error:
+                # The page may have gone out before the answer was lost: look before anyone tries again.
+                if error.kind is not FailureKind.AMBIGUOUS or not keyed:
+                    raise
+                found = self._find_escalation(action, remaining)
+                if found is None:
+                    raise
+                return found
         escalation = escalation_from_result(result)
         return {"escalation_id": escalation.get("id"), "escalation_status": escalation.get("status")}
+
+    def _find_escalation(self, action: Escalate, remaining: Remaining) -> dict[str, Any] | None:
+        try:
+            page = self._call(
+                TOOLS["find_escalations"],
+                {"idempotency_key": action.idempotency_key},
+                retry_ambiguous=True,
+                remaining=remaining,
+            )
+        except ToolCallError:
+            return None
+        for escalation in page.get("escalations", []):
+            if escalation.get("status") not in (None, "draft"):
+                return {
+                    "escalation_id": escalation.get("id"),
+                    "escalation_status": escalation.get("status"),
+                    "found_by_recheck": True,
+                }
+        return None
 
     def _acknowledge(self, action: AcknowledgeEscalation, remaining: Remaining) -> dict[str, Any]:
         tool = TOOLS["acknowledge_escalation"]
