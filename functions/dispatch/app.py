@@ -5,6 +5,7 @@ Clients, the MCP connection and the organisation config live at module scope: pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -34,7 +35,6 @@ logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"alert_courier"})
 tracer = Tracer()
 metrics = Metrics()
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 _table = boto3.resource("dynamodb").Table(settings.state_table_name)
 dead_letters = DeadLetters(boto3.client("sqs"), settings.dead_letter_queue_url)
 incident_io = IncidentIoMcp(
@@ -52,18 +52,16 @@ courier = Courier(
     alert_events=IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix)),
     telemetry=PowertoolsTelemetry(metrics),
 )
-_context: LambdaContext | None = None
 
 
-def handle_record(record: SQSRecord) -> dict[str, Any]:
-    remaining = _context.get_remaining_time_in_millis if _context else None
+def handle_record(record: SQSRecord, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
     try:
         envelope = AlertEnvelope.model_validate_json(record.body)
     except ValidationError as error:
         return _dead_letter(record, f"unreadable message: {error.errors()[0]['msg']}")
     logger.append_keys(correlation_id=envelope.correlation_id, dedup_key=envelope.alert.dedup_key)
     try:
-        outcome = courier.handle(envelope, (lambda: remaining() / 1000) if remaining else None)
+        outcome = courier.handle(envelope, remaining_seconds)
     except PermanentFailure as failure:
         return _dead_letter(record, str(failure))
     metrics.add_metric(name="AlertsDispatched", unit=MetricUnit.Count, value=1)
@@ -86,6 +84,13 @@ def _dead_letter(record: SQSRecord, reason: str) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    global _context
-    _context = context
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    # A processor per invocation: it holds the batch's results, and the local stack runs two workers at once.
+    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+    def remaining_seconds() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        return handle_record(record, remaining_seconds)
+
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

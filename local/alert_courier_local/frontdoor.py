@@ -88,7 +88,7 @@ def front_door_app(routes: list[tuple[HttpRoute, LocalFunction]], log: Callable[
                 return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
             event = http_api_event(request, route, body)
             try:
-                result = await asyncio.to_thread(function.invoke, event)
+                result = await asyncio.to_thread(function.invoke_one_at_a_time, event)
             except Exception as error:
                 log(f"front door  {request.method} {request.url.path} -> 500 ({type(error).__name__})")
                 return JSONResponse({"message": "Internal Server Error"}, status_code=500)

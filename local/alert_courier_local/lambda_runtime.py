@@ -53,6 +53,11 @@ class LocalFunction:
         context = FakeLambdaContext(self.spec.logical_id, self.spec.timeout_seconds)
         return self.handler(event, context)
 
+    def invoke_one_at_a_time(self, event: dict[str, Any]) -> Any:
+        """Like one Lambda container: the Powertools resolver keeps the current request on the module."""
+        with self.lock:
+            return self.invoke(event)
+
 
 def apply_environment(functions: list[LambdaFunction], refs: dict[str, str], overrides: dict[str, str]) -> None:
     """One process hosts every function, so their (distinct) variables share os.environ."""

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from alert_courier.alert import AlertEnvelope
+from alert_courier.operations import DeadLetterQueue
 from alert_courier.state_store import DecisionHistory
 from tests.conftest import wait_until
 from tests.integration.test_pipeline import HEADERS, incidents_for, queue_depth, sim
@@ -103,20 +104,10 @@ def shuffled_keeping_order(
 
 
 def dead_letters(stack: Any) -> list[dict[str, Any]]:
-    sqs = stack.aws.client("sqs")
-    found: dict[str, dict[str, Any]] = {}
-    for _ in range(10):
-        messages = sqs.receive_message(
-            QueueUrl=stack.aws.refs["AlertDeadLetterQueue"],
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=0,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in found]
-        if not fresh:
-            break
-        found.update({m["MessageId"]: m for m in fresh})
-    return list(found.values())
+    queue = DeadLetterQueue(
+        stack.aws.client("sqs"), stack.aws.refs["AlertDeadLetterQueue"], stack.aws.refs["AlertQueue"]
+    )
+    return [{"Body": letter.body, "reason": letter.reason} for letter in queue.peek()]
 
 
 def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_doubled(local_stack: Any) -> None:
@@ -180,7 +171,14 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
     lost = accepted_transitions - decided - dead
     assert not lost, (
         f"lost: {sorted(lost)}: "
-        + json.dumps({key: history.read(source, key) for source, key, _ in lost}, default=str)[:3000]
+        + json.dumps(
+            {
+                key: [(e["status"], e["error"], e["reasons"][-1:]) for e in history.read(source, key)]
+                for source, key, _ in lost
+            },
+            default=str,
+        )[:3000]
+        + f" dead-lettered: {sorted(dead)}"
     )
 
     # 2. Nothing doubled: one incident per group that should open one, each resolved; none for rejected ones.
@@ -192,7 +190,7 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
     for group in range(GROUPS, GROUPS + REJECTED_GROUPS):
         assert incidents_for(local_stack, notification(run, group, "firing", rejected=True)) == []
     rejected_letters = [m for m in letters if "PermanentlyRejected" in m["Body"]]
-    assert {m["MessageAttributes"]["failure_reason"]["StringValue"].split(":")[0] for m in rejected_letters} == {
+    assert {m["reason"].split(":")[0] for m in rejected_letters} == {
         "permanent incident_create 422 invalid_value field=name"
     }
     assert (

@@ -10,7 +10,8 @@ from typing import Any
 
 from .dead_letters import FAILURE_REASON_ATTRIBUTE
 
-RECEIVE_ROUNDS = 20
+RECEIVE_ROUNDS = 200
+HOLD_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,19 @@ class DeadLetterQueue:
         self._dlq = dlq_url
         self._queue = queue_url
 
-    def peek(self, *, hold_seconds: int = 0) -> list[DeadLetter]:
-        """Reads what is in the DLQ; with hold_seconds=0 every message stays available to others."""
+    def peek(self, *, release: bool = True) -> list[DeadLetter]:
+        """Reads every message in the DLQ.
+
+        A FIFO queue hands out one message group at a time and holds back a group while any of its messages
+        is in flight, so each message is held briefly to reach the next groups; with `release` they are all
+        made visible again at the end.
+        """
         seen: dict[str, DeadLetter] = {}
         for _ in range(RECEIVE_ROUNDS):
             response = self._sqs.receive_message(
                 QueueUrl=self._dlq,
                 MaxNumberOfMessages=10,
-                VisibilityTimeout=hold_seconds,
+                VisibilityTimeout=HOLD_SECONDS,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
                 WaitTimeSeconds=0,
@@ -85,7 +91,15 @@ class DeadLetterQueue:
                     failed_at=failed_at,
                     receive_count=int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 0)),
                 )
+        if release:
+            self._release(list(seen.values()))
         return list(seen.values())
+
+    def _release(self, letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._dlq, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
+            )
 
     def replay(self, message_ids: Iterable[str] | None) -> list[str]:
         """Sends the chosen messages (all when None) back to the alert queue, then removes them from the DLQ.
@@ -94,7 +108,9 @@ class DeadLetterQueue:
         """
         wanted = set(message_ids) if message_ids is not None else None
         replayed = []
-        for letter in self.peek(hold_seconds=30):
+        letters = self.peek(release=False)
+        self._release([letter for letter in letters if wanted is not None and letter.message_id not in wanted])
+        for letter in letters:
             if wanted is not None and letter.message_id not in wanted:
                 continue
             self._sqs.send_message(
