@@ -285,6 +285,7 @@ def test_parameters(cfn: dict[str, Any]) -> None:
     assert params["DispatchMaxConcurrency"]["Default"] == 5
     assert params["DispatchMaxConcurrency"]["MinValue"] == 2  # Lambda's floor for MaximumConcurrency
     assert params["LogLevel"]["Default"] == "INFO"
+    assert params["OperatorEmail"]["Default"] == ""  # alarms need no address to deploy; subscribe later
     for name, spec in params.items():
         assert "NoEcho" not in spec, f"{name}: secrets are passed by name, never as parameter values"
 
@@ -533,6 +534,8 @@ def test_outputs(cfn: dict[str, Any]) -> None:
     assert outputs["AlertQueueUrl"]["Value"] == {"Ref": "AlertQueue"}
     assert outputs["AlertDeadLetterQueueUrl"]["Value"] == {"Ref": "AlertDeadLetterQueue"}
     assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    assert outputs["OperatorAlarmTopicArn"]["Value"] == {"Ref": "OperatorAlarmTopic"}
+    assert "${OperationsDashboard}" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
 
 
 def test_samconfig_has_guided_deploy_defaults_and_no_account_ids() -> None:
@@ -545,6 +548,171 @@ def test_samconfig_has_guided_deploy_defaults_and_no_account_ids() -> None:
     assert deploy["resolve_s3"] is True
     assert deploy["confirm_changeset"] is True
     assert not re.search(r"(?<!\d)\d{12}(?!\d)", SAMCONFIG.read_text()), "no AWS account ids in samconfig.toml"
+
+
+# --------------------------------------------------------------------------- 4b: alarms and dashboard
+
+OPERATOR_TOPIC = "OperatorAlarmTopic"
+# logical id -> (namespace, metric, dimension, what it points at, statistic, threshold); all "> threshold".
+ALARMS = {
+    "DeadLetterAlarm": (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+        {"Fn::GetAtt": ["AlertDeadLetterQueue", "QueueName"]},
+        "Maximum",
+        0,
+    ),
+    "AlertBacklogAlarm": (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "QueueName",
+        {"Fn::GetAtt": ["AlertQueue", "QueueName"]},
+        "Maximum",
+        900,
+    ),
+    "DispatchErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "DispatchFunction"}, "Sum", 0),
+    "DispatchThrottlesAlarm": ("AWS/Lambda", "Throttles", "FunctionName", {"Ref": "DispatchFunction"}, "Sum", 0),
+    "IngestErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "IngestFunction"}, "Sum", 0),
+    "WebhookApi5xxAlarm": ("AWS/ApiGateway", "5xx", "ApiId", {"Ref": "WebhookApi"}, "Sum", 0),
+}
+# Subscription protocols that reach a person without passing through alert-courier or incident.io.
+HUMAN_PROTOCOLS = {"email", "email-json", "sms"}
+
+
+def test_alarms_watch_dead_letters_backlog_function_errors_throttles_and_api_5xx(cfn: dict[str, Any]) -> None:
+    alarms = resources_of_type(cfn, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == set(ALARMS)
+    for name, (namespace, metric, dimension, target, statistic, threshold) in ALARMS.items():
+        props = alarms[name]["Properties"]
+        assert (props["Namespace"], props["MetricName"]) == (namespace, metric), name
+        assert props["Dimensions"] == [{"Name": dimension, "Value": target}], name
+        assert props["Statistic"] == statistic, name
+        assert props["ComparisonOperator"] == "GreaterThanThreshold", name
+        assert props["Threshold"] == threshold, name
+        assert props["EvaluationPeriods"] == 1, name
+        # No traffic is not a problem: quiet queues and idle functions publish no data points.
+        assert props["TreatMissingData"] == "notBreaching", name
+        assert props["AlarmDescription"].strip(), name
+
+
+def test_dead_letter_alarm_watches_the_queue_alerts_are_redriven_to(cfn: dict[str, Any]) -> None:
+    target = cfn["Resources"]["AlertQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    dimensions = cfn["Resources"]["DeadLetterAlarm"]["Properties"]["Dimensions"]
+    assert dimensions == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [target, "QueueName"]}}]
+    # ... and the function alarms watch the function that consumes the alert queue.
+    (mapping,) = [
+        m["Properties"]
+        for m in resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["AlertQueue", "Arn"]}
+    ]
+    consumer = mapping["FunctionName"]
+    for name in ("DispatchErrorsAlarm", "DispatchThrottlesAlarm"):
+        assert cfn["Resources"][name]["Properties"]["Dimensions"][0]["Value"] == consumer, name
+
+
+def test_every_alarm_reaches_people_through_sns_never_through_alert_courier(cfn: dict[str, Any]) -> None:
+    assert cfn["Resources"][OPERATOR_TOPIC]["Type"] == "AWS::SNS::Topic"
+    for name, alarm in resources_of_type(cfn, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        assert props.get("ActionsEnabled", True) is True, name
+        assert props["AlarmActions"] == [{"Ref": OPERATOR_TOPIC}], name
+        assert props["OKActions"] == [{"Ref": OPERATOR_TOPIC}], name  # people hear about the recovery too
+    subscriptions = [
+        s["Properties"]
+        for s in resources_of_type(cfn, "AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": OPERATOR_TOPIC}
+    ]
+    assert subscriptions, "the operator topic needs a (conditional) subscription"
+    for subscription in subscriptions:
+        # Not a webhook (the HTTP API, incident.io), not a queue or a function of this stack.
+        assert subscription["Protocol"] in HUMAN_PROTOCOLS, subscription
+        assert subscription["Endpoint"] == {"Ref": "OperatorEmail"}, subscription
+    topic_refs = {"Ref": OPERATOR_TOPIC}, {"Fn::GetAtt": [OPERATOR_TOPIC, "TopicArn"]}
+    for name, function in resources_of_type(cfn, "AWS::Lambda::Function").items():
+        text = json.dumps(function["Properties"])
+        assert not any(json.dumps(ref) in text for ref in topic_refs), f"{name} must not depend on the alarm topic"
+    for name, permission in resources_of_type(cfn, "AWS::Lambda::Permission").items():
+        assert permission["Properties"]["Principal"] != "sns.amazonaws.com", name
+
+
+def test_operator_email_is_subscribed_only_when_given(cfn: dict[str, Any], sam_template: dict[str, Any]) -> None:
+    subscription = cfn["Resources"]["OperatorEmailSubscription"]
+    assert subscription["Condition"] == "HasOperatorEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": OPERATOR_TOPIC},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "OperatorEmail"},
+    }
+    assert cfn["Conditions"]["HasOperatorEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OperatorEmail"}, ""]}]}
+    # CloudFormation matches AllowedPattern against the whole value.
+    pattern = re.compile(cfn["Parameters"]["OperatorEmail"]["AllowedPattern"])
+    for good in ("", "oncall@example.com", "ops+alert-courier@team.example.co.uk"):
+        assert pattern.fullmatch(good), good
+    for bad in ("oncall", "a@b", "one@example.com,two@example.com", " oncall@example.com", "a@@example.com"):
+        assert not pattern.fullmatch(bad), bad
+    groups = sam_template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(sam_template["Parameters"]), "every parameter in exactly one console group"
+
+
+def dashboard_body(cfn: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard JSON with each ${Var} of its Fn::Sub replaced by "<Var>" (after checking Var exists)."""
+    (dashboard,) = resources_of_type(cfn, "AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert isinstance(text, str)
+    for variable in re.findall(r"\$\{([^}!]+)\}", text):
+        resource, _, attribute = variable.partition(".")
+        assert variable in PSEUDO or resource in cfn["Resources"], f"${{{variable}}} names nothing"
+        if attribute:
+            assert attribute in ("Arn", "QueueName"), variable
+    body: dict[str, Any] = json.loads(re.sub(r"\$\{([^}!]+)\}", r"<\1>", text))
+    return body
+
+
+def _widget_metrics(body: dict[str, Any]) -> list[list[Any]]:
+    return [m for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
+
+
+def test_dashboard_json_is_valid_and_its_widgets_tile_the_grid(cfn: dict[str, Any]) -> None:
+    body = dashboard_body(cfn)
+    taken: set[tuple[int, int]] = set()
+    for widget in body["widgets"]:
+        assert widget["type"] in ("metric", "text", "alarm"), widget
+        assert widget["x"] >= 0 and widget["x"] + widget["width"] <= 24, widget
+        cells = {
+            (x, y)
+            for x in range(widget["x"], widget["x"] + widget["width"])
+            for y in range(widget["y"], widget["y"] + widget["height"])
+        }
+        assert not cells & taken, f"overlapping widget: {widget.get('properties', {}).get('title')}"
+        taken |= cells
+        if widget["type"] == "metric":
+            props = widget["properties"]
+            assert props["region"] == "<AWS::Region>", props["title"]
+            assert props["title"] and props["metrics"], props
+
+
+def test_dashboard_shows_alert_flow_dlq_dispatch_and_ingest(cfn: dict[str, Any]) -> None:
+    body = dashboard_body(cfn)
+    metrics = _widget_metrics(body)
+    plain = {tuple(part for part in m if not isinstance(part, dict)) for m in metrics if isinstance(m[0], str)}
+    # The EMF metrics the functions emit: Powertools' namespace and its default `service` dimension.
+    namespace = GLOBAL_ENV["POWERTOOLS_METRICS_NAMESPACE"]
+    service = GLOBAL_ENV["POWERTOOLS_SERVICE_NAME"]
+    for metric in ("AlertsAccepted", "AlertsDispatched", "DeadLettered"):
+        assert (namespace, metric, "service", service) in plain, metric
+    expressions = [part["expression"] for m in metrics for part in m if isinstance(part, dict) and "expression" in part]
+    rejected = [e for e in expressions if '"AlertsRejected"' in e]
+    assert rejected and all(e.startswith("SEARCH(") and f"{{{namespace},reason,service}}" in e for e in rejected)
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "<AlertDeadLetterQueue.QueueName>") in plain
+    for metric in ("Duration", "Errors", "Throttles"):
+        assert ("AWS/Lambda", metric, "FunctionName", "<DispatchFunction>") in plain, metric
+    assert ("AWS/Lambda", "Errors", "FunctionName", "<IngestFunction>") in plain
+    for metric in ("4xx", "5xx"):
+        assert ("AWS/ApiGateway", metric, "ApiId", "<WebhookApi>") in plain, metric
+    listed = {arn for w in body["widgets"] if w["type"] == "alarm" for arn in w["properties"]["alarms"]}
+    assert listed == {f"<{name}.Arn>" for name in resources_of_type(cfn, "AWS::CloudWatch::Alarm")}
 
 
 # --------------------------------------------------------------------------- 5: sam build (slow)

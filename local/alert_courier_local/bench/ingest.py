@@ -1,0 +1,121 @@
+"""Ingest throughput: one 1,000-alert Alertmanager notification through `read_webhook`, in process.
+
+Three measurements of the same request body, each repeated until a minimum time has passed:
+- ``validate_only``: `AlertmanagerNotification.model_validate_json(body)`, the floor any parser pays;
+- ``json_loads_then_validate``: `model_validate(json.loads(body))`, the two steps `read_webhook` takes
+  (it needs the parsed document before the model, to name the first bad field or check a body credential);
+- ``read_webhook``: what the ingest handler does with a request: source lookup, size limit, bearer check,
+  content type, `json.loads`, model validation and normalisation into 1,000 `Alert` objects;
+- ``read_webhook_and_pack``: plus one `AlertEnvelope` per alert and the SQS entries and batches
+  (`alert_queue.to_entry` / `batches`) the handler would send, without calling SQS.
+API Gateway, the Powertools resolver and the SQS round trips are not included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .common import repeat_for, summary
+
+TOKEN = "bench-token"
+
+
+def notification(alerts: int) -> dict[str, Any]:
+    """A realistic firing notification: one group, `alerts` instances, labels and annotations as Prometheus sends."""
+    entries = []
+    for index in range(alerts):
+        instance = f"node-{index:04d}.prod.example.com:9100"
+        entries.append(
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "HighRequestLatency",
+                    "severity": "critical",
+                    "job": "api",
+                    "instance": instance,
+                    "service": "checkout",
+                    "env": "production",
+                    "region": "eu-west-1",
+                },
+                "annotations": {
+                    "summary": f"p99 latency above 2s on {instance}",
+                    "description": f"{instance}: p99 request latency has been above 2 s for 5 minutes.",
+                    "runbook_url": "https://runbooks.example.com/high-latency",
+                },
+                "startsAt": f"2026-11-25T03:{index // 60 % 60:02d}:{index % 60:02d}.000Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.example.com:9090/graph?g0.expr=latency_p99+%3E+2",
+                "fingerprint": f"{index:016x}",
+            }
+        )
+    return {
+        "version": "4",
+        "groupKey": '{}/{severity="critical"}:{alertname="HighRequestLatency"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "alert-courier",
+        "groupLabels": {"alertname": "HighRequestLatency"},
+        "commonLabels": {"alertname": "HighRequestLatency", "severity": "critical", "job": "api"},
+        "commonAnnotations": {"runbook_url": "https://runbooks.example.com/high-latency"},
+        "externalURL": "http://alertmanager.example.com:9093",
+        "alerts": entries,
+    }
+
+
+def run(*, alerts: int = 1000, min_seconds: float = 1.0, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    from alert_courier.alert import AlertEnvelope
+    from alert_courier.alert_queue import batches, to_entry
+    from alert_courier.intake import read_webhook
+    from alert_courier.sources.alertmanager import AlertmanagerNotification
+    from alert_courier.webhook import WebhookRequest
+
+    body = json.dumps(notification(alerts)).encode()
+    request = WebhookRequest(
+        source="alertmanager",
+        headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+        body=body,
+        correlation_id="bench",
+    )
+
+    def secrets(_source: str) -> tuple[str, ...]:
+        return (TOKEN,)
+
+    def validate_only() -> None:
+        AlertmanagerNotification.model_validate_json(body)
+
+    def validate_python() -> None:
+        AlertmanagerNotification.model_validate(json.loads(body))
+
+    def read() -> int:
+        intake = read_webhook(request, secrets, len(body) + 1)
+        assert len(intake.alerts) == alerts, "every alert must come out normalised"
+        return len(intake.alerts)
+
+    def read_and_pack() -> int:
+        intake = read_webhook(request, secrets, len(body) + 1)
+        envelopes = [AlertEnvelope(alert=a, correlation_id=request.correlation_id) for a in intake.alerts]
+        entries = [to_entry(index, envelope) for index, envelope in enumerate(envelopes)]
+        return sum(len(batch) for batch in batches(entries))
+
+    assert read_and_pack() == alerts
+    section: dict[str, Any] = {"alerts": alerts, "body_bytes": len(body), "measurements": {}}
+    steps: dict[str, Callable[[], object]] = {
+        "validate_only": validate_only,
+        "json_loads_then_validate": validate_python,
+        "read_webhook": read,
+        "read_webhook_and_pack": read_and_pack,
+    }
+    for name, fn in steps.items():
+        progress(f"ingest: {name}")
+        samples = repeat_for(fn, min_seconds=min_seconds)
+        stats = summary(samples)
+        section["measurements"][name] = {
+            "ms_per_notification": {k: round(v * 1000, 2) if k != "n" else v for k, v in stats.items()},
+            "alerts_per_second": round(alerts / stats["median"]),
+        }
+    floor = section["measurements"]["validate_only"]["ms_per_notification"]["median"]
+    for measurement in section["measurements"].values():
+        measurement["cost_vs_validate_only"] = round(measurement["ms_per_notification"]["median"] / floor, 2)
+    return section
