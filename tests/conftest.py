@@ -47,7 +47,13 @@ def local_stack() -> Any:
 
     stack = LocalStack(
         StackConfig(
-            front_door_port=0, simulator_port=0, aws_port=0, quiet=True, redelivery_seconds=1, dispatch_workers=2
+            front_door_port=0,
+            simulator_port=0,
+            aws_port=0,
+            quiet=True,
+            redelivery_seconds=1,
+            dispatch_workers=2,
+            isolated_aws=True,
         ),
         # short enough that the fault suite's "act, then time out" stalls are seen as timeouts
         env_overrides={"MCP_CALL_TIMEOUT_SECONDS": "2"},

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +47,7 @@ class LocalAws:
     endpoint_url: str
     refs: dict[str, str] = field(default_factory=dict)  # template logical id (and .Attr) → local value
     server: ThreadedMotoServer | None = None
+    process: subprocess.Popen[str] | None = None
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=DEV_REGION)
@@ -52,6 +55,9 @@ class LocalAws:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 _DYNAMODB_LOCK = threading.RLock()
@@ -103,14 +109,41 @@ def serialised_dynamodb_in_process() -> Iterator[None]:
         BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
-def start_moto(host: str, port: int) -> LocalAws:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
-    server = SerialisedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    bound_port = server.get_host_and_port()[1]
-    aws = LocalAws(endpoint_url=f"http://{host}:{bound_port}", server=server)
+def start_moto(host: str, port: int, *, isolated: bool = False) -> LocalAws:
+    """moto in this process, or (`isolated`) in a child process.
+
+    moto keeps its state in module globals: any in-process `mock_aws()` in the same process (a test, say)
+    resets it on exit and would wipe the stack's queues and tables. Tests therefore isolate it.
+    """
+    if isolated:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "alert_courier_local.aws", host, str(port)], stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None
+        endpoint = process.stdout.readline().strip()
+        if not endpoint.startswith("http"):
+            process.kill()
+            raise RuntimeError("moto did not start in its child process")
+        aws = LocalAws(endpoint_url=endpoint, process=process)
+    else:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+        server = SerialisedMotoServer(ip_address=host, port=port, verbose=False)
+        server.start()
+        aws = LocalAws(endpoint_url=f"http://{host}:{server.get_host_and_port()[1]}", server=server)
     use_fake_credentials(aws.endpoint_url)
     return aws
+
+
+def _serve_forever(host: str, port: int) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = SerialisedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    print(f"http://{host}:{server.get_host_and_port()[1]}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    _serve_forever(sys.argv[1], int(sys.argv[2]))
 
 
 def provision(aws: LocalAws, template: dict[str, Any], *, webhook_token: str = DEV_WEBHOOK_TOKEN) -> None:

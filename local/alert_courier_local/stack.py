@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -23,6 +24,78 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+class ScheduleTicker:
+    """Stands in for EventBridge Scheduler: invokes a function with its schedule's event every few seconds.
+
+    The template's rate is ignored on purpose: locally a schedule ticks every LOCAL_SCHEDULE_SECONDS, so a user
+    can watch a heartbeat expire. Runs only when the previous one has finished (one ticker per schedule).
+    """
+
+    def __init__(
+        self,
+        function: LocalFunction,
+        schedule: dict[str, Any],
+        seconds: float,
+        log: Any = print,
+        name: str = "schedule",
+    ) -> None:
+        self.function = function
+        self.event = schedule_event(schedule, function.spec.logical_id)
+        self.seconds = seconds
+        self.ticks = 0
+        self._log = log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> ScheduleTicker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def tick(self) -> Any:
+        self.ticks += 1
+        try:
+            result = self.function.invoke(dict(self.event))
+        except Exception as error:
+            self._log(f"schedule    {self.function.spec.logical_id} failed: {type(error).__name__}: {error}")
+            return None
+        done = {key: value for key, value in (result or {}).items() if isinstance(value, list) and value}
+        if done:
+            self._log(f"schedule    {self.function.spec.logical_id} {json.dumps(done)[:300]}")
+        return result
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            self.tick()
+
+
+def schedule_event(schedule: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """The schedule's `Input` if it has a literal one, else what EventBridge sends for a scheduled rule."""
+    given = schedule.get("Input")
+    if isinstance(given, str):
+        with contextlib.suppress(ValueError):
+            document = json.loads(given)
+            if isinstance(document, dict):
+                return document
+    return {
+        "version": "0",
+        "id": f"local-{logical_id}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/local-{logical_id}"],
+        "detail": {},
+    }
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Published local defaults; each can be overridden by the environment variable named beside it."""
@@ -33,7 +106,9 @@ class StackConfig:
     aws_port: int = field(default_factory=lambda: _env_int("LOCAL_AWS_PORT", 3002))
     dispatch_workers: int = field(default_factory=lambda: _env_int("LOCAL_DISPATCH_WORKERS", 1))
     redelivery_seconds: int = field(default_factory=lambda: _env_int("LOCAL_REDELIVERY_SECONDS", 2))
+    schedule_seconds: float = field(default_factory=lambda: _env_float("LOCAL_SCHEDULE_SECONDS", 10))  # 0: off
     quiet: bool = False
+    isolated_aws: bool = False  # moto in a child process (tests: an in-process mock_aws() would reset it)
 
 
 class LocalStack:
@@ -46,6 +121,7 @@ class LocalStack:
         self.front_door: BackgroundServer | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
+        self.tickers: list[ScheduleTicker] = []
 
     def log(self, line: str) -> None:
         if not self.config.quiet:
@@ -55,7 +131,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         config = self.config
         template = load_template()
-        self.aws = start_moto(config.host, config.aws_port)
+        self.aws = start_moto(config.host, config.aws_port, isolated=config.isolated_aws)
         provision(self.aws, template)
         self.simulator = start_simulator(
             host=config.host,
@@ -92,6 +168,17 @@ class LocalStack:
                         name=f"{spec.logical_id}-{worker}",
                     )
                     self.pollers.append(poller.start())
+        if config.schedule_seconds > 0:
+            for spec in specs:
+                for index, schedule in enumerate(spec.schedule_events):
+                    ticker = ScheduleTicker(
+                        self.functions[spec.logical_id],
+                        schedule,
+                        config.schedule_seconds,
+                        log=self.log,
+                        name=f"{spec.logical_id}-schedule-{index}",
+                    )
+                    self.tickers.append(ticker.start())
         return self
 
     @property
@@ -104,6 +191,8 @@ class LocalStack:
         return str(self.simulator.url)
 
     def stop(self) -> None:
+        for ticker in self.tickers:
+            ticker.stop()
         for poller in self.pollers:
             poller.stop()
         if self.front_door:
@@ -117,6 +206,10 @@ class LocalStack:
 def main() -> int:
     stack = LocalStack().start()
     config = stack.config
+    schedules = "".join(
+        f"  schedule       {ticker.function.spec.logical_id} every {ticker.seconds:g} s (LOCAL_SCHEDULE_SECONDS)\n"
+        for ticker in stack.tickers
+    )
     print(
         "alert-courier local stack is up (no AWS account, no Docker):\n"
         f"  front door     {stack.front_door_url}/webhooks/<source>   (webhook token: local-dev-token)\n"
@@ -124,6 +217,7 @@ def main() -> int:
         f"stats: {stack.simulator_url}/_sim/stats\n"
         f"  moto (AWS)     {stack.aws.endpoint_url if stack.aws else ''}   "
         f"dispatch workers: {config.dispatch_workers}\n"
+        f"{schedules}"
         "  try:  curl -s -X POST localhost:3000/webhooks/alertmanager -H 'Authorization: Bearer local-dev-token' "
         "-H 'Content-Type: application/json' --data @events/alertmanager/firing.json\n"
         "Ctrl-C stops it.",
