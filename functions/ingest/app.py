@@ -9,12 +9,15 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from alert_courier.alert import AlertEnvelope
 from alert_courier.alert_queue import AlertQueue, EnqueueFailed
+from alert_courier.heartbeats import read_ping
 from alert_courier.intake import read_webhook
 from alert_courier.rejection import WebhookRejected
 from alert_courier.settings import ingest_settings
+from alert_courier.state_store import HeartbeatStore
 from alert_courier.webhook import WebhookRequest
 from alert_courier.webhook_secrets import WebhookSecrets
 
@@ -25,6 +28,9 @@ metrics = Metrics()
 app = APIGatewayHttpResolver()
 queue = AlertQueue(boto3.client("sqs"), settings.alert_queue_url)
 webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
+heartbeats = (
+    HeartbeatStore(boto3.resource("dynamodb").Table(settings.state_table_name)) if settings.state_table_name else None
+)
 
 
 @app.post("/webhooks/<source>")
@@ -49,6 +55,36 @@ def receive_webhook(source: str) -> Response[dict[str, Any]]:
     }
     if intake.dedup_key:  # PagerDuty-style senders follow up (acknowledge, resolve) with this key
         body.update({"message": "Event processed", "dedup_key": intake.dedup_key})
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.post("/heartbeats/<name>")
+def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
+    """A dead man's switch ping: moves the heartbeat's last-seen time forward; the scheduler watches the rest."""
+    request = WebhookRequest.from_http_api_event("heartbeat", app.current_event.raw_event)
+    ping = read_ping(request, name, app.current_event.query_string_parameters, webhook_secrets.valid_values)
+    try:
+        if heartbeats is None:
+            raise RuntimeError("STATE_TABLE_NAME is not set")
+        heartbeats.record_ping(ping.name, ping.instance, ping.at, via="http")
+    except (BotoCoreError, ClientError, RuntimeError) as error:
+        logger.error("heartbeat not recorded; asking the sender to retry", extra={"error": str(error)})
+        unavailable = {"error": {"code": "temporarily_unavailable", "reason": "the ping could not be recorded; retry"}}
+        return Response(
+            status_code=503,
+            content_type=content_types.APPLICATION_JSON,
+            body=unavailable,
+            headers={"Retry-After": "5"},
+        )
+    metrics.add_metric(name="HeartbeatPings", unit=MetricUnit.Count, value=1)
+    logger.info("heartbeat ping", extra={"heartbeat": ping.name, "instance": ping.instance})
+    body: dict[str, Any] = {
+        "status": "recorded",
+        "heartbeat": ping.name,
+        "instance": ping.instance,
+        "seen_at": ping.at.isoformat(),
+        "correlation_id": request.correlation_id,
+    }
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
 
 

@@ -7,12 +7,21 @@ routes). An alert no rule matches gets `default_actions`.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .alert import Alert, Severity
 
@@ -185,12 +194,188 @@ class SeverityConfig(_Strict):
     )
 
 
+# ---- heartbeats (dead man's switches) ------------------------------------------------------------
+
+HEARTBEAT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_WEEKDAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
+
+
+def _duration(value: Any) -> Any:
+    """`90s`, `5m`, `1h30m`, `2d`, or a number of seconds (Prometheus-style, no ISO 8601 needed)."""
+    if isinstance(value, bool):
+        raise ValueError("give a duration such as 5m, 1h30m or 90s")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        found = _DURATION.fullmatch(text)
+        if not text or found is None:
+            raise ValueError(f"{value!r} is not a duration such as 5m, 1h30m or 90s")
+        days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _numbers(field: str, text: str, low: int, high: int, names: dict[str, int] | None = None) -> tuple[int, ...]:
+    """One cron field of plain values, lists and ranges (`3`, `0,30`, `1-5`, `MON-FRI`); no steps."""
+    values: set[int] = set()
+    usage = f"cron {field} {text!r}: use numbers{', names (MON)' if names else ''}, lists (a,b) and ranges (a-b)"
+    for part in text.split(","):
+        bounds = part.split("-")
+        if len(bounds) > 2 or not all(bounds):
+            raise ValueError(usage)
+        try:
+            first, last = (
+                int(bound) if bound.isdigit() else (names or {})[bound.upper()] for bound in (bounds[0], bounds[-1])
+            )
+        except KeyError:
+            raise ValueError(usage) from None
+        if not (low <= first <= last <= high):
+            raise ValueError(f"cron {field} {text!r}: values must be within {low}-{high}, ranges ascending")
+        values.update(range(first, last + 1))
+    return tuple(sorted(values))
+
+
+class DailyDeadlines(_Strict):
+    """When a window heartbeat must have pinged by: times of day (UTC) on some weekdays (0 = Sunday)."""
+
+    times: tuple[tuple[int, int], ...]  # (hour, minute), ascending
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+
+    @classmethod
+    def daily(cls, text: str) -> DailyDeadlines:
+        found = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+        if found is None:
+            raise ValueError(f"deadline {text!r}: give HH:MM (UTC), e.g. 03:00")
+        return cls(times=((int(found.group(1)), int(found.group(2))),))
+
+    @classmethod
+    def cron(cls, text: str) -> DailyDeadlines:
+        fields = text.split()
+        if len(fields) != 5:
+            raise ValueError(f"cron {text!r}: give five fields, minute hour * * day-of-week (UTC)")
+        minute, hour, day_of_month, month, weekday = fields
+        if day_of_month != "*" or month != "*":
+            raise ValueError(f"cron {text!r}: only daily or weekday deadlines: day of month and month must be *")
+        minutes = _numbers("minute", minute, 0, 59)
+        hours = _numbers("hour", hour, 0, 23)
+        days = (
+            tuple(range(7))
+            if weekday in ("*", "?")
+            else tuple(sorted({day % 7 for day in _numbers("day of week", weekday, 0, 7, _WEEKDAYS)}))
+        )
+        return cls(times=tuple((h, m) for h in hours for m in minutes), weekdays=days)
+
+
+class HeartbeatMissedSpec(_Strict):
+    """What a missed heartbeat opens (and closes again when pings resume): an incident, an alert event, or both."""
+
+    open_incident: OpenIncidentSpec | None = None
+    alert_event: AlertEventSpec | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> HeartbeatMissedSpec:
+        if self.open_incident is None and self.alert_event is None:
+            raise ValueError("give open_incident, alert_event or both")
+        return self
+
+
+class HeartbeatSpec(_Strict):
+    """A named dead man's switch, fed by `POST /heartbeats/<name>` pings and by alerts matching `match`.
+
+    `interval`: missed when `last ping + interval + grace` has passed. `window`: missed when no ping arrived
+    between the window's start (`window` before the deadline, default: the previous deadline) and the deadline
+    plus `grace`; `deadline` is a daily HH:MM (UTC), `cron` a "minute hour * * day-of-week" one (UTC).
+    """
+
+    name: str = Field(pattern=HEARTBEAT_NAME_PATTERN)
+    kind: Literal["interval", "window"]
+    interval: Duration | None = None
+    grace: Duration = timedelta(0)
+    deadline: str | None = None
+    cron: str | None = None
+    window: Duration | None = None
+    per_label: str | None = Field(default=None, min_length=1, description="track each value of this label apart")
+    match: Match | None = Field(default=None, description="alerts that count as pings (firing ones, by default)")
+    severity: Severity = Severity.CRITICAL
+    on_missed: HeartbeatMissedSpec = Field(
+        default_factory=lambda: HeartbeatMissedSpec(open_incident=OpenIncidentSpec())
+    )
+    forward_to: str | None = Field(
+        default=None, min_length=1, description="incident.io heartbeat alert source config id to relay pings to"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_kind(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "kind" not in value:
+            window = any(key in value for key in ("deadline", "cron", "window"))
+            return {**value, "kind": "window" if window else "interval"}
+        return value
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> HeartbeatSpec:
+        if self.kind == "interval":
+            if self.interval is None or self.interval <= timedelta(0):
+                raise ValueError("an interval heartbeat needs a positive interval, e.g. interval: 5m")
+            if self.deadline or self.cron or self.window:
+                raise ValueError("deadline, cron and window belong to window heartbeats (kind: window)")
+        else:
+            if (self.deadline is None) == (self.cron is None):
+                raise ValueError("a window heartbeat needs exactly one of deadline (HH:MM UTC) or cron")
+            if self.interval is not None:
+                raise ValueError("interval belongs to interval heartbeats; a window heartbeat has a deadline")
+            if self.window is not None and self.window <= timedelta(0):
+                raise ValueError("window must be a positive duration")
+            self.deadlines()  # raises ValueError with the reason
+        if self.grace < timedelta(0):
+            raise ValueError("grace cannot be negative")
+        return self
+
+    def deadlines(self) -> DailyDeadlines:
+        if self.deadline is not None:
+            return DailyDeadlines.daily(self.deadline)
+        if self.cron is not None:
+            return DailyDeadlines.cron(self.cron)
+        raise ValueError(f"heartbeat {self.name!r} is an interval heartbeat: it has no deadlines")
+
+    def counts(self, alert: Alert) -> bool:
+        """Whether this alert is a ping of this heartbeat (only firing alerts, unless `match` says otherwise)."""
+        if self.match is None:
+            return False
+        if self.match.status is None and alert.status.value != "firing":
+            return False
+        return self.match.check(alert)[0]
+
+    def instance_of(self, labels: dict[str, str], given: str | None = None) -> str:
+        """Which instance a ping belongs to: the `per_label` value (or the one given), '' when not per instance."""
+        if self.per_label is None:
+            return ""
+        return given if given is not None else labels.get(self.per_label, "")
+
+
 class RuleSet(_Strict):
     version: Literal[1] = 1
     severity: SeverityConfig = Field(default_factory=SeverityConfig)
     rules: list[Rule] = Field(default_factory=list)
     default_actions: list[ActionSpec] = Field(default_factory=lambda: [ActionSpec(open_incident=OpenIncidentSpec())])
-    heartbeats: list[dict[str, Any]] = Field(default_factory=list)
+    heartbeats: list[HeartbeatSpec] = Field(default_factory=list)
+
+    @field_validator("heartbeats")
+    @classmethod
+    def _unique_heartbeat_names(cls, heartbeats: list[HeartbeatSpec]) -> list[HeartbeatSpec]:
+        names = [heartbeat.name for heartbeat in heartbeats]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"heartbeat names must be unique; repeated: {repeated}")
+        return heartbeats
+
+    def heartbeat(self, name: str) -> HeartbeatSpec | None:
+        return next((heartbeat for heartbeat in self.heartbeats if heartbeat.name == name), None)
 
     @cached_property
     def rule_names(self) -> list[str]:

@@ -1,6 +1,14 @@
-"""DynamoDB adapters: group state (optimistic locking), the action ledger (claims) and decision history.
+"""DynamoDB adapters: group state (optimistic locking), the action ledger (claims), decision history,
+escalation timers and heartbeat records.
 
-One table, keys `pk`/`sk`, TTL attribute `expiration`.
+One table, keys `pk`/`sk`, TTL attribute `expiration`:
+  group#<state id> / state              one alert group's state (`GroupStateStore`)
+  action#<action key> / action          a claimed side effect (`ActionLedger`)
+  history#<source>#<dedup key> / <time> one decision (`DecisionHistory`)
+  timer / <due at>#<state id>#<generation>#<level>
+                                        a pending escalation level, by due time (`EscalationTimers`)
+  heartbeat#<name> / ping#<instance>    the last ping of a heartbeat instance (`HeartbeatStore`)
+  heartbeat#<name> / state#<instance>   what the scheduler remembers of it (`HeartbeatStore`)
 """
 
 from __future__ import annotations
@@ -13,12 +21,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .escalation_timers import TIMER_PK, Timer, due_bound, parse_sortable, sortable, timers_for
 from .group_state import GroupState
+from .heartbeat_decisions import HeartbeatState
 
 STATE_SK = "state"
 LEDGER_SK = "action"
 GROUP_STATE_DAYS = 90
 HISTORY_DAYS = 30
+TIMER_DAYS = 30  # a timer nobody processed is dropped by TTL after this long past its due time
+HEARTBEAT_DAYS = 30  # an instance that has not pinged for this long is forgotten
 
 
 class StaleState(Exception):
@@ -48,10 +60,18 @@ class GroupStateStore:
         return GroupState.model_validate_json(item["state"])
 
     def save(self, state: GroupState) -> GroupState:
-        """Writes version+1 only if the stored version is still the one we read."""
+        """Writes version+1 only if the stored version is still the one we read.
+
+        Each pending escalation level also gets a timer item, written before the state so that no saved level
+        is ever without one; the timers of levels the save cleared are deleted after it. A timer whose save lost
+        (or whose delete was lost) is harmless: the scheduler checks every timer against the state.
+        """
         saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+        timers = {timer.sk: timer for timer in timers_for(saved)}
+        for timer in timers.values():
+            _put_timer(self._table, timer)
         try:
-            self._table.put_item(
+            response = self._table.put_item(
                 Item={
                     "pk": f"group#{state.group_id}",
                     "sk": STATE_SK,
@@ -62,11 +82,17 @@ class GroupStateStore:
                 },
                 ConditionExpression="attribute_not_exists(pk) OR version = :read",
                 ExpressionAttributeValues={":read": state.version},
+                ReturnValues="ALL_OLD",
             )
         except ClientError as error:
             if _is_conditional_failure(error):
                 raise StaleState(state.group_id) from None
             raise
+        previous = (response or {}).get("Attributes") or {}
+        if previous.get("state"):
+            for timer in timers_for(GroupState.model_validate_json(previous["state"])):
+                if timer.sk not in timers:
+                    self._table.delete_item(Key={"pk": TIMER_PK, "sk": timer.sk})
         return saved
 
 
@@ -180,6 +206,141 @@ class DecisionHistory:
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class EscalationTimers:
+    """Pending escalation levels by due time: one query finds what is due, however many groups are quiet."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def due(self, now: datetime, *, limit: int = 100) -> list[Timer]:
+        """The earliest timers due at or before `now` (at most `limit`), oldest first."""
+        timers: list[Timer] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk <= :due",
+            "ExpressionAttributeValues": {":pk": TIMER_PK, ":due": due_bound(now)},
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        while len(timers) < limit:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                try:
+                    timers.append(Timer.from_sk(str(item["sk"])))
+                except ValueError:
+                    self._table.delete_item(Key={"pk": TIMER_PK, "sk": item["sk"]})  # not ours: drop it
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return timers[:limit]
+
+    def put(self, timer: Timer) -> None:
+        _put_timer(self._table, timer)
+
+    def delete(self, timer: Timer) -> None:
+        self._table.delete_item(Key={"pk": TIMER_PK, "sk": timer.sk})
+
+
+def _put_timer(table: Any, timer: Timer) -> None:
+    table.put_item(
+        Item={
+            "pk": TIMER_PK,
+            "sk": timer.sk,
+            "state_id": timer.state_id,
+            "generation": timer.generation,
+            "level": timer.level,
+            "due_at": sortable(timer.due_at),
+            "expiration": int(timer.due_at.timestamp()) + TIMER_DAYS * 86400,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class HeartbeatRecords:
+    """Everything stored for one heartbeat: each instance's last ping and the scheduler's state of it."""
+
+    pings: dict[str, datetime]
+    states: dict[str, HeartbeatState]
+
+
+class HeartbeatStore:
+    """Last pings (written by ingest and dispatch) and per-instance states (written by the scheduler)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def record_ping(self, name: str, instance: str, at: datetime, *, via: str) -> bool:
+        """Moves `last_seen` forward to `at`; an older or equal ping (a late or repeated delivery) changes nothing."""
+        seen = sortable(at)
+        try:
+            self._table.update_item(
+                Key={"pk": f"heartbeat#{name}", "sk": f"ping#{instance}"},
+                UpdateExpression=(
+                    "SET last_seen = :seen, via = :via, expiration = :expiration, "
+                    "first_seen = if_not_exists(first_seen, :seen) ADD pings :one"
+                ),
+                ConditionExpression="attribute_not_exists(last_seen) OR last_seen < :seen",
+                ExpressionAttributeValues={
+                    ":seen": seen,
+                    ":via": via[:64],
+                    ":expiration": int(at.timestamp()) + HEARTBEAT_DAYS * 86400,
+                    ":one": 1,
+                },
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def load(self, name: str) -> HeartbeatRecords:
+        pings: dict[str, datetime] = {}
+        states: dict[str, HeartbeatState] = {}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": f"heartbeat#{name}"},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                kind, _, instance = str(item["sk"]).partition("#")
+                if kind == "ping" and item.get("last_seen"):
+                    pings[instance] = parse_sortable(str(item["last_seen"]))
+                elif kind == "state":
+                    states[instance] = HeartbeatState.model_validate_json(item["state"])
+            if "LastEvaluatedKey" not in page:
+                return HeartbeatRecords(pings, states)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def load_state(self, name: str, instance: str) -> HeartbeatState | None:
+        item = self._table.get_item(
+            Key={"pk": f"heartbeat#{name}", "sk": f"state#{instance}"}, ConsistentRead=True
+        ).get("Item")
+        return HeartbeatState.model_validate_json(item["state"]) if item else None
+
+    def save_state(self, state: HeartbeatState) -> HeartbeatState:
+        """Optimistic locking, as for alert groups: raises StaleState if another run saved it since we read it."""
+        saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": f"heartbeat#{state.name}",
+                    "sk": f"state#{state.instance}",
+                    "version": saved.version,
+                    "state": saved.model_dump_json(),
+                    "missed": saved.missed,
+                    "expiration": _expiry(GROUP_STATE_DAYS),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR version = :read",
+                ExpressionAttributeValues={":read": state.version},
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise StaleState(state.key) from None
+            raise
+        return saved
 
 
 def _decimal(value: float) -> Any:

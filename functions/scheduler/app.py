@@ -1,0 +1,81 @@
+"""Scheduler Lambda (EventBridge Scheduler, every minute by default): heartbeats that went silent or came back,
+and escalation levels that came due while nobody acknowledged the page.
+
+Clients, the MCP connection and the organisation config live at module scope: paid once per container.
+Every run is idempotent, so a retried or overlapping invocation changes nothing further.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from alert_courier.alert_events import AlertSourceTokens, IncidentIoRest
+from alert_courier.api_key import ApiKeySource
+from alert_courier.courier import Courier
+from alert_courier.mcp_client import IncidentIoMcp
+from alert_courier.rules_source import RulesSource
+from alert_courier.scheduler import Scheduler, scheduler_settings
+from alert_courier.state_store import ActionLedger, DecisionHistory, EscalationTimers, GroupStateStore, HeartbeatStore
+from alert_courier.telemetry import PowertoolsTelemetry
+
+settings = scheduler_settings()
+logger = Logger()
+# The shared package logs through the standard "alert_courier" logger: same JSON, same correlation id.
+copy_config_to_registered_loggers(source_logger=logger, include={"alert_courier"})
+tracer = Tracer()
+metrics = Metrics()
+_table = boto3.resource("dynamodb").Table(settings.state_table_name)
+incident_io = IncidentIoMcp(
+    settings.mcp_server_url,
+    ApiKeySource(settings.incident_io_api_key_secret),
+    mode=settings.mcp_protocol_mode,
+    call_timeout_seconds=settings.mcp_call_timeout_seconds,
+)
+rules = RulesSource(settings.rules_file, settings.rules_parameter)
+incident_io_rest = IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix))
+telemetry = PowertoolsTelemetry(metrics)
+history = DecisionHistory(_table)
+groups = GroupStateStore(_table)
+courier = Courier(
+    groups,
+    ActionLedger(_table, remember_days=settings.action_memory_days),
+    history,
+    incident_io,
+    rules,
+    alert_events=incident_io_rest,
+    telemetry=telemetry,
+)
+scheduler = Scheduler(
+    courier=courier,
+    tools=incident_io,
+    groups=groups,
+    timers=EscalationTimers(_table),
+    heartbeats=HeartbeatStore(_table),
+    history=history,
+    rules=rules,
+    forwarder=incident_io_rest,
+    telemetry=telemetry,
+    max_timers=settings.max_timers_per_run,
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Any event starts a run (EventBridge Scheduler's, a classic scheduled event, `{}`); the clock decides."""
+    logger.append_keys(trigger=str((event or {}).get("id") or (event or {}).get("source") or "direct"))
+    report = scheduler.run(lambda: context.get_remaining_time_in_millis() / 1000)
+    metrics.add_metric(name="ScheduledRuns", unit=MetricUnit.Count, value=1)
+    summary = report.summary()
+    if report.acted:
+        logger.info("scheduled run acted", extra={"run": summary})
+    else:
+        logger.debug("scheduled run: nothing to do", extra={"run": summary})
+    return summary
