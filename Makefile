@@ -35,6 +35,7 @@ lint: venv
 	$(BIN)/mypy layers/common/alert_courier local/alert_courier_local
 	$(BIN)/mypy functions/ingest/app.py
 	$(BIN)/mypy functions/dispatch/app.py
+	$(BIN)/mypy functions/scheduler/app.py
 
 unit: venv
 	$(BIN)/pytest -q -m "not slow and not faults"

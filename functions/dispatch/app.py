@@ -23,10 +23,11 @@ from alert_courier.alert_events import AlertSourceTokens, IncidentIoRest
 from alert_courier.api_key import ApiKeySource
 from alert_courier.courier import Courier, PermanentFailure
 from alert_courier.dead_letters import DeadLetters
+from alert_courier.heartbeats import AlertPings
 from alert_courier.mcp_client import IncidentIoMcp
 from alert_courier.rules_source import RulesSource
 from alert_courier.settings import dispatch_settings
-from alert_courier.state_store import ActionLedger, DecisionHistory, GroupStateStore
+from alert_courier.state_store import ActionLedger, DecisionHistory, GroupStateStore, HeartbeatStore
 from alert_courier.telemetry import PowertoolsTelemetry
 
 settings = dispatch_settings()
@@ -43,12 +44,14 @@ incident_io = IncidentIoMcp(
     mode=settings.mcp_protocol_mode,
     call_timeout_seconds=settings.mcp_call_timeout_seconds,
 )
+rules = RulesSource(settings.rules_file, settings.rules_parameter)
+alert_pings = AlertPings(HeartbeatStore(_table), rules)  # alerts such as Alertmanager's Watchdog feed heartbeats
 courier = Courier(
     GroupStateStore(_table),
     ActionLedger(_table, remember_days=settings.action_memory_days),
     DecisionHistory(_table),
     incident_io,
-    RulesSource(settings.rules_file, settings.rules_parameter),
+    rules,
     alert_events=IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix)),
     telemetry=PowertoolsTelemetry(metrics),
 )
@@ -60,6 +63,7 @@ def handle_record(record: SQSRecord, remaining_seconds: Callable[[], float] | No
     except ValidationError as error:
         return _dead_letter(record, f"unreadable message: {error.errors()[0]['msg']}")
     logger.append_keys(correlation_id=envelope.correlation_id, dedup_key=envelope.alert.dedup_key)
+    alert_pings.observe(envelope.alert)
     try:
         outcome = courier.handle(envelope, remaining_seconds)
     except PermanentFailure as failure:

@@ -57,6 +57,11 @@ FUNCTION_ENV = {
         "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
         "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
     },
+    "SchedulerFunction": {
+        "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
+        "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
+        "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
+    },
 }
 
 # Managed policies SAM attaches on its own (logs, X-Ray, SQS poller). None of them touches secrets.
@@ -318,7 +323,8 @@ def test_layer_is_built_for_the_runtime_and_architecture(sam_template: dict[str,
 
 
 @pytest.mark.parametrize(
-    ("function_id", "memory", "timeout"), [("IngestFunction", 512, 10), ("DispatchFunction", 1024, 60)]
+    ("function_id", "memory", "timeout"),
+    [("IngestFunction", 512, 10), ("DispatchFunction", 1024, 60), ("SchedulerFunction", 512, 60)],
 )
 def test_function_settings_and_environment(
     cfn: dict[str, Any], sam_template: dict[str, Any], function_id: str, memory: int, timeout: int
@@ -333,11 +339,17 @@ def test_function_settings_and_environment(
 
 
 @pytest.mark.parametrize(
-    ("function_id", "settings_class"), [("IngestFunction", "IngestSettings"), ("DispatchFunction", "DispatchSettings")]
+    ("function_id", "settings_class"),
+    [
+        ("IngestFunction", "alert_courier.settings.IngestSettings"),
+        ("DispatchFunction", "alert_courier.settings.DispatchSettings"),
+        ("SchedulerFunction", "alert_courier.scheduler.SchedulerSettings"),
+    ],
 )
 def test_template_sets_every_required_setting(cfn: dict[str, Any], function_id: str, settings_class: str) -> None:
-    # Contract with alert_courier.settings: a required field missing from the environment fails at cold start.
-    settings = pytest.importorskip("alert_courier.settings")
+    # Contract with the settings models: a required field missing from the environment fails at cold start.
+    module_name, _, settings_class = settings_class.rpartition(".")
+    settings = pytest.importorskip(module_name)
     model = getattr(settings, settings_class)
     prefix = model.model_config.get("env_prefix", "")
     required = {(prefix + name).upper() for name, field in model.model_fields.items() if field.is_required()}
@@ -491,7 +503,7 @@ def test_ingest_reads_webhook_secrets_but_never_the_api_key(cfn: dict[str, Any])
     assert not can_read(denied, secret_arn("alert-courier/webhooks/alertmanager"))
 
 
-def test_only_dispatch_can_read_the_api_key(cfn: dict[str, Any]) -> None:
+def test_only_dispatch_and_the_scheduler_can_read_the_api_key(cfn: dict[str, Any]) -> None:
     params = parameter_defaults(cfn)
     api_key = secret_arn(params["IncidentIoApiKeySecretName"])
     readers = {
@@ -499,7 +511,7 @@ def test_only_dispatch_can_read_the_api_key(cfn: dict[str, Any]) -> None:
         for name, role in resources_of_type(cfn, "AWS::IAM::Role").items()
         if can_read(allowed_secret_patterns(role, params), api_key)
     }
-    assert readers == {"DispatchFunctionRole"}
+    assert readers == {"DispatchFunctionRole", "SchedulerFunctionRole"}
 
 
 def test_key_detector_flags_key_shaped_strings() -> None:
@@ -574,6 +586,7 @@ ALARMS = {
     "DispatchErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "DispatchFunction"}, "Sum", 0),
     "DispatchThrottlesAlarm": ("AWS/Lambda", "Throttles", "FunctionName", {"Ref": "DispatchFunction"}, "Sum", 0),
     "IngestErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "IngestFunction"}, "Sum", 0),
+    "SchedulerErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "SchedulerFunction"}, "Sum", 0),
     "WebhookApi5xxAlarm": ("AWS/ApiGateway", "5xx", "ApiId", {"Ref": "WebhookApi"}, "Sum", 0),
 }
 # Subscription protocols that reach a person without passing through alert-courier or incident.io.

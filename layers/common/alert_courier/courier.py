@@ -105,14 +105,14 @@ class Courier:
             results: list[dict[str, Any]] = []
             try:
                 for action in decision.actions:
-                    results.append(self._perform(action, state, results, remaining_seconds))
+                    results.append(self.perform(action, state, results, remaining_seconds))
             except (ToolCallError, UnknownName) as error:
                 described = error.describe() if isinstance(error, ToolCallError) else str(error)
                 self._record(envelope, plan.explanation, decision.reasons, decision.actions, results, described)
                 if isinstance(error, UnknownName) or error.kind is FailureKind.PERMANENT:
                     raise PermanentFailure(described) from error
                 raise
-            self._count_outcome(decision.actions, results)
+            self.count_outcome(decision.actions, results)
             next_state = apply_results(decision.next_state, decision.actions, results)
             if next_state != state:
                 try:
@@ -125,7 +125,7 @@ class Courier:
 
     # ---- performing one action exactly once ----------------------------------------------------
 
-    def _perform(
+    def perform(
         self, action: Action, state: GroupState, earlier: list[dict[str, Any]], remaining: Remaining
     ) -> dict[str, Any]:
         claim = self._ledger.claim(action.action_key)
@@ -317,7 +317,7 @@ class Courier:
         logger.info("tool call", extra={"tool": tool, "milliseconds": round(elapsed_ms, 1)})
         return result
 
-    def _count_outcome(self, actions: list[Action], results: list[dict[str, Any]]) -> None:
+    def count_outcome(self, actions: list[Action], results: list[dict[str, Any]]) -> None:
         if not actions:
             self._telemetry.count("DedupHits")  # a repeat, a stale event or a joining alert: nothing to do
         for action, result in zip(actions, results, strict=False):

@@ -339,10 +339,10 @@ class Scheduler:
         results: list[dict[str, Any]] = []
         for action in actions:
             try:
-                results.append(self._courier._perform(action, state, results, remaining))
+                results.append(self._courier.perform(action, state, results, remaining))
             except (ToolCallError, UnknownName) as error:
                 return results, error
-        self._courier._count_outcome(list(actions), results)
+        self._courier.count_outcome(list(actions), results)
         return results, None
 
     def _record(
