@@ -34,7 +34,7 @@ settings = dispatch_settings()
 logger = Logger()
 # The shared package logs through the standard "alert_courier" logger: same JSON, same correlation id.
 copy_config_to_registered_loggers(source_logger=logger, include={"alert_courier"})
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore", "httpx"])  # only what this function calls
 metrics = Metrics()
 _table = boto3.resource("dynamodb").Table(settings.state_table_name)
 dead_letters = DeadLetters(boto3.client("sqs"), settings.dead_letter_queue_url)

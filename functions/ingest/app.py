@@ -13,24 +13,30 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from alert_courier.alert import AlertEnvelope
 from alert_courier.alert_queue import AlertQueue, EnqueueFailed
-from alert_courier.heartbeats import read_ping
 from alert_courier.intake import read_webhook
 from alert_courier.rejection import WebhookRejected
 from alert_courier.settings import ingest_settings
-from alert_courier.state_store import HeartbeatStore
 from alert_courier.webhook import WebhookRequest
 from alert_courier.webhook_secrets import WebhookSecrets
 
 settings = ingest_settings()
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # only what this function calls; patching costs cold-start time
 metrics = Metrics()
 app = APIGatewayHttpResolver()
 queue = AlertQueue(boto3.client("sqs"), settings.alert_queue_url)
 webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
-heartbeats = (
-    HeartbeatStore(boto3.resource("dynamodb").Table(settings.state_table_name)) if settings.state_table_name else None
-)
+_heartbeat_store: Any = None
+
+
+def heartbeat_store() -> Any:
+    """Built on the first ping: webhook-only containers never pay for the heartbeat modules and DynamoDB client."""
+    global _heartbeat_store
+    if _heartbeat_store is None and settings.state_table_name:
+        from alert_courier.state_store import HeartbeatStore
+
+        _heartbeat_store = HeartbeatStore(boto3.resource("dynamodb").Table(settings.state_table_name))
+    return _heartbeat_store
 
 
 @app.post("/webhooks/<source>")
@@ -61,12 +67,15 @@ def receive_webhook(source: str) -> Response[dict[str, Any]]:
 @app.post("/heartbeats/<name>")
 def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
     """A dead man's switch ping: moves the heartbeat's last-seen time forward; the scheduler watches the rest."""
+    from alert_courier.heartbeats import read_ping
+
     request = WebhookRequest.from_http_api_event("heartbeat", app.current_event.raw_event)
     ping = read_ping(request, name, app.current_event.query_string_parameters, webhook_secrets.valid_values)
     try:
-        if heartbeats is None:
+        store = heartbeat_store()
+        if store is None:
             raise RuntimeError("STATE_TABLE_NAME is not set")
-        heartbeats.record_ping(ping.name, ping.instance, ping.at, via="http")
+        store.record_ping(ping.name, ping.instance, ping.at, via="http")
     except (BotoCoreError, ClientError, RuntimeError) as error:
         logger.error("heartbeat not recorded; asking the sender to retry", extra={"error": str(error)})
         unavailable = {"error": {"code": "temporarily_unavailable", "reason": "the ping could not be recorded; retry"}}
