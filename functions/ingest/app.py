@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,6 +16,7 @@ from alert_courier.alert_queue import AlertQueue, EnqueueFailed
 from alert_courier.intake import read_webhook
 from alert_courier.rejection import WebhookRejected
 from alert_courier.settings import ingest_settings
+from alert_courier.telemetry import PowertoolsTelemetry
 from alert_courier.webhook import WebhookRequest
 from alert_courier.webhook_secrets import WebhookSecrets
 
@@ -23,6 +24,7 @@ settings = ingest_settings()
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # only what this function calls; patching costs cold-start time
 metrics = Metrics()
+telemetry = PowertoolsTelemetry(metrics)
 app = APIGatewayHttpResolver()
 queue = AlertQueue(boto3.client("sqs"), settings.alert_queue_url)
 webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
@@ -99,8 +101,7 @@ def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
 
 @app.exception_handler(WebhookRejected)
 def refuse(rejection: WebhookRejected) -> Response[dict[str, Any]]:
-    with single_metric(name="AlertsRejected", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="reason", value=rejection.code)
+    telemetry.count("AlertsRejected", reason=rejection.code)
     logger.warning(
         "webhook rejected",
         extra={"status": rejection.status, "code": rejection.code, "reason": rejection.reason},

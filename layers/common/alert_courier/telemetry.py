@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 
@@ -50,6 +51,8 @@ class PowertoolsTelemetry:
         self._emit(name, milliseconds, "Milliseconds", dimensions)
 
     def _emit(self, name: str, value: float, unit: str, dimensions: dict[str, str]) -> None:
+        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+            return  # single_metric would still print its blob (the local stack disables metrics)
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
         metric_unit = MetricUnit(unit)
