@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -61,11 +62,13 @@ class FakeIncidentIo:
 
 
 @pytest.fixture
-def table() -> Iterator[Any]:
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    # The session's local stack points AWS_ENDPOINT_URL at its moto server; this test wants in-process moto.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(), serialised_dynamodb_in_process():
         dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
         yield dynamodb.create_table(
-            TableName="state",
+            TableName=f"state-{uuid.uuid4().hex[:8]}",  # another test may leave a mock active
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             AttributeDefinitions=[
                 {"AttributeName": "pk", "AttributeType": "S"},
