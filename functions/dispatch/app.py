@@ -19,16 +19,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from alert_courier.alert import AlertEnvelope
-from alert_courier.alert_events import AlertSourceTokens, IncidentIoRest
-from alert_courier.api_key import ApiKeySource
-from alert_courier.courier import Courier, PermanentFailure
+from alert_courier.courier import PermanentFailure
 from alert_courier.dead_letters import DeadLetters
 from alert_courier.heartbeats import AlertPings
-from alert_courier.mcp_client import IncidentIoMcp
-from alert_courier.rules_source import RulesSource
 from alert_courier.settings import dispatch_settings
-from alert_courier.state_store import ActionLedger, DecisionHistory, GroupStateStore, HeartbeatStore
+from alert_courier.state_store import HeartbeatStore
 from alert_courier.telemetry import PowertoolsTelemetry
+from alert_courier.wiring import incident_io_edge
 
 settings = dispatch_settings()
 logger = Logger()
@@ -38,23 +35,9 @@ tracer = Tracer(patch_modules=["botocore", "httpx"])  # only what this function 
 metrics = Metrics()
 _table = boto3.resource("dynamodb").Table(settings.state_table_name)
 dead_letters = DeadLetters(boto3.client("sqs"), settings.dead_letter_queue_url)
-incident_io = IncidentIoMcp(
-    settings.mcp_server_url,
-    ApiKeySource(settings.incident_io_api_key_secret),
-    mode=settings.mcp_protocol_mode,
-    call_timeout_seconds=settings.mcp_call_timeout_seconds,
-)
-rules = RulesSource(settings.rules_file, settings.rules_parameter)
-alert_pings = AlertPings(HeartbeatStore(_table), rules)  # alerts such as Alertmanager's Watchdog feed heartbeats
-courier = Courier(
-    GroupStateStore(_table),
-    ActionLedger(_table, remember_days=settings.action_memory_days),
-    DecisionHistory(_table),
-    incident_io,
-    rules,
-    alert_events=IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix)),
-    telemetry=PowertoolsTelemetry(metrics),
-)
+edge = incident_io_edge(settings, _table, PowertoolsTelemetry(metrics))
+courier = edge.courier
+alert_pings = AlertPings(HeartbeatStore(_table), edge.rules)  # alerts such as Alertmanager's Watchdog feed heartbeats
 
 
 def handle_record(record: SQSRecord, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:

@@ -15,14 +15,10 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alert_courier.alert_events import AlertSourceTokens, IncidentIoRest
-from alert_courier.api_key import ApiKeySource
-from alert_courier.courier import Courier
-from alert_courier.mcp_client import IncidentIoMcp
-from alert_courier.rules_source import RulesSource
 from alert_courier.scheduler import Scheduler, scheduler_settings
-from alert_courier.state_store import ActionLedger, DecisionHistory, EscalationTimers, GroupStateStore, HeartbeatStore
+from alert_courier.state_store import EscalationTimers, HeartbeatStore
 from alert_courier.telemetry import PowertoolsTelemetry
+from alert_courier.wiring import incident_io_edge
 
 settings = scheduler_settings()
 logger = Logger()
@@ -31,35 +27,18 @@ copy_config_to_registered_loggers(source_logger=logger, include={"alert_courier"
 tracer = Tracer(patch_modules=["botocore", "httpx"])  # only what this function calls
 metrics = Metrics()
 _table = boto3.resource("dynamodb").Table(settings.state_table_name)
-incident_io = IncidentIoMcp(
-    settings.mcp_server_url,
-    ApiKeySource(settings.incident_io_api_key_secret),
-    mode=settings.mcp_protocol_mode,
-    call_timeout_seconds=settings.mcp_call_timeout_seconds,
-)
-rules = RulesSource(settings.rules_file, settings.rules_parameter)
-incident_io_rest = IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix))
 telemetry = PowertoolsTelemetry(metrics)
-history = DecisionHistory(_table)
-groups = GroupStateStore(_table)
-courier = Courier(
-    groups,
-    ActionLedger(_table, remember_days=settings.action_memory_days),
-    history,
-    incident_io,
-    rules,
-    alert_events=incident_io_rest,
-    telemetry=telemetry,
-)
+edge = incident_io_edge(settings, _table, telemetry)
+courier = edge.courier
 scheduler = Scheduler(
     courier=courier,
-    tools=incident_io,
-    groups=groups,
+    tools=edge.incident_io,
+    groups=edge.groups,
     timers=EscalationTimers(_table),
     heartbeats=HeartbeatStore(_table),
-    history=history,
-    rules=rules,
-    forwarder=incident_io_rest,
+    history=edge.history,
+    rules=edge.rules,
+    forwarder=edge.rest,
     telemetry=telemetry,
     max_timers=settings.max_timers_per_run,
 )

@@ -159,7 +159,7 @@ def lambdas(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tu
         monkeypatch,
     )
     yield ingest, scheduler
-    close = getattr(scheduler.incident_io, "close", None)
+    close = getattr(scheduler.edge.incident_io, "close", None)
     if close:
         close()
 

@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .actions import Action
 from .courier import Courier, IncidentTools, Remaining
@@ -32,6 +31,7 @@ from .heartbeat_decisions import (
     instances_to_check,
 )
 from .rules import HeartbeatSpec, RuleSet
+from .settings import IncidentIoSettings
 from .state_store import (
     ActionBusy,
     DecisionHistory,
@@ -51,19 +51,7 @@ LIST_PAGES = 5
 HISTORY_KEYS_PER_GROUP = 10
 
 
-class SchedulerSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
-
-    state_table_name: str
-    incident_io_api_key_secret: str
-    mcp_server_url: str = "https://mcp.incident.io/mcp"
-    mcp_protocol_mode: str = Field(default="auto", description="auto | legacy | a modern version such as 2026-07-28")
-    mcp_call_timeout_seconds: float = Field(default=15.0, gt=0)
-    rules_file: str = Field(default="", description="path of a rules file; default: the bundled one")
-    rules_parameter: str = Field(default="", description="SSM parameter whose value overrides the rules file")
-    alert_source_secret_prefix: str = "alert-courier/alert-sources/"
-    incident_io_api_url: str = "https://api.incident.io"
-    action_memory_days: int = Field(default=14, gt=0, description="how long a completed action is remembered")
+class SchedulerSettings(IncidentIoSettings):
     max_timers_per_run: int = Field(default=100, gt=0, description="escalation timers handled per invocation")
 
 

@@ -15,14 +15,22 @@ class IngestSettings(BaseSettings):
     webhook_secret_prefix: str = "alert-courier/webhooks/"
     max_body_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     state_table_name: str = ""
+    cloudwatch_topic_arns: str = Field(
+        default="", description="comma-separated SNS topic ARNs whose HTTPS deliveries are confirmed and accepted"
+    )
+
+    @property
+    def cloudwatch_topics(self) -> frozenset[str]:
+        return frozenset(arn.strip() for arn in self.cloudwatch_topic_arns.split(",") if arn.strip())
 
 
-class DispatchSettings(BaseSettings):
+class IncidentIoSettings(BaseSettings):
+    """What every function that acts on incident.io needs (dispatch and the scheduler)."""
+
     model_config = SettingsConfigDict(extra="ignore")
 
     state_table_name: str
     incident_io_api_key_secret: str
-    dead_letter_queue_url: str
     mcp_server_url: str = "https://mcp.incident.io/mcp"
     mcp_protocol_mode: str = Field(default="auto", description="auto | legacy | a modern version such as 2026-07-28")
     mcp_call_timeout_seconds: float = Field(default=15.0, gt=0)
@@ -31,6 +39,10 @@ class DispatchSettings(BaseSettings):
     alert_source_secret_prefix: str = "alert-courier/alert-sources/"
     incident_io_api_url: str = "https://api.incident.io"
     action_memory_days: int = Field(default=14, gt=0, description="how long a completed action is remembered")
+
+
+class DispatchSettings(IncidentIoSettings):
+    dead_letter_queue_url: str
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,47 @@
+"""Builds the adapters dispatch and the scheduler share, once per container, from their settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .alert_events import AlertSourceTokens, IncidentIoRest
+from .api_key import ApiKeySource
+from .courier import Courier
+from .mcp_client import IncidentIoMcp
+from .rules_source import RulesSource
+from .settings import IncidentIoSettings
+from .state_store import ActionLedger, DecisionHistory, GroupStateStore
+from .telemetry import Telemetry
+
+
+@dataclass(frozen=True)
+class IncidentIoEdge:
+    incident_io: IncidentIoMcp
+    rest: IncidentIoRest
+    rules: RulesSource
+    groups: GroupStateStore
+    history: DecisionHistory
+    courier: Courier
+
+
+def incident_io_edge(settings: IncidentIoSettings, table: Any, telemetry: Telemetry) -> IncidentIoEdge:
+    incident_io = IncidentIoMcp(
+        settings.mcp_server_url,
+        ApiKeySource(settings.incident_io_api_key_secret),
+        mode=settings.mcp_protocol_mode,
+        call_timeout_seconds=settings.mcp_call_timeout_seconds,
+    )
+    rest = IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix))
+    rules = RulesSource(settings.rules_file, settings.rules_parameter)
+    groups, history = GroupStateStore(table), DecisionHistory(table)
+    courier = Courier(
+        groups,
+        ActionLedger(table, remember_days=settings.action_memory_days),
+        history,
+        incident_io,
+        rules,
+        alert_events=rest,
+        telemetry=telemetry,
+    )
+    return IncidentIoEdge(incident_io, rest, rules, groups, history, courier)
