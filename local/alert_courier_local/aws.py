@@ -19,12 +19,13 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from .simulator import DEFAULT_ALERT_SOURCE_ID, DEFAULT_ALERT_SOURCE_TOKEN, DEFAULT_HEARTBEAT_SOURCE_ID
 from .template_model import parameter_defaults
 
 DEV_REGION = "us-east-1"
 DEV_API_KEY = "local-dev-api-key"
 DEV_WEBHOOK_TOKEN = "local-dev-token"
-DEV_ALERT_SOURCE_TOKEN = "local-dev-alert-source-token"
+DEV_ALERT_SOURCE_TOKEN = DEFAULT_ALERT_SOURCE_TOKEN  # the simulator owns the published default
 WEBHOOK_SOURCES = ("alertmanager", "grafana", "datadog", "cloudwatch", "generic", "heartbeat")
 
 
@@ -199,7 +200,7 @@ def provision(aws: LocalAws, template: dict[str, Any], *, webhook_token: str = D
     for source in WEBHOOK_SOURCES:
         secrets.create_secret(Name=f"{prefix}{source}", SecretString=json.dumps({"current": webhook_token}))
     alert_source_prefix = params.get("AlertSourceSecretPrefix", "alert-courier/alert-sources/")
-    secrets.create_secret(
-        Name=f"{alert_source_prefix}local-alert-source",
-        SecretString=json.dumps({"current": DEV_ALERT_SOURCE_TOKEN}),
-    )
+    for config_id in (DEFAULT_ALERT_SOURCE_ID, DEFAULT_HEARTBEAT_SOURCE_ID):  # the simulator's alert sources
+        secrets.create_secret(
+            Name=f"{alert_source_prefix}{config_id}", SecretString=json.dumps({"current": DEV_ALERT_SOURCE_TOKEN})
+        )
