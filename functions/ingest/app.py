@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from alert_courier.alert import AlertEnvelope
 from alert_courier.alert_queue import AlertQueue, EnqueueFailed
+from alert_courier.aws_events import read_aws_event
 from alert_courier.intake import read_webhook
 from alert_courier.rejection import WebhookRejected
 from alert_courier.settings import ingest_settings
@@ -56,14 +57,14 @@ def receive_webhook(source: str) -> Response[dict[str, Any]]:
         extra={"source": intake.source, "accepted": accepted, "truncated_alerts": intake.truncated_alerts},
     )
     body: dict[str, Any] = {
-        "status": "accepted",
+        "status": intake.outcome,  # "accepted", or a handshake's ("subscription_confirmed")
         "accepted": accepted,
         "truncated_alerts": intake.truncated_alerts,
         "correlation_id": request.correlation_id,
     }
     if intake.dedup_key:  # PagerDuty-style senders follow up (acknowledge, resolve) with this key
         body.update({"message": "Event processed", "dedup_key": intake.dedup_key})
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
+    return Response(status_code=intake.answer_status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.post("/heartbeats/<name>")
@@ -122,4 +123,12 @@ def ask_sender_to_retry(failure: EnqueueFailed) -> Response[dict[str, Any]]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    delivered = read_aws_event(event)  # CloudWatch alarms via an SNS subscription or an EventBridge rule (IAM-invoked)
+    if delivered is not None:
+        accepted = queue.enqueue(delivered.envelopes(context.aws_request_id))  # EnqueueFailed raises: AWS retries
+        metrics.add_metric(name="AlertsAccepted", unit=MetricUnit.Count, value=accepted)
+        if delivered.ignored:
+            logger.warning("records skipped", extra={"kind": delivered.kind, "ignored": delivered.ignored[:20]})
+        logger.info("aws event accepted", extra={"kind": delivered.kind, "accepted": accepted})
+        return {"status": "accepted", "kind": delivered.kind, "accepted": accepted, "ignored": len(delivered.ignored)}
     return app.resolve(event, context)

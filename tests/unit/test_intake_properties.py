@@ -26,6 +26,12 @@ SAMPLES: dict[str, list[str]] = {
     "grafana": ["grafana/firing.json", "grafana/resolved.json"],
     "datadog": ["datadog/firing.json", "datadog/resolved.json", "datadog/default-template-triggered.json"],
     "generic": ["generic/trigger.json", "generic/acknowledge.json", "generic/resolve.json"],
+    "cloudwatch": [
+        "cloudwatch/alarm-message.json",
+        "cloudwatch/alarm-message-ok.json",
+        "cloudwatch/eventbridge-alarm-event.json",
+        "cloudwatch/eventbridge-alarm-event-ok.json",
+    ],
 }
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -27,9 +27,21 @@ class ExplainError(Exception):
 
 
 def alerts_from_document(source: str, document: Any) -> list[Alert]:
-    """Accepts the webhook body itself, or an API Gateway HTTP API event carrying it."""
+    """Accepts the webhook body itself, or an API Gateway HTTP API event carrying it.
+
+    For cloudwatch also what AWS invokes the ingest function with: an SNS event or an EventBridge event (the
+    shape tells which); the alarm message itself and an SNS HTTPS body are webhook bodies.
+    """
     if source not in SOURCES:
         raise ExplainError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+    if source == "cloudwatch":
+        from .aws_events import read_aws_event
+
+        delivered = read_aws_event(document)
+        if delivered is not None:
+            if not delivered.alerts and delivered.ignored:
+                raise ExplainError("; ".join(delivered.ignored))
+            return delivered.alerts
     if isinstance(document, dict) and "requestContext" in document and "body" in document:
         body = document["body"]
         if document.get("isBase64Encoded"):

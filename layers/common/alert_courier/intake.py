@@ -31,6 +31,9 @@ class Intake:
     truncated_alerts: int = 0
     dedup_key: str | None = None
     """Set for sources that answer with it (generic events): the key to acknowledge/resolve with."""
+    answer_status: int = 202
+    outcome: str = "accepted"
+    """A source's handshake (an SNS subscription confirmation) answers e.g. 200 "subscription_confirmed"."""
 
 
 def read_webhook(
@@ -42,7 +45,8 @@ def read_webhook(
 ) -> Intake:
     """Checks in order: source 404, size 413, credentials 401, content type 415, JSON 400, shape 422.
 
-    A source whose credential is in the body (generic events) is parsed first: 415/400 come before 401.
+    A source whose credential is in the body (generic events, SNS signatures) is parsed first: 415/400 come before
+    401. A source's handshake (an SNS subscription confirmation) may then answer instead of accepting alerts.
     `now` (default: the request's arrival time) is what signature timestamps are checked against.
     """
     source = SOURCES.get(request.source)
@@ -59,6 +63,9 @@ def read_webhook(
         source.authenticate(request, None, valid, moment)
         document = _read_json(request, source)
     payload = _validated(source.model, document)
+    handshake = source.handshake(payload) if source.handshake is not None else None
+    if handshake is not None:
+        return Intake(source=source.name, alerts=[], answer_status=handshake.status, outcome=handshake.outcome)
     alerts = _normalised(source, payload, request)
     return Intake(
         source=source.name,
