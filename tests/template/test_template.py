@@ -50,6 +50,7 @@ FUNCTION_ENV = {
         "ALERT_QUEUE_URL": {"Ref": "AlertQueue"},
         "WEBHOOK_SECRET_PREFIX": {"Ref": "WebhookSecretPrefix"},
         "MAX_BODY_BYTES": "6291456",
+        "CLOUDWATCH_TOPIC_ARNS": {"Ref": "CloudWatchTopicArns"},
     },
     "DispatchFunction": {
         "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
@@ -429,13 +430,17 @@ def _sqs_send_targets(role: dict[str, Any]) -> set[str]:
     for st in role_statements(role):
         if st["Effect"] == "Allow" and any(a.lower().startswith("sqs:sendmessage") for a in _as_list(st["Action"])):
             for resource in _as_list(st["Resource"]):
-                targets.add(resource["Fn::Sub"][1]["queueName"]["Fn::GetAtt"][0])  # SQSSendMessagePolicy shape
+                if "Fn::GetAtt" in resource:  # an on-failure destination: the queue's ARN
+                    targets.add(resource["Fn::GetAtt"][0])
+                else:  # SQSSendMessagePolicy's shape
+                    targets.add(resource["Fn::Sub"][1]["queueName"]["Fn::GetAtt"][0])
     return targets
 
 
 def test_queue_send_permissions(cfn: dict[str, Any]) -> None:
-    # ingest enqueues alerts; dispatch dead-letters poison alerts itself (with a reason attached).
-    assert _sqs_send_targets(function_role(cfn, "IngestFunction")) == {"AlertQueue"}
+    # ingest enqueues alerts (and keeps the async events it could not queue); dispatch dead-letters poison
+    # alerts itself (with a reason attached).
+    assert _sqs_send_targets(function_role(cfn, "IngestFunction")) == {"AlertQueue", "IngestFailedEventsQueue"}
     assert _sqs_send_targets(function_role(cfn, "DispatchFunction")) == {"AlertDeadLetterQueue"}
 
 
@@ -586,6 +591,14 @@ ALARMS = {
     "DispatchErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "DispatchFunction"}, "Sum", 0),
     "DispatchThrottlesAlarm": ("AWS/Lambda", "Throttles", "FunctionName", {"Ref": "DispatchFunction"}, "Sum", 0),
     "IngestErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "IngestFunction"}, "Sum", 0),
+    "IngestFailedEventsAlarm": (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+        {"Fn::GetAtt": ["IngestFailedEventsQueue", "QueueName"]},
+        "Maximum",
+        0,
+    ),
     "SchedulerErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "SchedulerFunction"}, "Sum", 0),
     "WebhookApi5xxAlarm": ("AWS/ApiGateway", "5xx", "ApiId", {"Ref": "WebhookApi"}, "Sum", 0),
 }
@@ -646,7 +659,9 @@ def test_every_alarm_reaches_people_through_sns_never_through_alert_courier(cfn:
         text = json.dumps(function["Properties"])
         assert not any(json.dumps(ref) in text for ref in topic_refs), f"{name} must not depend on the alarm topic"
     for name, permission in resources_of_type(cfn, "AWS::Lambda::Permission").items():
-        assert permission["Properties"]["Principal"] != "sns.amazonaws.com", name
+        # SNS may invoke a function only for CloudWatchAlarmTopic (monitored alarms), never the operator topic.
+        if permission["Properties"]["Principal"] == "sns.amazonaws.com":
+            assert permission["Properties"]["SourceArn"] == {"Ref": "CloudWatchAlarmTopic"}, name
 
 
 def test_operator_email_is_subscribed_only_when_given(cfn: dict[str, Any], sam_template: dict[str, Any]) -> None:
