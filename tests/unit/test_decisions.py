@@ -150,3 +150,25 @@ rules: [{name: crit, match: {severity: critical}, actions: [open_incident]}, {na
 """)
     plan = plan_for(alert("a", "firing", raw={"severity_word": "P0"}), rules)
     assert plan.alert.severity is Severity.CRITICAL and plan.matched[0].rule == "crit"
+
+
+def test_resolutions_older_than_a_week_are_forgotten_so_the_record_stays_small() -> None:
+    state = opened(run(alert("a", "firing", 10), GroupState(group_id="g1")).next_state)
+    state = run(alert("a", "resolved", 10), state).next_state
+    assert "a" in state.resolved_through
+    later = run(alert("b", "firing", 20), state, now=NOW + timedelta(days=8)).next_state
+    assert "a" not in later.resolved_through and "b" in later.firing
+
+
+def test_times_from_senders_in_other_time_zones_order_correctly() -> None:
+    from datetime import timezone
+
+    plus_two = timezone(timedelta(hours=2))
+    firing = alert("a", "firing").model_copy()
+    later_firing = Alert.model_validate(
+        {**firing.model_dump(), "started_at": datetime(2026, 11, 25, 5, 30, tzinfo=plus_two)}
+    )
+    assert later_firing.started_at == datetime(2026, 11, 25, 3, 30, tzinfo=UTC)
+    state = opened(run(later_firing, GroupState(group_id="g1")).next_state)
+    same_firing_resolved_in_utc = alert("a", "resolved", 30)  # the same startsAt, written as 03:30Z
+    assert [type(action) for action in run(same_firing_resolved_in_utc, state).actions] == [ResolveIncident]

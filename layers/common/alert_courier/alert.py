@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class AlertStatus(StrEnum):
@@ -42,6 +42,14 @@ class Alert(BaseModel):
     ended_at: datetime | None = None
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     raw: dict[str, Any] = Field(default_factory=dict, description="the source fields needed to explain it")
+
+    @field_validator("started_at", "ended_at", "received_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        """One time zone, so times compare (and order) correctly whatever offset the sender used."""
+        if moment is None:
+            return None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     def transition_id(self) -> str:
         """Stable id of this alert's transition: same webhook resent → same id."""

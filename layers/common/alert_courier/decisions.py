@@ -90,7 +90,21 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
             level += 1
     if tracked.ends_episode:
         next_state = next_state.model_copy(update={"pending_escalations": []})
+    next_state = _forget_old_resolutions(next_state, now)
     return Decision(actions, next_state, reasons + [note for note in notes if note] + [a.reason for a in actions])
+
+
+RESOLVED_MEMORY = timedelta(days=7)
+
+
+def _forget_old_resolutions(state: GroupState, now: datetime) -> GroupState:
+    """A late copy of a firing that ended over a week ago is implausible; without this a long-lived group's
+    record would grow with every alert it ever resolved (and DynamoDB items stop at 400 KB)."""
+    horizon = (now - RESOLVED_MEMORY).isoformat()
+    kept = {key: started for key, started in state.resolved_through.items() if started and started >= horizon}
+    if len(kept) == len(state.resolved_through):
+        return state
+    return state.model_copy(update={"resolved_through": kept})
 
 
 def _track(alert: Alert, state: GroupState) -> _Tracked:
