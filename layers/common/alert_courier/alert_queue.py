@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .alert import AlertEnvelope
@@ -11,6 +12,7 @@ from .alert import AlertEnvelope
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 256 * 1024  # SQS' classic limit; moto and older regions still enforce it
 SEND_ATTEMPTS = 3
+SEND_THREADS = 8
 
 
 CLIPPED_TEXT_CHARS = 2048
@@ -72,10 +74,21 @@ class AlertQueue:
         self._url = queue_url
 
     def enqueue(self, envelopes: Sequence[AlertEnvelope]) -> int:
-        """Enqueue every envelope or raise EnqueueFailed; partial batch failures are retried."""
+        """Enqueue every envelope or raise EnqueueFailed; partial batch failures are retried.
+
+        Batches go out in parallel: a storm notification of 10,000 alerts is 1,000 SendMessageBatch calls,
+        too many to make one after another inside ingest's timeout. Order between batches does not matter:
+        one notification never carries the same alert twice, and the next one is sent after we answer.
+        """
         entries = [to_entry(index, envelope) for index, envelope in enumerate(envelopes)]
-        for batch in batches(entries):
-            self._send_batch(batch)
+        packed = list(batches(entries))
+        if len(packed) <= 1:
+            for batch in packed:
+                self._send_batch(batch)
+            return len(entries)
+        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(packed))) as pool:
+            for future in [pool.submit(self._send_batch, batch) for batch in packed]:
+                future.result()  # re-raises EnqueueFailed (or a client error): the sender retries everything
         return len(entries)
 
     def _send_batch(self, batch: list[dict[str, Any]]) -> None:
