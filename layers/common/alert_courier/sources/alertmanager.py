@@ -73,8 +73,8 @@ def _normalise_one(notification: AlertmanagerNotification, entry: AlertmanagerAl
         labels=labels,
         annotations=annotations,
         links=links,
-        started_at=_real_time(entry.starts_at),
-        ended_at=_real_time(entry.ends_at) if entry.status == "resolved" else None,
+        started_at=real_time(entry.starts_at),
+        ended_at=real_time(entry.ends_at) if entry.status == "resolved" else None,
         raw={
             "receiver": notification.receiver,
             "group_labels": notification.group_labels,
@@ -84,7 +84,8 @@ def _normalise_one(notification: AlertmanagerNotification, entry: AlertmanagerAl
     )
 
 
-def _real_time(moment: datetime | None) -> datetime | None:
+def real_time(moment: datetime | None) -> datetime | None:
+    """None for the zero time Alertmanager-shaped senders (Grafana too) use while an alert fires."""
     return None if moment is None or moment.year == _ZERO_TIME_YEAR else moment
 
 

@@ -21,12 +21,12 @@ from ..credentials import (
 )
 from ..severity import severity_from_word
 from ..webhook import WebhookRequest
+from .alertmanager import real_time as _real_time
 
 SIGNATURE_HEADERS = ("x-grafana-alerting-signature", "x-grafana-alert-signature")
 TIMESTAMP_HEADERS = ("x-grafana-alerting-signature-timestamp", "x-grafana-alerting-timestamp")
 TIMESTAMP_TOLERANCE = timedelta(seconds=300)
 
-_ZERO_TIME_YEAR = 1
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 _DEFAULT_BODY_FIELDS = ("orgId", "groupKey", "status", "alerts")
 _NO_DATA_ALERTS = {"DatasourceNoData": "No data", "DatasourceError": "Data source error"}
@@ -181,7 +181,3 @@ def _title(labels: dict[str, str], annotations: dict[str, str]) -> str:
         return f"{_NO_DATA_ALERTS[name]}: {labels['rulename']}"
     where = labels.get("instance") or ""
     return f"{name} on {where}" if where else name
-
-
-def _real_time(moment: datetime | None) -> datetime | None:
-    return None if moment is None or moment.year == _ZERO_TIME_YEAR else moment
