@@ -47,6 +47,15 @@ class OpenIncident(_Action):
         return f"open_incident#{self.group_id}#{self.generation}"
 
 
+def opened_incident_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """What a state remembers once an OpenIncident has been performed (group and heartbeat states alike)."""
+    return {
+        "incident_open": True,
+        "incident_id": result.get("incident_id"),
+        "incident_reference": result.get("incident_reference"),
+    }
+
+
 class ResolveIncident(_Action):
     """Posts the recovery in the incident's summary and, unless only an update was asked for, resolves it."""
 

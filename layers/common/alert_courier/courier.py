@@ -8,7 +8,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .actions import AcknowledgeEscalation, Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
+from .actions import (
+    AcknowledgeEscalation,
+    Action,
+    Escalate,
+    OpenIncident,
+    ResolveIncident,
+    SendAlertEvent,
+    opened_incident_fields,
+)
 from .alert import AlertEnvelope, AlertStatus
 from .decisions import decide
 from .group_state import GroupState, state_id_for
@@ -393,13 +401,7 @@ def follow_up_plan(plan: Plan, state: GroupState, rules: RuleSet) -> Plan:
 def apply_results(state: GroupState, actions: list[Action], results: list[dict[str, Any]]) -> GroupState:
     for action, result in zip(actions, results, strict=False):
         if isinstance(action, OpenIncident):
-            state = state.model_copy(
-                update={
-                    "incident_open": True,
-                    "incident_id": result.get("incident_id"),
-                    "incident_reference": result.get("incident_reference"),
-                }
-            )
+            state = state.model_copy(update=opened_incident_fields(result))
         elif isinstance(action, Escalate) and result.get("escalation_id"):
             state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
     return state

@@ -151,16 +151,12 @@ def _incident(
             )
         if not tracked.starts_episode:
             return [], state, "the group's incident is being opened by an earlier alert"
-        action = OpenIncident(
+        action = open_incident_from_spec(
+            spec,
+            alert,
+            rules,
             group_id=state.group_id,
             generation=state.generation,
-            name=render(spec.name, alert)[:250] or alert.title,
-            summary=render(spec.summary, alert),
-            severity=alert.severity,
-            severity_name=spec.severity or rules.severity.incident_io.get(alert.severity),
-            incident_type=spec.incident_type,
-            mode=spec.mode,
-            visibility=spec.visibility,
             links=alert.links,
             reason=f"first firing alert of a quiet group ({alert.group_key!r}): open incident #{state.generation}",
         )
@@ -183,6 +179,32 @@ def _incident(
         + ("resolve the incident" if spec.on_resolve == "resolve" else "post the recovery, leave it open"),
     )
     return [resolve], closed, ""
+
+
+def open_incident_from_spec(
+    spec: OpenIncidentSpec,
+    alert: Alert,
+    rules: RuleSet,
+    *,
+    group_id: str,
+    generation: int,
+    reason: str,
+    links: dict[str, str] | None = None,
+) -> OpenIncident:
+    """The one way a rule's incident spec becomes an action (alert groups and heartbeats alike)."""
+    return OpenIncident(
+        group_id=group_id,
+        generation=generation,
+        name=render(spec.name, alert)[:250] or alert.title,
+        summary=render(spec.summary, alert),
+        severity=alert.severity,
+        severity_name=spec.severity or rules.severity.incident_io.get(alert.severity),
+        incident_type=spec.incident_type,
+        mode=spec.mode,
+        visibility=spec.visibility,
+        links=links or {},
+        reason=reason,
+    )
 
 
 def _alert_event(alert: Alert, state: GroupState, config_id: str, title: str, description: str) -> SendAlertEvent:

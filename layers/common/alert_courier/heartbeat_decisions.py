@@ -18,8 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .actions import Action, OpenIncident, ResolveIncident, SendAlertEvent
+from .actions import Action, OpenIncident, ResolveIncident, SendAlertEvent, opened_incident_fields
 from .alert import Alert, AlertStatus
+from .decisions import open_incident_from_spec
 from .group_state import state_id_for
 from .rules import DailyDeadlines, HeartbeatSpec, RuleSet
 from .templates import render
@@ -196,13 +197,7 @@ def apply_heartbeat_results(
 ) -> HeartbeatState:
     for action, result in zip(actions, results, strict=False):
         if isinstance(action, OpenIncident):
-            state = state.model_copy(
-                update={
-                    "incident_open": True,
-                    "incident_id": result.get("incident_id"),
-                    "incident_reference": result.get("incident_reference"),
-                }
-            )
+            state = state.model_copy(update=opened_incident_fields(dict(result)))
     return state
 
 
@@ -245,16 +240,12 @@ def _missed_actions(spec: HeartbeatSpec, rules: RuleSet, state: HeartbeatState, 
     incident = spec.on_missed.open_incident
     if incident is not None:
         actions.append(
-            OpenIncident(
+            open_incident_from_spec(
+                incident,
+                alert,
+                rules,
                 group_id=state.state_id,
                 generation=state.generation,
-                name=render(incident.name, alert)[:250] or alert.title,
-                summary=render(incident.summary, alert),
-                severity=alert.severity,
-                severity_name=incident.severity or rules.severity.incident_io.get(alert.severity),
-                incident_type=incident.incident_type,
-                mode=incident.mode,
-                visibility=incident.visibility,
                 reason=f"heartbeat {state.key} missed: open incident (episode #{state.generation})",
             )
         )
