@@ -372,7 +372,7 @@ def test_cloudwatch_topic_arns_setting_is_comma_separated(monkeypatch: pytest.Mo
 
     monkeypatch.setenv("ALERT_QUEUE_URL", "https://sqs.example/q")
     monkeypatch.setenv("CLOUDWATCH_TOPIC_ARNS", f" {TOPIC}, arn:aws:sns:us-east-1:444455556666:alarms ,")
-    assert IngestSettings().cloudwatch_topics == {TOPIC, "arn:aws:sns:us-east-1:444455556666:alarms"}
+    assert IngestSettings.from_environment().cloudwatch_topics == {TOPIC, "arn:aws:sns:us-east-1:444455556666:alarms"}
 
 
 def test_a_certificate_that_cannot_be_fetched_is_a_retryable_503_and_not_cached(

@@ -21,9 +21,9 @@ SECRET_CACHE_SECONDS = 300
 class AlertSourceTokens:
     def __init__(self, prefix: str, provider: Any | None = None) -> None:
         if provider is None:
-            from aws_lambda_powertools.utilities import parameters
+            from .parameter_providers import secrets_provider
 
-            provider = parameters.SecretsProvider()
+            provider = secrets_provider()
         self._provider = provider
         self._prefix = prefix
 

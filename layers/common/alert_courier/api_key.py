@@ -18,9 +18,9 @@ class ApiKeySource:
 
     def __init__(self, secret_name: str, provider: Any | None = None) -> None:
         if provider is None:
-            from aws_lambda_powertools.utilities import parameters
+            from .parameter_providers import secrets_provider
 
-            provider = parameters.SecretsProvider()
+            provider = secrets_provider()
         self._provider = provider
         self._secret_name = secret_name
         _keep_secret_values_out_of_logs()

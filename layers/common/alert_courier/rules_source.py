@@ -42,7 +42,7 @@ class RulesSource:
 
     def _ssm(self) -> Any:
         if self._provider is None:
-            from aws_lambda_powertools.utilities import parameters
+            from .parameter_providers import ssm_provider
 
-            self._provider = parameters.SSMProvider()
+            self._provider = ssm_provider()
         return self._provider

@@ -57,7 +57,7 @@ class SchedulerSettings(IncidentIoSettings):
 
 @lru_cache(maxsize=1)
 def scheduler_settings() -> SchedulerSettings:
-    return SchedulerSettings()  # type: ignore[call-arg]
+    return SchedulerSettings.from_environment()
 
 
 class HeartbeatForwarder(Protocol):

@@ -7,6 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
+from .parameter_providers import secrets_provider
+
 SECRET_CACHE_SECONDS = 300
 
 
@@ -15,7 +17,7 @@ class WebhookSecrets:
 
     def __init__(self, prefix: str, provider: parameters.SecretsProvider | None = None) -> None:
         self._prefix = prefix
-        self._provider = provider or parameters.SecretsProvider()
+        self._provider = provider or secrets_provider()
 
     def valid_values(self, source: str) -> Sequence[str]:
         try:
