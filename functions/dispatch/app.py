@@ -31,11 +31,14 @@ settings = dispatch_settings()
 logger = Logger()
 # The shared package logs through the standard "alert_courier" logger: same JSON, same correlation id.
 copy_config_to_registered_loggers(source_logger=logger, include={"alert_courier"})
-tracer = Tracer(patch_modules=["botocore", "httpx"])  # only what this function calls
+# Only what this function calls; httpx when the REST client first needs it (importing it costs ~0.1 s).
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 _table = boto3.resource("dynamodb").Table(settings.state_table_name)
 dead_letters = DeadLetters(boto3.client("sqs"), settings.dead_letter_queue_url)
-edge = incident_io_edge(settings, _table, PowertoolsTelemetry(metrics))
+edge = incident_io_edge(
+    settings, _table, PowertoolsTelemetry(metrics), before_first_rest_request=lambda: tracer.patch(["httpx"])
+)
 courier = edge.courier
 alert_pings = AlertPings(HeartbeatStore(_table), edge.rules)  # alerts such as Alertmanager's Watchdog feed heartbeats
 

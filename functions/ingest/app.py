@@ -13,7 +13,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from alert_courier.alert import AlertEnvelope
 from alert_courier.alert_queue import AlertQueue, EnqueueFailed
-from alert_courier.aws_events import read_aws_event
 from alert_courier.intake import read_webhook
 from alert_courier.rejection import WebhookRejected
 from alert_courier.settings import ingest_settings
@@ -123,7 +122,13 @@ def ask_sender_to_retry(failure: EnqueueFailed) -> Response[dict[str, Any]]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    delivered = read_aws_event(event)  # CloudWatch alarms via an SNS subscription or an EventBridge rule (IAM-invoked)
+    if isinstance(event, dict) and "requestContext" in event:  # an HTTP API request: a webhook or a heartbeat ping
+        return app.resolve(event, context)
+    # CloudWatch alarms via an SNS subscription or an EventBridge rule (IAM-invoked); imported here so webhook-only
+    # containers never load the CloudWatch models at cold start.
+    from alert_courier.aws_events import read_aws_event
+
+    delivered = read_aws_event(event)
     if delivered is not None:
         accepted = queue.enqueue(delivered.envelopes(context.aws_request_id))  # EnqueueFailed raises: AWS retries
         metrics.add_metric(name="AlertsAccepted", unit=MetricUnit.Count, value=accepted)

@@ -11,6 +11,7 @@ import copy
 import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -250,6 +251,28 @@ def test_connect_costs_a_fixed_number_of_requests_then_each_warm_call_exactly_on
     organisation = client.read_resource("config://organisation")
     assert organisation and meter.delta()["by_method"] == {"resources/read": 1}
     assert client.connects == 1 and secrets.fetches == 1
+
+
+def test_a_slow_first_sdk_import_is_not_counted_against_the_first_calls_timeout(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold container imports the SDK on its first call (up to ~1.5 s from a package without bytecode): on the
+    caller's thread, before the attempt is timed, so the first incident of a cold container is not timed out."""
+    import alert_courier.mcp_client as mcp_client
+
+    real_load = mcp_client.load_sdk
+    loaded_on: list[str] = []
+
+    def slow_load() -> None:
+        if not loaded_on:  # the first import is the slow one
+            time.sleep(CALL_TIMEOUT + SAFETY_MARGIN_SECONDS + 0.3)  # longer than an attempt may take in all
+        loaded_on.append(threading.current_thread().name)
+        real_load()
+
+    monkeypatch.setattr(mcp_client, "load_sdk", slow_load)
+    client = make_client()
+    assert "incidents" in client.call_tool("incident_list", {"page_size": 1})
+    assert loaded_on and set(loaded_on) == {threading.current_thread().name}
 
 
 # ---- transient failures are retried, with full jitter, within the budget -------------------------

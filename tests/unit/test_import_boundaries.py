@@ -1,4 +1,9 @@
-"""The ingest function must not pay the MCP SDK's import cost: loading it imports no `mcp`, `mcp_types` or `httpx2`.
+"""What each function loads at cold start, and what it leaves for the request that needs it.
+
+- ingest never loads the MCP SDK, and loads a monitoring source's module (or the CloudWatch/SNS machinery) only
+  when a request for it arrives;
+- dispatch leaves the MCP SDK, httpx2, jsonschema and httpx to the first tool call or REST request: containers that
+  only record alerts joining open groups never pay for them (README "Benchmarks").
 
 Each function is imported the way Lambda does it (`app` from the function's directory, the layer's code on the
 path) in a fresh interpreter with the environment the template gives it.
@@ -11,8 +16,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LAYER = REPO / "layers" / "common"
@@ -37,15 +40,21 @@ FUNCTION_ENV = {
     },
 }
 PROBE = "import json, sys; sys.path[:0] = sys.argv[1:3]; import app; print(json.dumps(sorted(sys.modules)))"
-MCP_STACK = ("mcp", "mcp_types", "httpx2")
+PROBE_AND_USE = PROBE.replace("import app;", "import app; exec(sys.argv[3]);")
+MCP_STACK = ("mcp", "mcp_types", "httpx2", "jsonschema")
+SOURCE_MODULES = tuple(
+    f"alert_courier.sources.{name}" for name in ("alertmanager", "grafana", "datadog", "generic", "cloudwatch")
+)
 
 
-def loaded_modules(function: str) -> list[str]:
+def loaded_modules(function: str, then: str = "") -> list[str]:
+    """sys.modules after `import app` (and after running `then` in the same process, when given)."""
     directory = REPO / "functions" / function
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     env |= AWS_ENV | FUNCTION_ENV[function]
+    command = [sys.executable, "-c", PROBE_AND_USE if then else PROBE, str(directory), str(LAYER)]
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE, str(directory), str(LAYER)],
+        [*command, then] if then else command,
         cwd=directory,
         env=env,
         capture_output=True,
@@ -57,18 +66,31 @@ def loaded_modules(function: str) -> list[str]:
     return modules
 
 
-def mcp_stack(modules: list[str]) -> list[str]:
-    return [m for m in modules if m in MCP_STACK or m.startswith(tuple(f"{name}." for name in MCP_STACK))]
+def under(modules: list[str], packages: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if m in packages or m.startswith(tuple(f"{name}." for name in packages))]
 
 
-def test_ingest_never_imports_the_mcp_sdk() -> None:
+def test_ingest_never_imports_the_mcp_sdk_and_no_source_before_its_first_webhook() -> None:
     modules = loaded_modules("ingest")
     assert "app" in modules and "alert_courier.intake" in modules  # the probe really loaded the function
-    assert "mcp" not in modules
-    assert mcp_stack(modules) == []
+    assert under(modules, MCP_STACK) == []
+    assert under(modules, SOURCE_MODULES) == []
+    assert "alert_courier.aws_events" not in modules
+    assert "pydantic_settings" not in modules
 
 
-@pytest.mark.parametrize("function", ["dispatch"])
-def test_dispatch_does_load_it_so_the_probe_can_see_it(function: str) -> None:
-    modules = loaded_modules(function)
-    assert "mcp" in modules and "httpx2" in modules
+def test_a_source_is_loaded_by_its_first_use_and_only_it() -> None:
+    modules = loaded_modules("ingest", "from alert_courier.sources import SOURCES; SOURCES['datadog']")
+    assert under(modules, SOURCE_MODULES) == ["alert_courier.sources.datadog"]
+
+
+def test_dispatch_leaves_the_mcp_sdk_and_httpx_to_the_first_call() -> None:
+    modules = loaded_modules("dispatch")
+    assert "app" in modules and "alert_courier.courier" in modules and "alert_courier.mcp_client" in modules
+    assert under(modules, (*MCP_STACK, "httpx")) == []
+
+
+def test_the_first_tool_call_loads_the_sdk_before_its_timeout_starts() -> None:
+    """`load_sdk` is what `call_tool` runs before timing anything; this shows it really brings the SDK in."""
+    modules = loaded_modules("dispatch", "from alert_courier.mcp_client import load_sdk; load_sdk()")
+    assert {"mcp", "mcp_types", "httpx2", "jsonschema"} <= set(modules)

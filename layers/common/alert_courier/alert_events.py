@@ -7,13 +7,15 @@ Manager (`<prefix><alert source config id>`, JSON {"current": ...}) and cached p
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import httpx
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .retry_policy import parse_retry_after
 from .tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
 from .tool_table import ALERT_EVENT_PATH, HEARTBEAT_PATH
+
+if TYPE_CHECKING:
+    import httpx
 
 SECRET_CACHE_SECONDS = 300
 
@@ -41,6 +43,11 @@ class AlertSourceTokens:
 
 
 class IncidentIoRest:
+    """httpx (~0.1 s to import) is loaded by the first request: most dispatch containers never send one.
+
+    `before_first_request` runs once before that import, e.g. to have the X-Ray tracer patch httpx.
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -48,10 +55,13 @@ class IncidentIoRest:
         *,
         timeout_seconds: float = 10.0,
         client: httpx.Client | None = None,
+        before_first_request: Callable[[], None] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._tokens = tokens
-        self._http = client or httpx.Client(timeout=timeout_seconds)
+        self._timeout_seconds = timeout_seconds
+        self._http = client
+        self._before_first_request = before_first_request
 
     def send_alert_event(self, config_id: str, event: dict[str, Any]) -> dict[str, Any]:
         response = self._post(config_id, ALERT_EVENT_PATH.format(alert_source_config_id=config_id), event)
@@ -60,12 +70,24 @@ class IncidentIoRest:
     def ping_heartbeat(self, config_id: str) -> None:
         self._post(config_id, HEARTBEAT_PATH.format(alert_source_config_id=config_id), None)
 
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            if self._before_first_request is not None:
+                self._before_first_request()
+            import httpx
+
+            self._http = httpx.Client(timeout=self._timeout_seconds)
+        return self._http
+
     def _post(self, config_id: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        import httpx
+
+        http = self._client()
         what = f"POST {path.split('/{')[0]}"
         for fresh in (False, True):  # a 401 may mean the source token was rotated: re-read it once
             token = self._tokens.token(config_id, fresh=fresh)
             try:
-                response = self._http.post(self._base + path, json=body, headers={"Authorization": f"Bearer {token}"})
+                response = http.post(self._base + path, json=body, headers={"Authorization": f"Bearer {token}"})
             except httpx.TimeoutException:
                 raise ToolCallError(FailureKind.AMBIGUOUS, "no answer in time", tool=what) from None
             except httpx.TransportError as error:

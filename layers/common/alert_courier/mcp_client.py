@@ -3,6 +3,10 @@
 The official `mcp` SDK is async and its anyio scopes are bound to the task that opened them, so one task
 on a long-lived event loop (a daemon thread) owns the connection and every call is submitted to that loop.
 Lambda freezes the thread between invocations; the connection is reused on the next warm invocation.
+
+The SDK (with httpx2 and jsonschema, 0.3–0.8 s to import) is loaded by the first call, on the caller's thread
+and before that call's timeout starts: a container that only ever records alerts joining open groups (most of
+a storm) never pays for it, and the function's cold start stays near a plain boto3 one.
 """
 
 from __future__ import annotations
@@ -15,17 +19,16 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import httpx2
-import jsonschema
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .api_key import ApiKeySource
 from .retry_policy import RetryPolicy, parse_retry_after
 from .tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
+
+if TYPE_CHECKING:
+    import httpx2
+    import jsonschema
+    from mcp import Client
 
 REQUEST_TIMEOUT_CODE = -32001
 CONNECTION_CLOSED_CODE = -32000  # the SDK's own code when the transport under a request died
@@ -35,6 +38,17 @@ MIN_ATTEMPT_SECONDS = 1.0  # no attempt (or wait for one) unless at least this m
 # uncertain as a timeout. A 429 or 503 means the request was turned away.
 MAY_HAVE_ACTED_STATUSES = frozenset({500, 502, 504})
 _T = TypeVar("_T")
+_sdk_import_lock = threading.Lock()
+
+
+def load_sdk() -> None:
+    """Imports the MCP SDK once per process. One thread at a time: concurrent first imports of a package with
+    import cycles can see half-initialised modules."""
+    with _sdk_import_lock:
+        import httpx2  # noqa: F401
+        import jsonschema  # noqa: F401
+        import mcp.client.streamable_http
+        import mcp.shared.exceptions  # noqa: F401
 
 
 @dataclass
@@ -169,6 +183,8 @@ class IncidentIoMcp:
         self, name: str, arguments: dict[str, Any], *, remaining_seconds: Callable[[], float] | None = None
     ) -> None:
         """Fails closed: an unknown tool or arguments outside its advertised schema are permanent errors."""
+        import jsonschema
+
         schemas = self.input_schemas(remaining_seconds=remaining_seconds)
         if name not in schemas:
             raise ToolCallError(FailureKind.PERMANENT, f"the server offers no tool named {name!r}", tool=name)
@@ -192,6 +208,7 @@ class IncidentIoMcp:
         retry_ambiguous: bool,
         remaining_seconds: Callable[[], float] | None,
     ) -> dict[str, Any]:
+        load_sdk()
         started = self._monotonic()
         attempt = 0
         reread_key = False
@@ -276,6 +293,8 @@ class IncidentIoMcp:
     async def _classify(
         self, name: str, error: Exception, outcome: _HttpOutcome, connection: _Connection, timeout: float
     ) -> ToolCallError:
+        from mcp.shared.exceptions import MCPError
+
         retry_after = parse_retry_after(outcome.retry_after)
         if isinstance(error, MCPError) and error.code == REQUEST_TIMEOUT_CODE:
             return ToolCallError(
@@ -312,6 +331,10 @@ class IncidentIoMcp:
             return self._connection
 
     async def _open_connection(self) -> _Connection:
+        import httpx2
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
         fresh = self._fresh_key_next
         self._fresh_key_next = False
         key = self._api_key.get(fresh=fresh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +26,24 @@ class IncidentIoEdge:
     courier: Courier
 
 
-def incident_io_edge(settings: IncidentIoSettings, table: Any, telemetry: Telemetry) -> IncidentIoEdge:
+def incident_io_edge(
+    settings: IncidentIoSettings,
+    table: Any,
+    telemetry: Telemetry,
+    *,
+    before_first_rest_request: Callable[[], None] | None = None,
+) -> IncidentIoEdge:
     incident_io = IncidentIoMcp(
         settings.mcp_server_url,
         ApiKeySource(settings.incident_io_api_key_secret),
         mode=settings.mcp_protocol_mode,
         call_timeout_seconds=settings.mcp_call_timeout_seconds,
     )
-    rest = IncidentIoRest(settings.incident_io_api_url, AlertSourceTokens(settings.alert_source_secret_prefix))
+    rest = IncidentIoRest(
+        settings.incident_io_api_url,
+        AlertSourceTokens(settings.alert_source_secret_prefix),
+        before_first_request=before_first_rest_request,
+    )
     rules = RulesSource(settings.rules_file, settings.rules_parameter)
     groups, history = GroupStateStore(table), DecisionHistory(table)
     courier = Courier(

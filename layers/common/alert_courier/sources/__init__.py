@@ -1,8 +1,12 @@
-"""The registry of monitoring sources: adding one is a new module plus one line in SOURCES."""
+"""The registry of monitoring sources: adding one is a new module plus a loader in SOURCES.
+
+A source's module (its pydantic models, normaliser, verifier) is imported by its first webhook, so a container
+pays at cold start only for the sources that actually send to it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +15,6 @@ from pydantic import BaseModel
 from ..alert import Alert
 from ..credentials import Authenticator, authenticate_shared_secret
 from ..handshake import Handshake
-from .alertmanager import AlertmanagerNotification, normalise_alertmanager
-from .cloudwatch import CloudWatchWebhook, authenticate_cloudwatch, handshake_cloudwatch, normalise_cloudwatch
-from .datadog import DatadogWebhook, authenticate_datadog, normalise_datadog
-from .generic import GenericEvent, authenticate_generic, normalise_generic
-from .grafana import GrafanaNotification, authenticate_grafana, normalise_grafana
 
 
 @dataclass(frozen=True)
@@ -33,28 +32,80 @@ class WebhookSource:
     """Called once the body is authenticated and valid: a Handshake is answered instead of accepting alerts."""
 
 
-SOURCES: dict[str, WebhookSource] = {
-    source.name: source
-    for source in (
-        WebhookSource("alertmanager", AlertmanagerNotification, normalise_alertmanager),
-        WebhookSource("grafana", GrafanaNotification, normalise_grafana, authenticate=authenticate_grafana),
-        WebhookSource("datadog", DatadogWebhook, normalise_datadog, authenticate=authenticate_datadog),
-        WebhookSource(
-            "generic",
-            GenericEvent,
-            normalise_generic,
-            authenticate=authenticate_generic,
-            credentials_in_body=True,
-            answers_dedup_key=True,
-        ),
-        WebhookSource(
-            "cloudwatch",
-            CloudWatchWebhook,
-            normalise_cloudwatch,
-            content_types=("application/json", "text/plain"),  # SNS posts JSON as text/plain
-            authenticate=authenticate_cloudwatch,
-            credentials_in_body=True,  # the SNS signature is in the body
-            handshake=handshake_cloudwatch,
-        ),
+def _alertmanager() -> WebhookSource:
+    from .alertmanager import AlertmanagerNotification, normalise_alertmanager
+
+    return WebhookSource("alertmanager", AlertmanagerNotification, normalise_alertmanager)
+
+
+def _grafana() -> WebhookSource:
+    from .grafana import GrafanaNotification, authenticate_grafana, normalise_grafana
+
+    return WebhookSource("grafana", GrafanaNotification, normalise_grafana, authenticate=authenticate_grafana)
+
+
+def _datadog() -> WebhookSource:
+    from .datadog import DatadogWebhook, authenticate_datadog, normalise_datadog
+
+    return WebhookSource("datadog", DatadogWebhook, normalise_datadog, authenticate=authenticate_datadog)
+
+
+def _generic() -> WebhookSource:
+    from .generic import GenericEvent, authenticate_generic, normalise_generic
+
+    return WebhookSource(
+        "generic",
+        GenericEvent,
+        normalise_generic,
+        authenticate=authenticate_generic,
+        credentials_in_body=True,
+        answers_dedup_key=True,
     )
-}
+
+
+def _cloudwatch() -> WebhookSource:
+    from .cloudwatch import CloudWatchWebhook, authenticate_cloudwatch, handshake_cloudwatch, normalise_cloudwatch
+
+    return WebhookSource(
+        "cloudwatch",
+        CloudWatchWebhook,
+        normalise_cloudwatch,
+        content_types=("application/json", "text/plain"),  # SNS posts JSON as text/plain
+        authenticate=authenticate_cloudwatch,
+        credentials_in_body=True,  # the SNS signature is in the body
+        handshake=handshake_cloudwatch,
+    )
+
+
+class SourceRegistry(Mapping[str, WebhookSource]):
+    """Source name -> WebhookSource, each built (its module imported) on first use."""
+
+    def __init__(self, loaders: Mapping[str, Callable[[], WebhookSource]]) -> None:
+        self._loaders = dict(loaders)
+        self._loaded: dict[str, WebhookSource] = {}
+
+    def __getitem__(self, name: str) -> WebhookSource:
+        source = self._loaded.get(name)
+        if source is None:
+            source = self._loaded[name] = self._loaders[name]()  # KeyError: unknown source
+        return source
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+
+SOURCES: Mapping[str, WebhookSource] = SourceRegistry(
+    {
+        "alertmanager": _alertmanager,
+        "grafana": _grafana,
+        "datadog": _datadog,
+        "generic": _generic,
+        "cloudwatch": _cloudwatch,
+    }
+)
