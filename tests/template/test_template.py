@@ -43,6 +43,7 @@ GLOBAL_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "AlertCourier",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
     "POWERTOOLS_PARAMETERS_MAX_AGE": "300",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "STATE_TABLE_NAME": {"Ref": "StateTable"},
 }
 FUNCTION_ENV = {
