@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from alert_courier import state_store
 from alert_courier.alert import Alert, AlertEnvelope, AlertStatus, Severity
-from alert_courier.courier import Courier
+from alert_courier.courier import Courier, PermanentFailure
+from alert_courier.group_state import GroupState
 from alert_courier.rules import parse_rules
 from alert_courier.state_store import ActionBusy, ActionLedger, DecisionHistory, GroupStateStore, StaleState
 from alert_courier.telemetry import RecordedTelemetry
@@ -207,3 +211,41 @@ def test_a_page_whose_answer_was_lost_is_found_not_sent_again(table: Any) -> Non
     subject.handle(envelope("a"))  # a redelivery changes nothing
     assert [name for name, args in tools.calls if args.get("action") == "execute"] == ["escalation_create"]
     assert telemetry.total("Escalations") == 1
+
+
+def big_group(firing: int) -> GroupState:
+    started = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    keys = (hashlib.sha256(f"pod-{i}".encode()).hexdigest()[:16] for i in range(firing))
+    return GroupState(
+        group_id="big-group",
+        firing={key: (started + timedelta(seconds=i % 600)).isoformat() for i, key in enumerate(keys)},
+    )
+
+
+def test_a_group_of_ten_thousand_firing_alerts_is_stored_compressed_and_reads_back(table: Any) -> None:
+    store = GroupStateStore(table)
+    state = big_group(10_000)
+    assert len(state.model_dump_json()) > 400 * 1024  # as plain JSON it would not fit one DynamoDB item
+    saved = store.save(state)
+    again = store.save(saved)  # the second save reads the first back (ALL_OLD) to tidy timers
+    item = table.get_item(Key={"pk": "group#big-group", "sk": "state"})["Item"]
+    assert "state" not in item and len(item["state_z"].value) < 400 * 1024
+    assert store.load("big-group").firing == state.firing and store.load("big-group").version == again.version == 2
+
+    store.save(GroupState(group_id="small-group", firing={"a": "2026-11-25T03:00:00Z"}))
+    assert "state" in table.get_item(Key={"pk": "group#small-group", "sk": "state"})["Item"]  # small stays readable
+
+
+def test_a_group_too_big_for_one_item_is_dead_lettered_with_its_reason(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_store, "COMPRESS_STATE_ABOVE_BYTES", 64)
+    monkeypatch.setattr(state_store, "MAX_STORED_STATE_BYTES", 400)  # a few alerts stand in for ~17,000
+    tools = FakeIncidentIo()
+    subject = courier(table, tools, RecordedTelemetry())
+    with pytest.raises(PermanentFailure, match=r"tracks \d+ firing alerts .* group these alerts more finely"):
+        for number in range(200):
+            subject.handle(envelope(f"pod-{number:04d}-{uuid.uuid4().hex}"))
+    assert [name for name, _ in tools.calls] == ["incident_create"]  # the group's incident was still opened once
+    entries = [json.loads(item["entry"]) for item in table.scan()["Items"] if item["pk"].startswith("history#")]
+    assert any("firing alerts" in (entry["error"] or "") for entry in entries)  # `alert-courier history` says why

@@ -22,7 +22,7 @@ from .decisions import decide
 from .group_state import GroupState, state_id_for
 from .organisation import Organisation
 from .rules import Plan, RuleSet, plan_for, plan_with_rules
-from .state_store import ActionLedger, Claim, DecisionHistory, GroupStateStore, StaleState
+from .state_store import ActionLedger, Claim, DecisionHistory, GroupStateStore, GroupTooLarge, StaleState
 from .telemetry import NoTelemetry, Telemetry
 from .tool_errors import FailureKind, ToolCallError
 from .tool_table import (
@@ -127,6 +127,11 @@ class Courier:
                     self._states.save(next_state)
                 except StaleState:
                     continue  # another worker changed the group: decide again; done actions are remembered
+                except GroupTooLarge as too_large:
+                    self._record(
+                        envelope, plan.explanation, decision.reasons, decision.actions, results, str(too_large)
+                    )
+                    raise PermanentFailure(str(too_large)) from too_large
             self._record(envelope, plan.explanation, decision.reasons, decision.actions, results, None)
             return {"reasons": decision.reasons, "actions": [a.kind for a in decision.actions], "results": results}
         raise StaleState(state_id)
