@@ -47,7 +47,7 @@ class GroupTooLarge(Exception):
         super().__init__(
             f"alert group {group_id} tracks {firing} firing alerts ({stored_bytes:,} bytes compressed), more than "
             f"one DynamoDB item holds ({MAX_STORED_STATE_BYTES:,}); group these alerts more finely at the source "
-            "(e.g. Alertmanager group_by) or a rule's group_by"
+            "(e.g. Alertmanager group_by), then replay"
         )
 
 
