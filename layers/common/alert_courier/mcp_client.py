@@ -183,9 +183,9 @@ class IncidentIoMcp:
         self, name: str, arguments: dict[str, Any], *, remaining_seconds: Callable[[], float] | None = None
     ) -> None:
         """Fails closed: an unknown tool or arguments outside its advertised schema are permanent errors."""
+        schemas = self.input_schemas(remaining_seconds=remaining_seconds)  # loads the SDK, jsonschema with it
         import jsonschema
 
-        schemas = self.input_schemas(remaining_seconds=remaining_seconds)
         if name not in schemas:
             raise ToolCallError(FailureKind.PERMANENT, f"the server offers no tool named {name!r}", tool=name)
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schemas[name]).iter_errors(arguments))
