@@ -19,13 +19,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from .simulator import DEFAULT_ALERT_SOURCE_ID, DEFAULT_ALERT_SOURCE_TOKEN, DEFAULT_HEARTBEAT_SOURCE_ID
+from .dev_credentials import DEV_ALERT_SOURCE_TOKEN, DEV_API_KEY, DEV_WEBHOOK_TOKEN
+from .simulator import DEFAULT_ALERT_SOURCE_ID, DEFAULT_HEARTBEAT_SOURCE_ID
 from .template_model import parameter_defaults
 
 DEV_REGION = "us-east-1"
-DEV_API_KEY = "local-dev-api-key"
-DEV_WEBHOOK_TOKEN = "local-dev-token"
-DEV_ALERT_SOURCE_TOKEN = DEFAULT_ALERT_SOURCE_TOKEN  # the simulator owns the published default
 WEBHOOK_SOURCES = ("alertmanager", "grafana", "datadog", "cloudwatch", "generic", "heartbeat")
 
 

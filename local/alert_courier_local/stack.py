@@ -11,7 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aws import DEV_API_KEY, LocalAws, provision, start_moto
+from .aws import LocalAws, provision, start_moto
+from .dev_credentials import DEV_API_KEY, DEV_WEBHOOK_TOKEN
 from .event_source import SqsPoller
 from .frontdoor import front_door_app
 from .lambda_runtime import LocalFunction, apply_environment, load_function
@@ -212,13 +213,14 @@ def main() -> int:
     )
     print(
         "alert-courier local stack is up (no AWS account, no Docker):\n"
-        f"  front door     {stack.front_door_url}/webhooks/<source>   (webhook token: local-dev-token)\n"
+        f"  front door     {stack.front_door_url}/webhooks/<source>   (webhook token: {DEV_WEBHOOK_TOKEN})\n"
         f"  incident.io    {stack.simulator_url}/mcp   state: {stack.simulator_url}/_sim/state   "
         f"stats: {stack.simulator_url}/_sim/stats\n"
         f"  moto (AWS)     {stack.aws.endpoint_url if stack.aws else ''}   "
         f"dispatch workers: {config.dispatch_workers}\n"
         f"{schedules}"
-        "  try:  curl -s -X POST localhost:3000/webhooks/alertmanager -H 'Authorization: Bearer local-dev-token' "
+        f"  try:  curl -s -X POST {stack.front_door_url}/webhooks/alertmanager "
+        f"-H 'Authorization: Bearer {DEV_WEBHOOK_TOKEN}' "
         "-H 'Content-Type: application/json' --data @events/alertmanager/firing.json\n"
         "Ctrl-C stops it.",
         flush=True,

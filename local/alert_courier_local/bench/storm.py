@@ -29,7 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-HEADERS = {"Authorization": "Bearer local-dev-token", "Content-Type": "application/json"}
+from ..dev_credentials import DEV_WEBHOOK_TOKEN
+
+HEADERS = {"Authorization": f"Bearer {DEV_WEBHOOK_TOKEN}", "Content-Type": "application/json"}
 RESOLVED_SHARE = 0.1
 DRAIN_TIMEOUT_FLOOR_SECONDS = 120.0
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..dev_credentials import DEV_ALERT_SOURCE_TOKEN, DEV_API_KEY
 from .directory import Directory, iso
 from .errors import IncidentIoError, is_required, not_found, too_many_requests, unauthenticated, validation_error
 from .events import EventHook, SimEvent, describe_result
@@ -26,10 +27,10 @@ from .schemas import check_arguments
 from .state import AlertRecord, HeartbeatRecord, SimState
 from .tools import TOOLS, ToolContext
 
-DEFAULT_API_KEY = "local-dev-api-key"
+DEFAULT_API_KEY = DEV_API_KEY
 DEFAULT_ALERT_SOURCE_ID = "local-alert-source"
 DEFAULT_HEARTBEAT_SOURCE_ID = "local-heartbeat-source"
-DEFAULT_ALERT_SOURCE_TOKEN = "local-dev-alert-source-token"
+DEFAULT_ALERT_SOURCE_TOKEN = DEV_ALERT_SOURCE_TOKEN
 DEFAULT_RATE_LIMIT_PER_MINUTE = 1200
 DEFAULT_ESCALATION_LIMIT_PER_MINUTE = 60
 ALERT_STATUSES = ("firing", "resolved")
