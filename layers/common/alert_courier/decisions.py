@@ -168,17 +168,31 @@ def _incident(
     closed = state.model_copy(update={"incident_open": False})
     if spec.on_resolve == "none":
         return [], closed, "every alert resolved; the rule leaves the incident to people"
-    resolve = ResolveIncident(
+    resolve = resolve_incident_from_spec(
+        spec,
         group_id=state.group_id,
         generation=before.generation,
         incident_id=before.incident_id,
         summary=f"Recovered: every alert of the group has resolved (last: {alert.title}). — alert-courier",
-        close=spec.on_resolve == "resolve",
-        status_name=spec.resolve_status,
-        reason="every alert of the group has resolved: "
-        + ("resolve the incident" if spec.on_resolve == "resolve" else "post the recovery, leave it open"),
+        why="every alert of the group has resolved",
     )
     return [resolve], closed, ""
+
+
+def resolve_incident_from_spec(
+    spec: OpenIncidentSpec, *, group_id: str, generation: int, incident_id: str, summary: str, why: str
+) -> ResolveIncident:
+    """The one way a recovery becomes an action under the spec's `on_resolve` (resolve, or only post an update)."""
+    closes = spec.on_resolve == "resolve"
+    return ResolveIncident(
+        group_id=group_id,
+        generation=generation,
+        incident_id=incident_id,
+        summary=summary,
+        close=closes,
+        status_name=spec.resolve_status,
+        reason=f"{why}: " + ("resolve the incident" if closes else "post the recovery, leave it open"),
+    )
 
 
 def open_incident_from_spec(

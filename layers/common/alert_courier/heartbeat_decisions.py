@@ -18,9 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .actions import Action, OpenIncident, ResolveIncident, SendAlertEvent, opened_incident_fields
+from .actions import Action, OpenIncident, SendAlertEvent, opened_incident_fields
 from .alert import Alert, AlertStatus
-from .decisions import open_incident_from_spec
+from .decisions import open_incident_from_spec, resolve_incident_from_spec
 from .group_state import state_id_for
 from .rules import DailyDeadlines, HeartbeatSpec, RuleSet
 from .templates import render
@@ -260,15 +260,13 @@ def _recovered_actions(spec: HeartbeatSpec, state: HeartbeatState, alert: Alert)
     incident = spec.on_missed.open_incident
     if incident is not None and state.incident_open and state.incident_id and incident.on_resolve != "none":
         actions.append(
-            ResolveIncident(
+            resolve_incident_from_spec(
+                incident,
                 group_id=state.state_id,
                 generation=state.generation,
                 incident_id=state.incident_id,
                 summary=f"Recovered: heartbeat {state.key} is pinging again ({alert.description}) — alert-courier",
-                close=incident.on_resolve == "resolve",
-                status_name=incident.resolve_status,
-                reason=f"heartbeat {state.key} pings again: "
-                + ("resolve the incident" if incident.on_resolve == "resolve" else "post the recovery, leave it open"),
+                why=f"heartbeat {state.key} pings again",
             )
         )
     event = spec.on_missed.alert_event
