@@ -20,6 +20,7 @@ from alert_courier.rules import load_rules, plan_for
 from alert_courier.sources.cloudwatch import CloudWatchWebhook, console_url, normalise_cloudwatch
 from alert_courier.webhook import WebhookRequest
 from tests.conftest import load_event
+from tests.strategies import break_some_fields, json_values
 
 ARN = "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:checkout-api-5xx-high"
 TOKEN = "cw-token-0b9e"
@@ -375,11 +376,6 @@ def test_explain_says_why_an_aws_event_has_no_alert(event: dict[str, Any]) -> No
 
 # --- whatever AWS (or a misconfigured rule) invokes the function with, reading it never raises -----------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=10,
-)
 AWS_SAMPLES = [
     "cloudwatch/sns-lambda-event.json",
     "cloudwatch/eventbridge-alarm-event.json",
@@ -389,20 +385,7 @@ AWS_SAMPLES = [
 
 @st.composite
 def mutated_aws_event(draw: st.DrawFn) -> Any:
-    document: Any = load_event(draw(st.sampled_from(AWS_SAMPLES)))
-    for _ in range(draw(st.integers(0, 4))):
-        target = document
-        while isinstance(target, dict | list) and target and draw(st.booleans()):
-            target = draw(st.sampled_from(list(target.values()) if isinstance(target, dict) else target))
-        if isinstance(target, dict) and target:
-            key = draw(st.sampled_from(sorted(target)))
-            if draw(st.booleans()):
-                del target[key]
-            else:
-                target[key] = draw(json_values)
-        elif isinstance(target, list) and target:
-            target[draw(st.integers(0, len(target) - 1))] = draw(json_values)
-    return document
+    return break_some_fields(draw, load_event(draw(st.sampled_from(AWS_SAMPLES))), most=4)
 
 
 @settings(max_examples=300, deadline=None)

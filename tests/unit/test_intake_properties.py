@@ -18,6 +18,7 @@ from alert_courier.rejection import WebhookRejected
 from alert_courier.sources import SOURCES
 from alert_courier.webhook import WebhookRequest
 from tests.conftest import load_event
+from tests.strategies import break_some_fields, json_values
 
 TOKEN = "prop-token-5d1c"
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -35,12 +36,6 @@ SAMPLES: dict[str, list[str]] = {
 }
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=12,
-)
-
 
 def secrets(_source: str) -> list[str]:
     return [TOKEN, "previous-" + TOKEN]
@@ -52,19 +47,7 @@ def mutated_sample(draw: st.DrawFn, source: str) -> Any:
     document: Any = load_event(draw(st.sampled_from(SAMPLES[source])))
     if source == "generic" and draw(st.booleans()):
         document["routing_key"] = TOKEN
-    for _ in range(draw(st.integers(0, 3))):
-        target = document
-        while isinstance(target, dict | list) and target and draw(st.booleans()):
-            target = draw(st.sampled_from(list(target.values()) if isinstance(target, dict) else target))
-        if isinstance(target, dict) and target:
-            key = draw(st.sampled_from(sorted(target)))
-            if draw(st.booleans()):
-                del target[key]
-            else:
-                target[key] = draw(json_values)
-        elif isinstance(target, list) and target:
-            target[draw(st.integers(0, len(target) - 1))] = draw(json_values)
-    return document
+    return break_some_fields(draw, document, most=3)
 
 
 def bodies(source: str) -> st.SearchStrategy[bytes]:
