@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from pydantic import SecretStr
 
 SECRET_CACHE_SECONDS = 300
-# botocore logs every response body at DEBUG, GetSecretValue's SecretString included.
-BOTOCORE_BODY_LOGGER = "botocore.parsers"
 
 
 class ApiKeySource:
     """Secret value is the bare key or JSON {"api_key": "..."}; `fresh=True` bypasses the cache (rotation)."""
 
     def __init__(self, secret_name: str, provider: Any | None = None) -> None:
-        if provider is None:
-            from .parameter_providers import secrets_provider
+        from .parameter_providers import keep_secret_values_out_of_logs, secrets_provider
 
-            provider = secrets_provider()
-        self._provider = provider
+        keep_secret_values_out_of_logs()  # also when the provider is given
+        self._provider = provider or secrets_provider()
         self._secret_name = secret_name
-        _keep_secret_values_out_of_logs()
 
     def get(self, *, fresh: bool = False) -> SecretStr:
         value = self._provider.get(self._secret_name, max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
@@ -43,15 +38,3 @@ def _key_from(value: Any) -> str:
             return stripped
         return str(document.get("api_key") or document.get("key") or "")
     return stripped
-
-
-class _NoSecretValues(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return "SecretString" not in message and "SecretBinary" not in message
-
-
-def _keep_secret_values_out_of_logs() -> None:
-    body_logger = logging.getLogger(BOTOCORE_BODY_LOGGER)
-    if not any(isinstance(existing, _NoSecretValues) for existing in body_logger.filters):
-        body_logger.addFilter(_NoSecretValues())
