@@ -18,13 +18,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from alert_courier.alert import AlertEnvelope
-from alert_courier.courier import PermanentFailure
-from alert_courier.dead_letters import DeadLetters
-from alert_courier.heartbeats import AlertPings
+from alert_courier.aws.dead_letters import DeadLetters
+from alert_courier.aws.dynamodb_stores import HeartbeatStore
+from alert_courier.domain.alert import AlertEnvelope
+from alert_courier.ingress.heartbeat_pings import AlertPings
 from alert_courier.settings import dispatch_settings
-from alert_courier.state_store import HeartbeatStore
-from alert_courier.telemetry import PowertoolsTelemetry
+from alert_courier.use_cases.courier import PermanentFailure
+from alert_courier.use_cases.telemetry import PowertoolsTelemetry
 from alert_courier.wiring import incident_io_edge
 
 settings = dispatch_settings()

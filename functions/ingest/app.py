@@ -11,14 +11,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from alert_courier.alert import AlertEnvelope
-from alert_courier.alert_queue import AlertQueue, EnqueueFailed
-from alert_courier.intake import read_webhook
-from alert_courier.rejection import WebhookRejected
+from alert_courier.aws.alert_queue import AlertQueue, EnqueueFailed
+from alert_courier.aws.webhook_secrets import WebhookSecrets
+from alert_courier.domain.alert import AlertEnvelope
+from alert_courier.ingress.intake import read_webhook
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.settings import ingest_settings
-from alert_courier.telemetry import PowertoolsTelemetry
-from alert_courier.webhook import WebhookRequest
-from alert_courier.webhook_secrets import WebhookSecrets
+from alert_courier.use_cases.telemetry import PowertoolsTelemetry
 
 settings = ingest_settings()
 logger = Logger()
@@ -35,7 +35,7 @@ def heartbeat_store() -> Any:
     """Built on the first ping: webhook-only containers never pay for the heartbeat modules and DynamoDB client."""
     global _heartbeat_store
     if _heartbeat_store is None and settings.state_table_name:
-        from alert_courier.state_store import HeartbeatStore
+        from alert_courier.aws.dynamodb_stores import HeartbeatStore
 
         _heartbeat_store = HeartbeatStore(boto3.resource("dynamodb").Table(settings.state_table_name))
     return _heartbeat_store
@@ -69,7 +69,7 @@ def receive_webhook(source: str) -> Response[dict[str, Any]]:
 @app.post("/heartbeats/<name>")
 def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
     """A dead man's switch ping: moves the heartbeat's last-seen time forward; the scheduler watches the rest."""
-    from alert_courier.heartbeats import read_ping
+    from alert_courier.ingress.heartbeat_pings import read_ping
 
     request = WebhookRequest.from_http_api_event("heartbeat", app.current_event.raw_event)
     ping = read_ping(request, name, app.current_event.query_string_parameters, webhook_secrets.valid_values)
@@ -126,7 +126,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return app.resolve(event, context)
     # CloudWatch alarms via an SNS subscription or an EventBridge rule (IAM-invoked); imported here so webhook-only
     # containers never load the CloudWatch models at cold start.
-    from alert_courier.aws_events import read_aws_event
+    from alert_courier.ingress.aws_events import read_aws_event
 
     delivered = read_aws_event(event)
     if delivered is not None:

@@ -15,9 +15,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alert_courier.scheduler import Scheduler, scheduler_settings
-from alert_courier.state_store import EscalationTimers, HeartbeatStore
-from alert_courier.telemetry import PowertoolsTelemetry
+from alert_courier.aws.dynamodb_stores import EscalationTimers, HeartbeatStore
+from alert_courier.use_cases.scheduler import Scheduler, scheduler_settings
+from alert_courier.use_cases.telemetry import PowertoolsTelemetry
 from alert_courier.wiring import incident_io_edge
 
 settings = scheduler_settings()

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from alert_courier.alert import AlertEnvelope
-from alert_courier.operations import DeadLetterQueue
-from alert_courier.state_store import DecisionHistory
+from alert_courier.aws.dynamodb_stores import DecisionHistory
+from alert_courier.domain.alert import AlertEnvelope
+from alert_courier.operator_tools.operations import DeadLetterQueue
 from tests.conftest import wait_until
 from tests.integration.test_pipeline import HEADERS, incidents_for, queue_depth, sim
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from alert_courier import cli
+from alert_courier.operator_tools import cli
 from tests.conftest import EVENTS, wait_until
 from tests.integration.test_pipeline import post, queue_depth, sim
 
@@ -106,8 +106,8 @@ def test_explain_prints_rules_and_exact_calls_for_every_source(
 
 def test_follow_ups_without_a_payload_follow_the_rule_that_opened_the_episode() -> None:
     """A PagerDuty-style resolve has no payload, so it matches different rules than its trigger did."""
-    from alert_courier.explain import alerts_from_document, explain
-    from alert_courier.rules import load_rules
+    from alert_courier.domain.rules import load_rules
+    from alert_courier.operator_tools.explain import alerts_from_document, explain
 
     events = [
         generic("trigger", "payments/job", summary="Job failed", severity="critical", group="payments"),

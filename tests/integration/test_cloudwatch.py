@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from alert_courier.sns_signature import CertificateStore
+from alert_courier.ingress.sns_signature import CertificateStore
 from alert_courier.sources import cloudwatch
 from tests.conftest import load_event, wait_until
 from tests.unit.test_cloudwatch_sns import TOPIC, SnsSigner
@@ -111,9 +111,9 @@ def queue_depth(stack: Any) -> int:
 
 def incidents_for(stack: Any, alarm_arn: str) -> list[dict[str, Any]]:
     """Every incident alert-courier opens carries its idempotency key in the summary: find the alarm's by it."""
-    from alert_courier.actions import OpenIncident
-    from alert_courier.alert import Severity
-    from alert_courier.group_state import state_id_for
+    from alert_courier.domain.actions import OpenIncident
+    from alert_courier.domain.alert import Severity
+    from alert_courier.domain.group_state import state_id_for
 
     marker = OpenIncident(
         group_id=state_id_for("cloudwatch", alarm_arn),

@@ -23,10 +23,10 @@ import httpx
 import pytest
 from moto import mock_aws
 
-from alert_courier.api_key import ApiKeySource
-from alert_courier.mcp_client import SAFETY_MARGIN_SECONDS, IncidentIoMcp
-from alert_courier.retry_policy import RetryPolicy
-from alert_courier.tool_errors import FailureKind, ToolCallError, from_error_text
+from alert_courier.aws.api_key import ApiKeySource
+from alert_courier.incident_io.mcp_client import SAFETY_MARGIN_SECONDS, IncidentIoMcp
+from alert_courier.incident_io.retry_policy import RetryPolicy
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text
 from alert_courier_local.simulator import RunningSimulator, SimEvent, start_simulator
 from alert_courier_local.simulator import schemas as simulator_schemas
 
@@ -258,7 +258,7 @@ def test_a_slow_first_sdk_import_is_not_counted_against_the_first_calls_timeout(
 ) -> None:
     """A cold container imports the SDK on its first call (up to ~1.5 s from a package without bytecode): on the
     caller's thread, before the attempt is timed, so the first incident of a cold container is not timed out."""
-    import alert_courier.mcp_client as mcp_client
+    import alert_courier.incident_io.mcp_client as mcp_client
 
     real_load = mcp_client.load_sdk
     loaded_on: list[str] = []
@@ -650,15 +650,15 @@ def without_idempotency_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def courier_for(client: IncidentIoMcp, table: Any) -> Any:
-    from alert_courier.courier import Courier
-    from alert_courier.rules import load_rules
-    from alert_courier.state_store import ActionLedger, DecisionHistory, GroupStateStore
+    from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, GroupStateStore
+    from alert_courier.domain.rules import load_rules
+    from alert_courier.use_cases.courier import Courier
 
     return Courier(GroupStateStore(table), ActionLedger(table), DecisionHistory(table), client, load_rules)
 
 
 def firing_envelope() -> Any:
-    from alert_courier.alert import Alert, AlertEnvelope, AlertStatus, Severity
+    from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 
     tag = uuid.uuid4().hex[:8]
     alert = Alert(

@@ -54,8 +54,8 @@ def queue_depth(stack: Any, queue: str = "AlertQueue") -> int:
 
 def group_key_marker(group_key: str) -> str:
     """Every incident alert-courier opens carries its idempotency key in the summary: find ours by it."""
-    from alert_courier.actions import OpenIncident
-    from alert_courier.group_state import state_id_for
+    from alert_courier.domain.actions import OpenIncident
+    from alert_courier.domain.group_state import state_id_for
 
     action = OpenIncident(
         group_id=state_id_for("alertmanager", group_key),
@@ -171,7 +171,7 @@ def test_one_http_request_per_tool_call_on_a_warm_container(
 def test_a_permanently_rejected_call_lands_in_the_dlq_with_its_reason_and_replays_once(
     local_stack: Any, alertmanager_firing: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from alert_courier import cli
+    from alert_courier.operator_tools import cli
 
     fault = {
         "tool_errors": {
@@ -248,8 +248,8 @@ def test_a_storm_notification_is_accepted_whole_and_every_alert_reaches_dispatch
 ) -> None:
     import boto3
 
-    from alert_courier.group_state import state_id_for
-    from alert_courier.state_store import GroupStateStore
+    from alert_courier.aws.dynamodb_stores import GroupStateStore
+    from alert_courier.domain.group_state import state_id_for
 
     storm = unique_notification(alertmanager_firing)
     template = storm["alerts"][0]

@@ -19,17 +19,8 @@ import boto3
 import httpx
 import pytest
 
-from alert_courier.alert import Alert, AlertEnvelope, AlertStatus, Severity
-from alert_courier.alert_events import AlertSourceTokens, IncidentIoRest
-from alert_courier.api_key import ApiKeySource
-from alert_courier.courier import Courier
-from alert_courier.escalation_timers import TIMER_PK
-from alert_courier.group_state import GroupState, PendingEscalation, state_id_for
-from alert_courier.heartbeats import AlertPings
-from alert_courier.mcp_client import IncidentIoMcp
-from alert_courier.rules import RuleSet, parse_rules
-from alert_courier.scheduler import RunReport, Scheduler
-from alert_courier.state_store import (
+from alert_courier.aws.api_key import ApiKeySource
+from alert_courier.aws.dynamodb_stores import (
     ActionLedger,
     DecisionHistory,
     EscalationTimers,
@@ -37,6 +28,15 @@ from alert_courier.state_store import (
     HeartbeatStore,
     StaleState,
 )
+from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.escalation_timers import TIMER_PK
+from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
+from alert_courier.domain.rules import RuleSet, parse_rules
+from alert_courier.incident_io.alert_events import AlertSourceTokens, IncidentIoRest
+from alert_courier.incident_io.mcp_client import IncidentIoMcp
+from alert_courier.ingress.heartbeat_pings import AlertPings
+from alert_courier.use_cases.courier import Courier
+from alert_courier.use_cases.scheduler import RunReport, Scheduler
 from alert_courier_local.simulator import (
     DEFAULT_ALERT_SOURCE_ID,
     DEFAULT_ALERT_SOURCE_TOKEN,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alert_courier.alert import Alert, AlertEnvelope, AlertStatus
-from alert_courier.alert_queue import MAX_BATCH_BYTES, batches, fitted_body, message_group_id, to_entry
+from alert_courier.aws.alert_queue import MAX_BATCH_BYTES, batches, fitted_body, message_group_id, to_entry
+from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus
 
 STARTED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alert_courier.alert import AlertStatus, Severity
-from alert_courier.aws_events import alerts_from_lambda_event, read_aws_event
-from alert_courier.explain import ExplainError, alerts_from_document
-from alert_courier.intake import read_webhook
-from alert_courier.rejection import WebhookRejected
-from alert_courier.rules import load_rules, plan_for
+from alert_courier.domain.alert import AlertStatus, Severity
+from alert_courier.domain.rules import load_rules, plan_for
+from alert_courier.ingress.aws_events import alerts_from_lambda_event, read_aws_event
+from alert_courier.ingress.intake import read_webhook
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.operator_tools.explain import ExplainError, alerts_from_document
 from alert_courier.sources.cloudwatch import CloudWatchWebhook, console_url, normalise_cloudwatch
-from alert_courier.webhook import WebhookRequest
 from tests.conftest import load_event
 from tests.strategies import break_some_fields, json_values
 

@@ -23,18 +23,18 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alert_courier.alert import AlertStatus
-from alert_courier.intake import Intake, read_webhook
-from alert_courier.rejection import WebhookRejected
-from alert_courier.sns_signature import (
+from alert_courier.domain.alert import AlertStatus
+from alert_courier.ingress.intake import Intake, read_webhook
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.sns_signature import (
     SIGNED_KEYS,
     CertificateStore,
     is_sns_url,
     string_to_sign,
     verify_sns_message,
 )
+from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources import cloudwatch
-from alert_courier.webhook import WebhookRequest
 from tests.conftest import load_event
 
 TOPIC = "arn:aws:sns:eu-west-1:111122223333:alert-courier-cloudwatch-alarms"
@@ -254,7 +254,7 @@ def test_the_certificate_is_fetched_once_per_url(trust: Trust) -> None:
 
 
 def test_the_default_store_is_module_level_and_keyed_by_url() -> None:
-    from alert_courier import sns_signature
+    from alert_courier.ingress import sns_signature
 
     assert cloudwatch.SNS_HTTPS.certificates is sns_signature.DEFAULT_CERTIFICATES
 

@@ -15,13 +15,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from alert_courier import state_store
-from alert_courier.alert import Alert, AlertEnvelope, AlertStatus, Severity
-from alert_courier.courier import Courier, PermanentFailure
-from alert_courier.group_state import GroupState
-from alert_courier.rules import parse_rules
-from alert_courier.state_store import ActionBusy, ActionLedger, DecisionHistory, GroupStateStore, StaleState
-from alert_courier.telemetry import RecordedTelemetry
+from alert_courier.aws import dynamodb_stores as state_store
+from alert_courier.aws.dynamodb_stores import ActionBusy, ActionLedger, DecisionHistory, GroupStateStore, StaleState
+from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.rules import parse_rules
+from alert_courier.use_cases.courier import Courier, PermanentFailure
+from alert_courier.use_cases.telemetry import RecordedTelemetry
 from alert_courier_local.aws import serialised_dynamodb_in_process
 
 RULES = parse_rules("rules: [{name: all, actions: [open_incident]}]")
@@ -182,7 +182,7 @@ class FlakyPager(FakeIncidentIo):
         }
 
     def call_tool(self, name: str, arguments: dict[str, Any], **_: Any) -> dict[str, Any]:
-        from alert_courier.tool_errors import FailureKind, ToolCallError
+        from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError
 
         self.calls.append((name, arguments))
         if name == "escalation_list":

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alert_courier.actions import AcknowledgeEscalation, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
-from alert_courier.alert import Alert, AlertStatus, Severity
-from alert_courier.decisions import Decision, decide
-from alert_courier.group_state import GroupState
-from alert_courier.rules import RuleSet, parse_rules, plan_for
+from alert_courier.domain.actions import AcknowledgeEscalation, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
+from alert_courier.domain.alert import Alert, AlertStatus, Severity
+from alert_courier.domain.decisions import Decision, decide
+from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.rules import RuleSet, parse_rules, plan_for
 
 NOW = datetime(2026, 11, 25, 3, 30, tzinfo=UTC)
 OPEN_AND_RESOLVE = parse_rules("rules: [{name: all, actions: [open_incident]}]")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alert_courier.actions import OpenIncident, ResolveIncident, SendAlertEvent
-from alert_courier.heartbeat_decisions import (
+from alert_courier.domain.actions import OpenIncident, ResolveIncident, SendAlertEvent
+from alert_courier.domain.heartbeat_decisions import (
     HeartbeatState,
     apply_heartbeat_results,
     decide_heartbeat,
@@ -16,7 +16,7 @@ from alert_courier.heartbeat_decisions import (
     latest_deadline,
     previous_deadline,
 )
-from alert_courier.rules import DailyDeadlines, RulesError, RuleSet, load_rules, parse_rules
+from alert_courier.domain.rules import DailyDeadlines, RulesError, RuleSet, load_rules, parse_rules
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 

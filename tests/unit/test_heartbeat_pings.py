@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from alert_courier.alert import Alert, AlertStatus
-from alert_courier.heartbeats import AlertPings, Ping, pings_from_alert, read_ping
-from alert_courier.rejection import WebhookRejected
-from alert_courier.rules import load_rules, parse_rules
-from alert_courier.webhook import WebhookRequest
+from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.rules import load_rules, parse_rules
+from alert_courier.ingress.heartbeat_pings import AlertPings, Ping, pings_from_alert, read_ping
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.webhook import WebhookRequest
 
 TOKEN = "heartbeat-token-3f9a"
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alert_courier.escalation_timers import (
+from alert_courier.domain.escalation_timers import (
     Timer,
     apply_escalations,
     decide_escalations,
@@ -13,7 +13,7 @@ from alert_courier.escalation_timers import (
     sortable,
     timers_for,
 )
-from alert_courier.group_state import GroupState, PendingEscalation
+from alert_courier.domain.group_state import GroupState, PendingEscalation
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 

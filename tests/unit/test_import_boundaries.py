@@ -72,10 +72,10 @@ def under(modules: list[str], packages: tuple[str, ...]) -> list[str]:
 
 def test_ingest_never_imports_the_mcp_sdk_and_no_source_before_its_first_webhook() -> None:
     modules = loaded_modules("ingest")
-    assert "app" in modules and "alert_courier.intake" in modules  # the probe really loaded the function
+    assert "app" in modules and "alert_courier.ingress.intake" in modules  # the probe really loaded the function
     assert under(modules, MCP_STACK) == []
     assert under(modules, SOURCE_MODULES) == []
-    assert "alert_courier.aws_events" not in modules
+    assert "alert_courier.ingress.aws_events" not in modules
     assert "pydantic_settings" not in modules
 
 
@@ -86,11 +86,15 @@ def test_a_source_is_loaded_by_its_first_use_and_only_it() -> None:
 
 def test_dispatch_leaves_the_mcp_sdk_and_httpx_to_the_first_call() -> None:
     modules = loaded_modules("dispatch")
-    assert "app" in modules and "alert_courier.courier" in modules and "alert_courier.mcp_client" in modules
+    assert (
+        "app" in modules
+        and "alert_courier.use_cases.courier" in modules
+        and "alert_courier.incident_io.mcp_client" in modules
+    )
     assert under(modules, (*MCP_STACK, "httpx")) == []
 
 
 def test_the_first_tool_call_loads_the_sdk_before_its_timeout_starts() -> None:
     """`load_sdk` is what `call_tool` runs before timing anything; this shows it really brings the SDK in."""
-    modules = loaded_modules("dispatch", "from alert_courier.mcp_client import load_sdk; load_sdk()")
+    modules = loaded_modules("dispatch", "from alert_courier.incident_io.mcp_client import load_sdk; load_sdk()")
     assert {"mcp", "mcp_types", "httpx2", "jsonschema"} <= set(modules)

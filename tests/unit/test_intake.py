@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from alert_courier.alert import AlertStatus, Severity
-from alert_courier.intake import read_webhook
-from alert_courier.rejection import WebhookRejected
-from alert_courier.webhook import WebhookRequest
+from alert_courier.domain.alert import AlertStatus, Severity
+from alert_courier.ingress.intake import read_webhook
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.webhook import WebhookRequest
 
 TOKEN = "test-token-123"
 

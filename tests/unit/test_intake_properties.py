@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alert_courier.intake import Intake, read_webhook
-from alert_courier.rejection import WebhookRejected
+from alert_courier.ingress.intake import Intake, read_webhook
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources import SOURCES
-from alert_courier.webhook import WebhookRequest
 from tests.conftest import load_event
 from tests.strategies import break_some_fields, json_values
 

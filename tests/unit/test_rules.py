@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alert_courier.alert import Alert, AlertStatus, Severity
-from alert_courier.rules import RulesError, load_rules, parse_rules, plan_for
-from alert_courier.templates import render
+from alert_courier.domain.alert import Alert, AlertStatus, Severity
+from alert_courier.domain.rules import RulesError, load_rules, parse_rules, plan_for
+from alert_courier.domain.templates import render
 
 
 def alert(**fields: object) -> Alert:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from alert_courier.intake import Intake, read_webhook
-from alert_courier.rejection import WebhookRejected
+from alert_courier.ingress.intake import Intake, read_webhook
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources.grafana import authenticate_grafana
-from alert_courier.webhook import WebhookRequest
 from tests.conftest import load_event
 
 CURRENT = "current-secret-7f3a9c"

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from alert_courier.alert import AlertStatus, Severity
-from alert_courier.intake import Intake, read_webhook
-from alert_courier.rejection import WebhookRejected
+from alert_courier.domain.alert import AlertStatus, Severity
+from alert_courier.ingress.intake import Intake, read_webhook
+from alert_courier.ingress.rejection import WebhookRejected
+from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources.datadog import RECOMMENDED_TEMPLATE, parse_title
-from alert_courier.webhook import WebhookRequest
 from tests.conftest import load_event
 
 TOKEN = "test-token-123"

@@ -6,8 +6,8 @@ import json
 import random
 from datetime import UTC, datetime
 
-from alert_courier.retry_policy import RetryPolicy, parse_retry_after
-from alert_courier.tool_errors import FailureKind, from_error_text
+from alert_courier.incident_io.retry_policy import RetryPolicy, parse_retry_after
+from alert_courier.incident_io.tool_errors import FailureKind, from_error_text
 
 
 def incident_io_error(status: int, code: str, field: str | None = None, **extra: object) -> str:

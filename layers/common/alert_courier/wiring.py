@@ -6,14 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .alert_events import AlertSourceTokens, IncidentIoRest
-from .api_key import ApiKeySource
-from .courier import Courier
-from .mcp_client import IncidentIoMcp
-from .rules_source import RulesSource
-from .settings import IncidentIoSettings
-from .state_store import ActionLedger, DecisionHistory, GroupStateStore
-from .telemetry import Telemetry
+from alert_courier.aws.api_key import ApiKeySource
+from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, GroupStateStore
+from alert_courier.aws.rules_source import RulesSource
+from alert_courier.incident_io.alert_events import AlertSourceTokens, IncidentIoRest
+from alert_courier.incident_io.mcp_client import IncidentIoMcp
+from alert_courier.settings import IncidentIoSettings
+from alert_courier.use_cases.courier import Courier
+from alert_courier.use_cases.telemetry import Telemetry
 
 
 @dataclass(frozen=True)

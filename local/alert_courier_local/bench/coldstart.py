@@ -76,7 +76,7 @@ Logger(); Metrics(); Tracer(patch_modules=['botocore']); APIGatewayHttpResolver(
 parameters.SecretsProvider(boto3_client=boto3.client('secretsmanager'))
 class Model(BaseModel):
     value: int"""
-DISPATCH_WITH_SDK_BODY = "import app\nfrom alert_courier.mcp_client import load_sdk\nload_sdk()"
+DISPATCH_WITH_SDK_BODY = "import app\nfrom alert_courier.incident_io.mcp_client import load_sdk\nload_sdk()"
 BODIES = {
     "baseline": BASELINE_BODY,
     "ingest-floor": INGEST_FLOOR_BODY,

@@ -52,8 +52,8 @@ def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(*, calls: int = 200, mode: str | None = None, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    from alert_courier.api_key import ApiKeySource
-    from alert_courier.mcp_client import IncidentIoMcp
+    from alert_courier.aws.api_key import ApiKeySource
+    from alert_courier.incident_io.mcp_client import IncidentIoMcp
     from alert_courier.settings import DispatchSettings
     from alert_courier_local.simulator import start_simulator
 

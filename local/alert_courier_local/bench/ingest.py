@@ -65,11 +65,11 @@ def notification(alerts: int) -> dict[str, Any]:
 
 
 def run(*, alerts: int = 1000, min_seconds: float = 1.0, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    from alert_courier.alert import AlertEnvelope
-    from alert_courier.alert_queue import batches, to_entry
-    from alert_courier.intake import read_webhook
+    from alert_courier.aws.alert_queue import batches, to_entry
+    from alert_courier.domain.alert import AlertEnvelope
+    from alert_courier.ingress.intake import read_webhook
+    from alert_courier.ingress.webhook import WebhookRequest
     from alert_courier.sources.alertmanager import AlertmanagerNotification
-    from alert_courier.webhook import WebhookRequest
 
     body = json.dumps(notification(alerts)).encode()
     request = WebhookRequest(

@@ -66,8 +66,8 @@ def coldstart(section: dict[str, Any]) -> list[str]:
         "",
         "¹ boto3 + an SQS client, Powertools Logger, Metrics, Tracer (patching botocore) and the HTTP API resolver,",
         "Parameters' SecretsProvider and one pydantic model: the least an ingest built on them can cost.",
-        "² `import app` then `alert_courier.mcp_client.load_sdk()`: the import dispatch defers to its first tool call",
-        "(containers that only record alerts joining open groups never make one).",
+        "² `import app` then `alert_courier.incident_io.mcp_client.load_sdk()`: the import dispatch defers to its",
+        "first tool call (containers that only record alerts joining open groups never make one).",
     ]
     diagnosis = section.get("diagnosis")
     if diagnosis:

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..alert import Alert
-from ..credentials import Authenticator, authenticate_shared_secret
-from ..handshake import Handshake
+from alert_courier.domain.alert import Alert
+from alert_courier.ingress.credentials import Authenticator, authenticate_shared_secret
+from alert_courier.ingress.handshake import Handshake
 
 
 @dataclass(frozen=True)
@@ -33,25 +33,25 @@ class WebhookSource:
 
 
 def _alertmanager() -> WebhookSource:
-    from .alertmanager import AlertmanagerNotification, normalise_alertmanager
+    from alert_courier.sources.alertmanager import AlertmanagerNotification, normalise_alertmanager
 
     return WebhookSource("alertmanager", AlertmanagerNotification, normalise_alertmanager)
 
 
 def _grafana() -> WebhookSource:
-    from .grafana import GrafanaNotification, authenticate_grafana, normalise_grafana
+    from alert_courier.sources.grafana import GrafanaNotification, authenticate_grafana, normalise_grafana
 
     return WebhookSource("grafana", GrafanaNotification, normalise_grafana, authenticate=authenticate_grafana)
 
 
 def _datadog() -> WebhookSource:
-    from .datadog import DatadogWebhook, authenticate_datadog, normalise_datadog
+    from alert_courier.sources.datadog import DatadogWebhook, authenticate_datadog, normalise_datadog
 
     return WebhookSource("datadog", DatadogWebhook, normalise_datadog, authenticate=authenticate_datadog)
 
 
 def _generic() -> WebhookSource:
-    from .generic import GenericEvent, authenticate_generic, normalise_generic
+    from alert_courier.sources.generic import GenericEvent, authenticate_generic, normalise_generic
 
     return WebhookSource(
         "generic",
@@ -64,7 +64,12 @@ def _generic() -> WebhookSource:
 
 
 def _cloudwatch() -> WebhookSource:
-    from .cloudwatch import CloudWatchWebhook, authenticate_cloudwatch, handshake_cloudwatch, normalise_cloudwatch
+    from alert_courier.sources.cloudwatch import (
+        CloudWatchWebhook,
+        authenticate_cloudwatch,
+        handshake_cloudwatch,
+        normalise_cloudwatch,
+    )
 
     return WebhookSource(
         "cloudwatch",

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..alert import Alert, AlertStatus
-from ..severity import severity_from_word
+from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.severity import severity_from_word
 
 _ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z as endsAt while an alert fires
 

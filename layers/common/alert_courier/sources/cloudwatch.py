@@ -43,12 +43,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..alert import Alert, AlertStatus
-from ..credentials import matches_any, presented_secret
-from ..handshake import Handshake
-from ..rejection import WebhookRejected, unauthorized
-from ..severity import severity_from_word
-from ..sns_signature import (
+from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.severity import severity_from_word
+from alert_courier.ingress.credentials import matches_any, presented_secret
+from alert_courier.ingress.handshake import Handshake
+from alert_courier.ingress.rejection import WebhookRejected, unauthorized
+from alert_courier.ingress.sns_signature import (
     DEFAULT_CERTIFICATES,
     MAX_AGE,
     MESSAGE_TYPE_HEADER,
@@ -62,7 +62,7 @@ from ..sns_signature import (
     untrusted_subscribe_url,
     verify_sns_message,
 )
-from ..webhook import WebhookRequest
+from alert_courier.ingress.webhook import WebhookRequest
 
 SOURCE = "cloudwatch"
 SEVERITY_TAG = "alert-courier:severity"
@@ -603,7 +603,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def configured_topics() -> frozenset[str]:
     """CLOUDWATCH_TOPIC_ARNS of the ingest function; outside it (no settings) no topic is trusted."""
-    from ..settings import ingest_settings
+    from alert_courier.settings import ingest_settings
 
     try:
         return ingest_settings().cloudwatch_topics

@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..alert import Alert, AlertStatus, Severity
-from ..credentials import presented_secret, require_one_of
-from ..severity import severity_from_word
-from ..webhook import WebhookRequest
+from alert_courier.domain.alert import Alert, AlertStatus, Severity
+from alert_courier.domain.severity import severity_from_word
+from alert_courier.ingress.credentials import presented_secret, require_one_of
+from alert_courier.ingress.webhook import WebhookRequest
 
 TOKEN_HEADER = "x-alert-courier-token"
 

@@ -11,9 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..alert import Alert, AlertStatus, Severity
-from ..credentials import presented_secret, require_one_of
-from ..webhook import WebhookRequest
+from alert_courier.domain.alert import Alert, AlertStatus, Severity
+from alert_courier.ingress.credentials import presented_secret, require_one_of
+from alert_courier.ingress.webhook import WebhookRequest
 
 _STATUS = {"trigger": AlertStatus.FIRING, "acknowledge": AlertStatus.ACKNOWLEDGED, "resolve": AlertStatus.RESOLVED}
 _SUMMARY_LIMIT = 1024

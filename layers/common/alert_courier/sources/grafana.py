@@ -10,8 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..alert import Alert, AlertStatus
-from ..credentials import (
+from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.severity import severity_from_word
+from alert_courier.ingress.credentials import (
     invalid_signature,
     matches_any,
     presented_secret,
@@ -19,9 +20,8 @@ from ..credentials import (
     signature_matches,
     stale_timestamp,
 )
-from ..severity import severity_from_word
-from ..webhook import WebhookRequest
-from .alertmanager import real_time as _real_time
+from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.alertmanager import real_time as _real_time
 
 SIGNATURE_HEADERS = ("x-grafana-alerting-signature", "x-grafana-alert-signature")
 TIMESTAMP_HEADERS = ("x-grafana-alerting-signature-timestamp", "x-grafana-alerting-timestamp")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .alert import Severity
+from alert_courier.domain.alert import Severity
 
 _BY_WORD: dict[str, Severity] = {
     "critical": Severity.CRITICAL,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .dead_letters import FAILURE_REASON_ATTRIBUTE
+from alert_courier.aws.dead_letters import FAILURE_REASON_ATTRIBUTE
 
 RECEIVE_ROUNDS = 200
 HOLD_SECONDS = 30

@@ -56,7 +56,7 @@ def find_deployment(args: argparse.Namespace) -> Deployment:
 
 
 def _dlq(deployment: Deployment) -> Any:
-    from .operations import DeadLetterQueue
+    from alert_courier.operator_tools.operations import DeadLetterQueue
 
     return DeadLetterQueue(_client("sqs", deployment), deployment.dlq_url, deployment.queue_url)
 
@@ -100,8 +100,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import boto3
 
-    from .sources import SOURCES
-    from .state_store import DecisionHistory
+    from alert_courier.aws.dynamodb_stores import DecisionHistory
+    from alert_courier.sources import SOURCES
 
     deployment = find_deployment(args)
     table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
@@ -135,7 +135,7 @@ class _StaticSecret:
 
 
 def _load_rules_or_exit(path: str | None) -> Any:
-    from .rules import RulesError, load_rules
+    from alert_courier.domain.rules import RulesError, load_rules
 
     try:
         return load_rules(path)
@@ -145,8 +145,8 @@ def _load_rules_or_exit(path: str | None) -> Any:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import ExplainError, alerts_from_document, explain, format_report
-    from .organisation import Organisation
+    from alert_courier.incident_io.organisation import Organisation
+    from alert_courier.operator_tools.explain import ExplainError, alerts_from_document, explain, format_report
 
     rules = _load_rules_or_exit(args.rules)
     try:
@@ -164,9 +164,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _mcp_server(url: str, key: str) -> Any:
-    from .api_key import ApiKeySource
-    from .mcp_client import IncidentIoMcp
-    from .retry_policy import RetryPolicy
+    from alert_courier.aws.api_key import ApiKeySource
+    from alert_courier.incident_io.mcp_client import IncidentIoMcp
+    from alert_courier.incident_io.retry_policy import RetryPolicy
 
     return IncidentIoMcp(
         url,
@@ -177,7 +177,7 @@ def _mcp_server(url: str, key: str) -> Any:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from .config_check import CheckReport, check_against_server, template_problems
+    from alert_courier.operator_tools.config_check import CheckReport, check_against_server, template_problems
 
     rules = _load_rules_or_exit(args.rules)
     report = CheckReport()
@@ -195,14 +195,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .config_check import CheckReport, check_against_server
+    from alert_courier.operator_tools.config_check import CheckReport, check_against_server
 
     report = CheckReport()
     deployment = find_deployment(args)
     key = ""
     try:
         secret = _client("secretsmanager", deployment).get_secret_value(SecretId=args.secret_name)
-        from .api_key import ApiKeySource
+        from alert_courier.aws.api_key import ApiKeySource
 
         key = (
             ApiKeySource(args.secret_name, provider=_StaticSecret(secret.get("SecretString", "")))

@@ -21,9 +21,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .api_key import ApiKeySource
-from .retry_policy import RetryPolicy, parse_retry_after
-from .tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
+from alert_courier.aws.api_key import ApiKeySource
+from alert_courier.incident_io.retry_policy import RetryPolicy, parse_retry_after
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
 
 if TYPE_CHECKING:
     import httpx2

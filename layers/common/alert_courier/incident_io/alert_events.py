@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .retry_policy import parse_retry_after
-from .tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
-from .tool_table import ALERT_EVENT_PATH, HEARTBEAT_PATH
+from alert_courier.incident_io.retry_policy import parse_retry_after
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
+from alert_courier.incident_io.tool_table import ALERT_EVENT_PATH, HEARTBEAT_PATH
 
 if TYPE_CHECKING:
     import httpx
@@ -23,7 +23,7 @@ SECRET_CACHE_SECONDS = 300
 class AlertSourceTokens:
     def __init__(self, prefix: str, provider: Any | None = None) -> None:
         if provider is None:
-            from .parameter_providers import secrets_provider
+            from alert_courier.aws.parameter_providers import secrets_provider
 
             provider = secrets_provider()
         self._provider = provider

@@ -8,8 +8,8 @@ import hmac
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from .rejection import WebhookRejected, unauthorized
-from .webhook import WebhookRequest
+from alert_courier.ingress.rejection import WebhookRejected, unauthorized
+from alert_courier.ingress.webhook import WebhookRequest
 
 Authenticator = Callable[[WebhookRequest, object, Sequence[str], datetime], None]
 """(request, parsed JSON body or None if not parsed yet, valid secrets, now) -> None, or raises a 401."""

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
 
-from .alert import Alert
-from .rejection import (
+from alert_courier.domain.alert import Alert
+from alert_courier.ingress.rejection import (
     WebhookRejected,
     body_too_large,
     invalid_json,
@@ -18,8 +18,8 @@ from .rejection import (
     unsupported_media_type,
     wrong_shape,
 )
-from .sources import SOURCES, WebhookSource
-from .webhook import WebhookRequest
+from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources import SOURCES, WebhookSource
 
 SecretLookup = Callable[[str], Sequence[str]]
 

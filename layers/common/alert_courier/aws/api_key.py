@@ -14,7 +14,7 @@ class ApiKeySource:
     """Secret value is the bare key or JSON {"api_key": "..."}; `fresh=True` bypasses the cache (rotation)."""
 
     def __init__(self, secret_name: str, provider: Any | None = None) -> None:
-        from .parameter_providers import keep_secret_values_out_of_logs, secrets_provider
+        from alert_courier.aws.parameter_providers import keep_secret_values_out_of_logs, secrets_provider
 
         keep_secret_values_out_of_logs()  # also when the provider is given
         self._provider = provider or secrets_provider()

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from .credentials import invalid_signature, stale_timestamp
-from .rejection import WebhookRejected
+from alert_courier.ingress.credentials import invalid_signature, stale_timestamp
+from alert_courier.ingress.rejection import WebhookRejected
 
 MESSAGE_TYPE_HEADER = "x-amz-sns-message-type"
 NOTIFICATION = "Notification"

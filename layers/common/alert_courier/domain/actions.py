@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .alert import Severity
+from alert_courier.domain.alert import Severity
 
 
 def _idempotency_key(action_key: str) -> str:

@@ -11,15 +11,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .actions import Escalate, OpenIncident
-from .alert import Alert
-from .courier import apply_results, follow_up_plan
-from .decisions import decide
-from .group_state import GroupState, state_id_for
-from .organisation import Organisation
-from .rules import RuleSet, plan_for
-from .sources import SOURCES
-from .tool_table import UnknownName, planned_calls
+from alert_courier.domain.actions import Escalate, OpenIncident
+from alert_courier.domain.alert import Alert
+from alert_courier.domain.decisions import decide
+from alert_courier.domain.group_state import GroupState, state_id_for
+from alert_courier.domain.rules import RuleSet, plan_for
+from alert_courier.incident_io.organisation import Organisation
+from alert_courier.incident_io.tool_table import UnknownName, planned_calls
+from alert_courier.sources import SOURCES
+from alert_courier.use_cases.courier import apply_results, follow_up_plan
 
 
 class ExplainError(Exception):
@@ -35,7 +35,7 @@ def alerts_from_document(source: str, document: Any) -> list[Alert]:
     if source not in SOURCES:
         raise ExplainError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
     if source == "cloudwatch":
-        from .aws_events import read_aws_event
+        from alert_courier.ingress.aws_events import read_aws_event
 
         delivered = read_aws_event(document)
         if delivered is not None:

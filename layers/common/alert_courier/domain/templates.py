@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from .alert import Alert
+from alert_courier.domain.alert import Alert
 
 MAX_RENDERED_CHARS = 10_000
 

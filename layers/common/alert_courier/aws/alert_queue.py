@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .alert import AlertEnvelope
+from alert_courier.domain.alert import AlertEnvelope
 
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 256 * 1024  # SQS' classic limit; moto and older regions still enforce it

@@ -8,11 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .actions import AcknowledgeEscalation, Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
-from .alert import Alert, AlertStatus
-from .group_state import GroupState, PendingEscalation
-from .rules import EscalateSpec, OpenIncidentSpec, Plan, RuleSet
-from .templates import render
+from alert_courier.domain.actions import (
+    AcknowledgeEscalation,
+    Action,
+    Escalate,
+    OpenIncident,
+    ResolveIncident,
+    SendAlertEvent,
+)
+from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.group_state import GroupState, PendingEscalation
+from alert_courier.domain.rules import EscalateSpec, OpenIncidentSpec, Plan, RuleSet
+from alert_courier.domain.templates import render
 
 
 @dataclass(frozen=True)

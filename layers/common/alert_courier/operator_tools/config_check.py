@@ -7,15 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .actions import Action
-from .alert import Alert, AlertStatus, Severity
-from .decisions import decide
-from .group_state import GroupState, state_id_for
-from .organisation import Organisation
-from .rules import RuleSet, plan_for
-from .templates import check_template
-from .tool_errors import ToolCallError
-from .tool_table import ORGANISATION_RESOURCE, UnknownName, planned_calls
+from alert_courier.domain.actions import Action
+from alert_courier.domain.alert import Alert, AlertStatus, Severity
+from alert_courier.domain.decisions import decide
+from alert_courier.domain.group_state import GroupState, state_id_for
+from alert_courier.domain.rules import RuleSet, plan_for
+from alert_courier.domain.templates import check_template
+from alert_courier.incident_io.organisation import Organisation
+from alert_courier.incident_io.tool_errors import ToolCallError
+from alert_courier.incident_io.tool_table import ORGANISATION_RESOURCE, UnknownName, planned_calls
 
 
 class ToolServer(Protocol):

@@ -8,7 +8,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .actions import (
+from alert_courier.aws.dynamodb_stores import (
+    ActionLedger,
+    Claim,
+    DecisionHistory,
+    GroupStateStore,
+    GroupTooLarge,
+    StaleState,
+)
+from alert_courier.domain.actions import (
     AcknowledgeEscalation,
     Action,
     Escalate,
@@ -17,15 +25,13 @@ from .actions import (
     SendAlertEvent,
     opened_incident_fields,
 )
-from .alert import AlertEnvelope, AlertStatus
-from .decisions import decide
-from .group_state import GroupState, state_id_for
-from .organisation import Organisation
-from .rules import Plan, RuleSet, plan_for, plan_with_rules
-from .state_store import ActionLedger, Claim, DecisionHistory, GroupStateStore, GroupTooLarge, StaleState
-from .telemetry import NoTelemetry, Telemetry
-from .tool_errors import FailureKind, ToolCallError
-from .tool_table import (
+from alert_courier.domain.alert import AlertEnvelope, AlertStatus
+from alert_courier.domain.decisions import decide
+from alert_courier.domain.group_state import GroupState, state_id_for
+from alert_courier.domain.rules import Plan, RuleSet, plan_for, plan_with_rules
+from alert_courier.incident_io.organisation import Organisation
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError
+from alert_courier.incident_io.tool_table import (
     ORGANISATION_RESOURCE,
     TOOLS,
     UnknownName,
@@ -38,6 +44,7 @@ from .tool_table import (
     open_incident_arguments,
     resolve_incident_arguments,
 )
+from alert_courier.use_cases.telemetry import NoTelemetry, Telemetry
 
 logger = logging.getLogger("alert_courier")
 SAVE_ATTEMPTS = 5

@@ -23,9 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from .alert import Alert, Severity
+from alert_courier.domain.alert import Alert, Severity
 
-BUNDLED_RULES = Path(__file__).with_name("default_rules.yaml")
+BUNDLED_RULES = Path(__file__).parents[1] / "default_rules.yaml"
 
 
 class _Strict(BaseModel):

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .alert import Alert, AlertEnvelope
-from .sources.cloudwatch import (
+from alert_courier.domain.alert import Alert, AlertEnvelope
+from alert_courier.sources.cloudwatch import (
     AlarmActionEvent,
     AlarmStateChangeEvent,
     SnsMessage,

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .actions import Escalate
-from .group_state import GroupState
+from alert_courier.domain.actions import Escalate
+from alert_courier.domain.group_state import GroupState
 
 TIMER_PK = "timer"
 # Statuses of a page that mean someone has it in hand, so later levels are not needed.

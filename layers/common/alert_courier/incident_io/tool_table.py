@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
-from .organisation import Organisation
+from alert_courier.domain.actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
+from alert_courier.incident_io.organisation import Organisation
 
 TOOLS: dict[str, str] = {
     "open_incident": "incident_create",

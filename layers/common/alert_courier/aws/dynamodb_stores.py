@@ -22,9 +22,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .escalation_timers import TIMER_PK, Timer, due_bound, parse_sortable, sortable, timers_for
-from .group_state import GroupState
-from .heartbeat_decisions import HeartbeatState
+from alert_courier.domain.escalation_timers import TIMER_PK, Timer, due_bound, parse_sortable, sortable, timers_for
+from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.heartbeat_decisions import HeartbeatState
 
 STATE_SK = "state"
 LEDGER_SK = "action"

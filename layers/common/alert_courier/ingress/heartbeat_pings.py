@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from .alert import Alert
-from .credentials import require_shared_secret
-from .rejection import WebhookRejected, body_too_large, invalid_json, wrong_shape
-from .rules import HEARTBEAT_NAME_PATTERN, RuleSet
-from .webhook import WebhookRequest
+from alert_courier.domain.alert import Alert
+from alert_courier.domain.rules import HEARTBEAT_NAME_PATTERN, RuleSet
+from alert_courier.ingress.credentials import require_shared_secret
+from alert_courier.ingress.rejection import WebhookRejected, body_too_large, invalid_json, wrong_shape
+from alert_courier.ingress.webhook import WebhookRequest
 
 logger = logging.getLogger("alert_courier")
 HEARTBEAT_SECRET = "heartbeat"  # the webhook secret `<prefix>heartbeat` authenticates every ping

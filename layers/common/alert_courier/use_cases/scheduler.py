@@ -18,21 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from .actions import Action
-from .courier import Courier, IncidentTools, Remaining
-from .escalation_timers import Timer, apply_escalations, decide_escalations, needs_page_check, sortable
-from .group_state import GroupState
-from .heartbeat_decisions import (
-    HEARTBEAT_SOURCE,
-    HeartbeatState,
-    apply_heartbeat_results,
-    decide_heartbeat,
-    heartbeat_key,
-    instances_to_check,
-)
-from .rules import HeartbeatSpec, RuleSet
-from .settings import IncidentIoSettings
-from .state_store import (
+from alert_courier.aws.dynamodb_stores import (
     ActionBusy,
     DecisionHistory,
     EscalationTimers,
@@ -40,9 +26,29 @@ from .state_store import (
     HeartbeatStore,
     StaleState,
 )
-from .telemetry import NoTelemetry, Telemetry
-from .tool_errors import FailureKind, ToolCallError
-from .tool_table import TOOLS, UnknownName, escalation_from_result
+from alert_courier.domain.actions import Action
+from alert_courier.domain.escalation_timers import (
+    Timer,
+    apply_escalations,
+    decide_escalations,
+    needs_page_check,
+    sortable,
+)
+from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.heartbeat_decisions import (
+    HEARTBEAT_SOURCE,
+    HeartbeatState,
+    apply_heartbeat_results,
+    decide_heartbeat,
+    heartbeat_key,
+    instances_to_check,
+)
+from alert_courier.domain.rules import HeartbeatSpec, RuleSet
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError
+from alert_courier.incident_io.tool_table import TOOLS, UnknownName, escalation_from_result
+from alert_courier.settings import IncidentIoSettings
+from alert_courier.use_cases.courier import Courier, IncidentTools, Remaining
+from alert_courier.use_cases.telemetry import NoTelemetry, Telemetry
 
 logger = logging.getLogger("alert_courier")
 SAVE_ATTEMPTS = 5

@@ -8,7 +8,7 @@ import hashlib
 import logging
 from typing import Any
 
-from .rules import RulesError, RuleSet, load_rules, parse_rules
+from alert_courier.domain.rules import RulesError, RuleSet, load_rules, parse_rules
 
 logger = logging.getLogger("alert_courier")
 RULES_CACHE_SECONDS = 60
@@ -42,7 +42,7 @@ class RulesSource:
 
     def _ssm(self) -> Any:
         if self._provider is None:
-            from .parameter_providers import ssm_provider
+            from alert_courier.aws.parameter_providers import ssm_provider
 
             self._provider = ssm_provider()
         return self._provider

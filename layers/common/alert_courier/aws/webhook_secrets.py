@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
-from .parameter_providers import secrets_provider
+from alert_courier.aws.parameter_providers import secrets_provider
 
 SECRET_CACHE_SECONDS = 300
 
