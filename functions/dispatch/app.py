@@ -20,11 +20,11 @@ from pydantic import ValidationError
 
 from alert_courier.aws.dead_letters import DeadLetters
 from alert_courier.aws.dynamodb_stores import HeartbeatStore
+from alert_courier.aws.powertools_telemetry import PowertoolsTelemetry
 from alert_courier.domain.alert import AlertEnvelope
+from alert_courier.domain.errors import PermanentFailure
 from alert_courier.ingress.heartbeat_pings import AlertPings
 from alert_courier.settings import dispatch_settings
-from alert_courier.use_cases.courier import PermanentFailure
-from alert_courier.use_cases.telemetry import PowertoolsTelemetry
 from alert_courier.wiring import incident_io_edge
 
 settings = dispatch_settings()

@@ -12,13 +12,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alert_courier.aws.alert_queue import AlertQueue, EnqueueFailed
+from alert_courier.aws.powertools_telemetry import PowertoolsTelemetry
 from alert_courier.aws.webhook_secrets import WebhookSecrets
 from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.ingress.intake import read_webhook
 from alert_courier.ingress.rejection import WebhookRejected
 from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.settings import ingest_settings
-from alert_courier.use_cases.telemetry import PowertoolsTelemetry
 
 settings = ingest_settings()
 logger = Logger()

@@ -15,10 +15,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alert_courier.aws.dynamodb_stores import EscalationTimers, HeartbeatStore
-from alert_courier.use_cases.scheduler import Scheduler, scheduler_settings
-from alert_courier.use_cases.telemetry import PowertoolsTelemetry
-from alert_courier.wiring import incident_io_edge
+from alert_courier.aws.powertools_telemetry import PowertoolsTelemetry
+from alert_courier.settings import scheduler_settings
+from alert_courier.wiring import incident_io_edge, scheduler_on
 
 settings = scheduler_settings()
 logger = Logger()
@@ -30,19 +29,7 @@ metrics = Metrics()
 _table = boto3.resource("dynamodb").Table(settings.state_table_name)
 telemetry = PowertoolsTelemetry(metrics)
 edge = incident_io_edge(settings, _table, telemetry, before_first_rest_request=lambda: tracer.patch(["httpx"]))
-courier = edge.courier
-scheduler = Scheduler(
-    courier=courier,
-    tools=edge.incident_io,
-    groups=edge.groups,
-    timers=EscalationTimers(_table),
-    heartbeats=HeartbeatStore(_table),
-    history=edge.history,
-    rules=edge.rules,
-    forwarder=edge.rest,
-    telemetry=telemetry,
-    max_timers=settings.max_timers_per_run,
-)
+scheduler = scheduler_on(edge, _table, settings, telemetry)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -653,8 +653,9 @@ def courier_for(client: IncidentIoMcp, table: Any) -> Any:
     from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, GroupStateStore
     from alert_courier.domain.rules import load_rules
     from alert_courier.use_cases.courier import Courier
+    from alert_courier.wiring import runner_on
 
-    return Courier(GroupStateStore(table), ActionLedger(table), DecisionHistory(table), client, load_rules)
+    return Courier(GroupStateStore(table), runner_on(ActionLedger(table), client), DecisionHistory(table), load_rules)
 
 
 def firing_envelope() -> Any:

@@ -26,9 +26,9 @@ from alert_courier.aws.dynamodb_stores import (
     EscalationTimers,
     GroupStateStore,
     HeartbeatStore,
-    StaleState,
 )
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.errors import StaleState
 from alert_courier.domain.escalation_timers import TIMER_PK
 from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
 from alert_courier.domain.rules import RuleSet, parse_rules
@@ -36,7 +36,9 @@ from alert_courier.incident_io.alert_events import AlertSourceTokens, IncidentIo
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
 from alert_courier.ingress.heartbeat_pings import AlertPings
 from alert_courier.use_cases.courier import Courier
-from alert_courier.use_cases.scheduler import RunReport, Scheduler
+from alert_courier.use_cases.run_report import RunReport
+from alert_courier.use_cases.scheduler import Scheduler
+from alert_courier.wiring import runner_on, scheduler_with
 from alert_courier_local.simulator import (
     DEFAULT_ALERT_SOURCE_ID,
     DEFAULT_ALERT_SOURCE_TOKEN,
@@ -151,10 +153,10 @@ def build(
     rest = IncidentIoRest(sim.url, AlertSourceTokens(prefix))
     groups = GroupStateStore(table)
     history = DecisionHistory(table)
-    courier = Courier(groups, ActionLedger(table), history, mcp, rules, alert_events=rest, clock=clock)
-    scheduler = Scheduler(
-        courier=courier,
-        tools=mcp,
+    runner = runner_on(ActionLedger(table), mcp, rest)
+    courier = Courier(groups, runner, history, rules, clock=clock)
+    scheduler = scheduler_with(
+        runner,
         groups=groups,
         timers=EscalationTimers(table),
         heartbeats=HeartbeatStore(table),

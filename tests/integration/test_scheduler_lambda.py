@@ -21,8 +21,7 @@ import boto3
 import pytest
 import yaml
 
-from alert_courier.settings import ingest_settings
-from alert_courier.use_cases.scheduler import SchedulerSettings, scheduler_settings
+from alert_courier.settings import SchedulerSettings, ingest_settings, scheduler_settings
 from alert_courier_local.lambda_runtime import FakeLambdaContext, LocalFunction
 from alert_courier_local.stack import ScheduleTicker, StackConfig, schedule_event
 from alert_courier_local.template_model import _CfnLoader, functions, load_template

@@ -345,7 +345,7 @@ def test_function_settings_and_environment(
     [
         ("IngestFunction", "alert_courier.settings.IngestSettings"),
         ("DispatchFunction", "alert_courier.settings.DispatchSettings"),
-        ("SchedulerFunction", "alert_courier.use_cases.scheduler.SchedulerSettings"),
+        ("SchedulerFunction", "alert_courier.settings.SchedulerSettings"),
     ],
 )
 def test_template_sets_every_required_setting(cfn: dict[str, Any], function_id: str, settings_class: str) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from alert_courier.settings import DispatchSettings, IngestSettings
-from alert_courier.use_cases.scheduler import SchedulerSettings
+from alert_courier.settings import DispatchSettings, IngestSettings, SchedulerSettings
 
 DISPATCH_ENV = {
     "STATE_TABLE_NAME": "state",

@@ -67,3 +67,12 @@ def ingest_settings() -> IngestSettings:
 @lru_cache(maxsize=1)
 def dispatch_settings() -> DispatchSettings:
     return DispatchSettings.from_environment()
+
+
+class SchedulerSettings(IncidentIoSettings):
+    max_timers_per_run: int = Field(default=100, gt=0, description="escalation timers handled per invocation")
+
+
+@lru_cache(maxsize=1)
+def scheduler_settings() -> SchedulerSettings:
+    return SchedulerSettings.from_environment()

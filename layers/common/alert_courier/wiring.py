@@ -1,19 +1,46 @@
-"""Builds the adapters dispatch and the scheduler share, once per container, from their settings."""
+"""The one place the functions' objects are built from their settings: adapters, then the use cases on them.
+
+Dispatch and the scheduler each call this once per container (module scope of their `app.py`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from alert_courier.aws.api_key import ApiKeySource
-from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, GroupStateStore
+from alert_courier.aws.dynamodb_stores import (
+    ActionLedger,
+    DecisionHistory,
+    EscalationTimers,
+    GroupStateStore,
+    HeartbeatStore,
+)
 from alert_courier.aws.rules_source import RulesSource
+from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.alert_events import AlertSourceTokens, IncidentIoRest
+from alert_courier.incident_io.executor import IncidentIoExecutor
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
-from alert_courier.settings import IncidentIoSettings
+from alert_courier.settings import IncidentIoSettings, SchedulerSettings
 from alert_courier.use_cases.courier import Courier
-from alert_courier.use_cases.telemetry import Telemetry
+from alert_courier.use_cases.escalation_checks import EscalationChecks
+from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.ports import (
+    AlertEventSender,
+    Clock,
+    GroupStates,
+    HeartbeatForwarder,
+    Heartbeats,
+    History,
+    IncidentTools,
+    Ledger,
+    Telemetry,
+    Timers,
+)
+from alert_courier.use_cases.runner import ActionRunner
+from alert_courier.use_cases.scheduler import Scheduler
 
 
 @dataclass(frozen=True)
@@ -23,6 +50,7 @@ class IncidentIoEdge:
     rules: RulesSource
     groups: GroupStateStore
     history: DecisionHistory
+    runner: ActionRunner
     courier: Courier
 
 
@@ -46,13 +74,59 @@ def incident_io_edge(
     )
     rules = RulesSource(settings.rules_file, settings.rules_parameter)
     groups, history = GroupStateStore(table), DecisionHistory(table)
-    courier = Courier(
-        groups,
-        ActionLedger(table, remember_days=settings.action_memory_days),
-        history,
-        incident_io,
-        rules,
-        alert_events=rest,
+    runner = runner_on(
+        ActionLedger(table, remember_days=settings.action_memory_days), incident_io, rest, telemetry=telemetry
+    )
+    courier = Courier(groups, runner, history, rules)
+    return IncidentIoEdge(incident_io, rest, rules, groups, history, runner, courier)
+
+
+def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, telemetry: Telemetry) -> Scheduler:
+    """The scheduled checks on the same runner (and so the same ledger and executor) as dispatch."""
+    return scheduler_with(
+        edge.runner,
+        groups=edge.groups,
+        timers=EscalationTimers(table),
+        heartbeats=HeartbeatStore(table),
+        history=edge.history,
+        rules=edge.rules,
+        forwarder=edge.rest,
+        telemetry=telemetry,
+        max_timers=settings.max_timers_per_run,
+    )
+
+
+def runner_on(
+    ledger: Ledger,
+    tools: IncidentTools,
+    alert_events: AlertEventSender | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+) -> ActionRunner:
+    """Actions performed once (the ledger) against incident.io (the executor over its tools and REST events)."""
+    return ActionRunner(ledger, IncidentIoExecutor(tools, alert_events, telemetry), telemetry)
+
+
+def scheduler_with(
+    runner: ActionRunner,
+    *,
+    groups: GroupStates,
+    timers: Timers,
+    heartbeats: Heartbeats,
+    history: History,
+    rules: Callable[[], RuleSet],
+    forwarder: HeartbeatForwarder | None = None,
+    clock: Clock | None = None,
+    telemetry: Telemetry | None = None,
+    max_timers: int = 100,
+) -> Scheduler:
+    return Scheduler(
+        heartbeats=HeartbeatChecks(
+            runner=runner, heartbeats=heartbeats, history=history, rules=rules, forwarder=forwarder
+        ),
+        escalations=EscalationChecks(
+            runner=runner, groups=groups, timers=timers, history=history, max_timers=max_timers
+        ),
+        clock=clock or (lambda: datetime.now(UTC)),
         telemetry=telemetry,
     )
-    return IncidentIoEdge(incident_io, rest, rules, groups, history, courier)

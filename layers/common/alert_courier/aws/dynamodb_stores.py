@@ -16,15 +16,16 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from alert_courier.domain.errors import ActionBusy, GroupTooLarge, StaleState
 from alert_courier.domain.escalation_timers import TIMER_PK, Timer, due_bound, parse_sortable, sortable, timers_for
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.heartbeat_decisions import HeartbeatState
+from alert_courier.use_cases.ports import Claim, HeartbeatRecords
 
 STATE_SK = "state"
 LEDGER_SK = "action"
@@ -38,25 +39,6 @@ HEARTBEAT_DAYS = 30  # an instance that has not pinged for this long is forgotte
 # stored zlib-compressed (~3.5x smaller: ~17,000 firing alerts per group instead of ~5,000, and fewer write units).
 COMPRESS_STATE_ABOVE_BYTES = 16 * 1024
 MAX_STORED_STATE_BYTES = 380 * 1024  # leaves room for the keys and other attributes under 400 KB
-
-
-class GroupTooLarge(Exception):
-    """The group's state no longer fits one DynamoDB item: nothing can be saved for it as it is grouped."""
-
-    def __init__(self, group_id: str, firing: int, stored_bytes: int) -> None:
-        super().__init__(
-            f"alert group {group_id} tracks {firing} firing alerts ({stored_bytes:,} bytes compressed), more than "
-            f"one DynamoDB item holds ({MAX_STORED_STATE_BYTES:,}); group these alerts more finely at the source "
-            "(e.g. Alertmanager group_by), then replay"
-        )
-
-
-class StaleState(Exception):
-    """Someone else saved this group since we read it: re-read and decide again."""
-
-
-class ActionBusy(Exception):
-    """Another worker holds the claim on this action right now: try the message again later."""
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -122,7 +104,7 @@ def _state_attribute(state: GroupState) -> dict[str, Any]:
         return {"state": text}
     packed = zlib.compress(text.encode(), 6)
     if len(packed) > MAX_STORED_STATE_BYTES:
-        raise GroupTooLarge(state.group_id, len(state.firing), len(packed))
+        raise GroupTooLarge(state.group_id, len(state.firing), len(packed), MAX_STORED_STATE_BYTES)
     return {"state_z": packed}
 
 
@@ -131,15 +113,6 @@ def _stored_state(item: dict[str, Any]) -> GroupState:
         packed = item["state_z"]
         return GroupState.model_validate_json(zlib.decompress(getattr(packed, "value", packed)))
     return GroupState.model_validate_json(item["state"])
-
-
-@dataclass(frozen=True)
-class Claim:
-    action_key: str
-    done: bool
-    result: dict[str, Any] | None = None
-    previously_ambiguous: bool = False  # an earlier attempt may have reached the server: re-check first
-    first_attempt_at: float = 0.0
 
 
 class ActionLedger:
@@ -291,14 +264,6 @@ def _put_timer(table: Any, timer: Timer) -> None:
             "expiration": int(timer.due_at.timestamp()) + TIMER_DAYS * 86400,
         }
     )
-
-
-@dataclass(frozen=True)
-class HeartbeatRecords:
-    """Everything stored for one heartbeat: each instance's last ping and the scheduler's state of it."""
-
-    pings: dict[str, datetime]
-    states: dict[str, HeartbeatState]
 
 
 class HeartbeatStore:

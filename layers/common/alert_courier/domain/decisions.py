@@ -1,12 +1,14 @@
-"""Pure decisions: given a planned alert (rules applied) and what we remember of its group, what happens.
+"""Pure decisions: given an alert, the rules and what we remember of its group, what happens.
 
-No AWS, no MCP: shared verbatim by the dispatch function and the `explain` command.
+`decide_alert` is the one decision of the dispatch path, called verbatim by the dispatch use case and by the
+`explain` command (and `apply_results` folds the actions' results into the state both keep). No AWS, no MCP.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from alert_courier.domain.actions import (
     AcknowledgeEscalation,
@@ -15,10 +17,11 @@ from alert_courier.domain.actions import (
     OpenIncident,
     ResolveIncident,
     SendAlertEvent,
+    opened_incident_fields,
 )
 from alert_courier.domain.alert import Alert, AlertStatus
-from alert_courier.domain.group_state import GroupState, PendingEscalation
-from alert_courier.domain.rules import EscalateSpec, OpenIncidentSpec, Plan, RuleSet
+from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
+from alert_courier.domain.rules import EscalateSpec, OpenIncidentSpec, Plan, RuleSet, plan_for, plan_with_rules
 from alert_courier.domain.templates import render
 
 
@@ -27,6 +30,58 @@ class Decision:
     actions: list[Action]
     next_state: GroupState
     reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AlertDecision:
+    """What one alert does: the plan that decided it, the actions, the state to save (before the actions' results
+    are folded in by `apply_results`) and the reasons, in words, for the history."""
+
+    plan: Plan
+    actions: list[Action]
+    next_state: GroupState
+    reasons: list[str]
+
+
+def state_id_of(alert: Alert, rules: RuleSet) -> str:
+    """Which group state an alert reads and changes (its group's, or its own for a per-alert incident rule)."""
+    plan = plan_for(alert, rules)
+    return state_id_for(plan.alert.source, plan.state_key)
+
+
+def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime) -> AlertDecision:
+    """The decision for one alert given its group's state (`state_id_of`) and the rules."""
+    plan = follow_up_plan(plan_for(alert, rules), state, rules)
+    decision = decide(plan, state, rules, now)
+    return AlertDecision(plan, decision.actions, decision.next_state, decision.reasons)
+
+
+def follow_up_plan(plan: Plan, state: GroupState, rules: RuleSet) -> Plan:
+    """A resolve or acknowledgement follows the rules its episode started under, if they still exist.
+
+    An `acknowledge` action from the rules that match the follow-up itself is kept as well.
+    """
+    if plan.alert.status is AlertStatus.FIRING or not state.episode_rules:
+        return plan
+    if [matched.rule for matched in plan.matched] == state.episode_rules:
+        return plan
+    episode = plan_with_rules(plan.alert, rules, state.episode_rules)
+    if episode is None:
+        return plan
+    acknowledgements = [m for m in plan.matched if any(action.acknowledge for action in m.actions)]
+    return episode.model_copy(
+        update={"matched": episode.matched + acknowledgements, "explanation": plan.explanation + episode.explanation}
+    )
+
+
+def apply_results(state: GroupState, actions: list[Action], results: list[dict[str, Any]]) -> GroupState:
+    """The state after the actions that were performed (an opened incident's id, a page's id)."""
+    for action, result in zip(actions, results, strict=False):
+        if isinstance(action, OpenIncident):
+            state = state.model_copy(update=opened_incident_fields(result))
+        elif isinstance(action, Escalate) and result.get("escalation_id"):
+            state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
+    return state
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from alert_courier.domain.errors import ActionFailed
+
 
 class FailureKind(StrEnum):
     TRANSIENT = "transient"  # 429, 503, connection failed before sending: retry with backoff
@@ -16,7 +18,7 @@ class FailureKind(StrEnum):
     PERMANENT = "permanent"  # validation, permission, unknown tool: never retry; dead-letter with the reason
 
 
-class ToolCallError(Exception):
+class ToolCallError(ActionFailed):
     def __init__(
         self,
         kind: FailureKind,
@@ -36,6 +38,14 @@ class ToolCallError(Exception):
         self.code = code
         self.field = field
         self.retry_after = retry_after
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind is FailureKind.PERMANENT
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.kind is FailureKind.AMBIGUOUS
 
     def describe(self) -> str:
         parts = [f"{self.kind.value}", self.tool or "?"]

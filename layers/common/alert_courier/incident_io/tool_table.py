@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from alert_courier.domain.actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
+from alert_courier.domain.errors import ActionFailed
 from alert_courier.incident_io.organisation import Organisation
 
 TOOLS: dict[str, str] = {
@@ -30,8 +31,12 @@ ALERT_EVENT_PATH = "/v2/alert_events/http/{alert_source_config_id}"
 HEARTBEAT_PATH = "/v2/heartbeat/{alert_source_config_id}/ping"
 
 
-class UnknownName(Exception):
+class UnknownName(ActionFailed):
     """A rules name (severity, status, incident type) the organisation does not have."""
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
 
 def accepts(schema: dict[str, Any], argument: str) -> bool:

@@ -1,4 +1,5 @@
-"""Dry runs: what alert-courier would do with a payload, using exactly the dispatch function's decision code.
+"""Dry runs: what alert-courier would do with a payload, using exactly the dispatch function's decision
+(`domain.decisions.decide_alert`, which the dispatch use case calls too).
 
 Nothing here touches AWS or the MCP server; state starts empty and evolves as the alerts are read in order.
 """
@@ -13,13 +14,12 @@ from pydantic import ValidationError
 
 from alert_courier.domain.actions import Escalate, OpenIncident
 from alert_courier.domain.alert import Alert
-from alert_courier.domain.decisions import decide
-from alert_courier.domain.group_state import GroupState, state_id_for
-from alert_courier.domain.rules import RuleSet, plan_for
+from alert_courier.domain.decisions import apply_results, decide_alert, state_id_of
+from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_table import UnknownName, planned_calls
 from alert_courier.sources import SOURCES
-from alert_courier.use_cases.courier import apply_results, follow_up_plan
 
 
 class ExplainError(Exception):
@@ -70,11 +70,10 @@ def explain(
     states: dict[str, GroupState] = {}
     report = []
     for alert in alerts:
-        plan = plan_for(alert, rules)
-        state_id = state_id_for(plan.alert.source, plan.state_key)
+        state_id = state_id_of(alert, rules)
         state = states.get(state_id) or GroupState(group_id=state_id)
-        plan = follow_up_plan(plan, state, rules)
-        decision = decide(plan, state, rules, moment)
+        decision = decide_alert(alert, state, rules, moment)  # the dispatch use case's own decision
+        plan = decision.plan
         calls: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
         incident_id = state.incident_id

@@ -1,4 +1,5 @@
-"""The courier with real DynamoDB adapters (moto, in-process) and a fake incident.io: once-only, metrics, history."""
+"""The courier on the real DynamoDB adapters (moto, in-process: conditional writes, compression) and a fake
+incident.io: once-only under concurrency, metrics, history. The same use case on in-memory fakes: tests/unit."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import pytest
 from moto import mock_aws
 
 from alert_courier.aws import dynamodb_stores as state_store
-from alert_courier.aws.dynamodb_stores import ActionBusy, ActionLedger, DecisionHistory, GroupStateStore, StaleState
+from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, GroupStateStore
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.errors import ActionBusy, PermanentFailure, StaleState
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.rules import parse_rules
-from alert_courier.use_cases.courier import Courier, PermanentFailure
+from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.telemetry import RecordedTelemetry
+from alert_courier.wiring import runner_on
 from alert_courier_local.aws import serialised_dynamodb_in_process
 
 RULES = parse_rules("rules: [{name: all, actions: [open_incident]}]")
@@ -83,9 +86,8 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def courier(table: Any, tools: FakeIncidentIo, telemetry: RecordedTelemetry) -> Courier:
-    return Courier(
-        GroupStateStore(table), ActionLedger(table), DecisionHistory(table), tools, lambda: RULES, telemetry=telemetry
-    )
+    runner = runner_on(ActionLedger(table), tools, telemetry=telemetry)
+    return Courier(GroupStateStore(table), runner, DecisionHistory(table), lambda: RULES)
 
 
 def envelope(key: str, status: str = "firing") -> AlertEnvelope:
@@ -203,9 +205,8 @@ class FlakyPager(FakeIncidentIo):
 
 def test_a_page_whose_answer_was_lost_is_found_not_sent_again(table: Any) -> None:
     tools, telemetry = FlakyPager(), RecordedTelemetry()
-    subject = Courier(
-        GroupStateStore(table), ActionLedger(table), DecisionHistory(table), tools, lambda: PAGING, telemetry=telemetry
-    )
+    runner = runner_on(ActionLedger(table), tools, telemetry=telemetry)
+    subject = Courier(GroupStateStore(table), runner, DecisionHistory(table), lambda: PAGING)
     result = subject.handle(envelope("a"))
     assert len(tools.pages) == 1 and result["results"][0]["found_by_recheck"]
     subject.handle(envelope("a"))  # a redelivery changes nothing

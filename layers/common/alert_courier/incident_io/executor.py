@@ -1,0 +1,167 @@
+"""Performs one action against incident.io: the tool calls, and the recovery that keeps a retried action single
+(look before acting again after an ambiguous failure, draft → execute for pages, 409/422 → read back)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from alert_courier.domain.actions import (
+    AcknowledgeEscalation,
+    Action,
+    Escalate,
+    OpenIncident,
+    ResolveIncident,
+    SendAlertEvent,
+)
+from alert_courier.domain.group_state import GroupState
+from alert_courier.incident_io import lookups
+from alert_courier.incident_io.tool_calls import ToolCalls
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError
+from alert_courier.incident_io.tool_table import (
+    TOOLS,
+    acknowledge_arguments,
+    alert_event_body,
+    escalation_draft_arguments,
+    escalation_execute_arguments,
+    escalation_from_result,
+    incident_from_result,
+    open_incident_arguments,
+    resolve_incident_arguments,
+)
+from alert_courier.use_cases.ports import AlertEventSender, Claim, IncidentTools, Remaining, Telemetry
+
+CLOSED_CATEGORIES = ("closed", "learning", "declined", "canceled", "merged")
+
+
+class IncidentIoExecutor:
+    def __init__(
+        self, tools: IncidentTools, alert_events: AlertEventSender | None = None, telemetry: Telemetry | None = None
+    ) -> None:
+        self._calls = ToolCalls(tools, telemetry)
+        self._alert_events = alert_events
+
+    def execute(
+        self, action: Action, claim: Claim, state: GroupState, earlier: Sequence[dict[str, Any]], remaining: Remaining
+    ) -> dict[str, Any]:
+        if isinstance(action, OpenIncident):
+            return self._open_incident(action, claim, remaining)
+        if isinstance(action, ResolveIncident):
+            return self._resolve_incident(action, remaining)
+        if isinstance(action, SendAlertEvent):
+            return self._send_alert_event(action)
+        if isinstance(action, Escalate):
+            incident_id = next((r["incident_id"] for r in earlier if r.get("incident_id")), state.incident_id)
+            return self._escalate(action, claim, incident_id, remaining)
+        return self._acknowledge(action, remaining)
+
+    def page_statuses(self, state: GroupState, remaining: Remaining) -> dict[str, str]:
+        return lookups.page_statuses(self._calls, state, remaining)
+
+    def _open_incident(self, action: OpenIncident, claim: Claim, remaining: Remaining) -> dict[str, Any]:
+        tool = TOOLS["open_incident"]
+        arguments = open_incident_arguments(action, self._calls.organisation(remaining), self._calls.schema(tool))
+        keyed = "idempotency_key" in arguments
+        if claim.previously_ambiguous and not keyed:
+            found = lookups.find_incident(self._calls, action, claim.first_attempt_at, remaining)
+            if found:
+                return found
+        try:
+            answer = self._calls.call(tool, arguments, retry_ambiguous=keyed, remaining=remaining)
+            incident = _opened_incident(tool, answer)
+        except ToolCallError as error:
+            if error.kind is not FailureKind.AMBIGUOUS:
+                raise
+            # The server may have opened it before the answer was lost: look before trying again.
+            try:
+                found = lookups.find_incident(self._calls, action, claim.first_attempt_at, remaining)
+            except ToolCallError as recheck_failure:
+                raise error from recheck_failure  # still unknown whether it landed: the ledger must remember
+            if found:
+                return found
+            answer = self._calls.call(tool, arguments, retry_ambiguous=False, remaining=remaining)
+            incident = _opened_incident(tool, answer)
+        return {"incident_id": incident.get("id"), "incident_reference": incident.get("reference")}
+
+    def _resolve_incident(self, action: ResolveIncident, remaining: Remaining) -> dict[str, Any]:
+        tool = TOOLS["resolve_incident"]
+        arguments = resolve_incident_arguments(action, self._calls.organisation(remaining), self._calls.schema(tool))
+        try:
+            result = self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
+        except ToolCallError as error:
+            if error.kind is not FailureKind.PERMANENT or error.status not in (409, 422):
+                raise
+            # Perhaps someone already resolved it by hand: that is the outcome we wanted.
+            shown = self._calls.call(
+                TOOLS["show_incident"], {"id": action.incident_id}, retry_ambiguous=True, remaining=remaining
+            )
+            status = incident_from_result(shown).get("incident_status") or {}
+            if status.get("category") not in CLOSED_CATEGORIES:
+                raise
+            return {"incident_id": action.incident_id, "status": status.get("name"), "already_resolved": True}
+        status = incident_from_result(result).get("incident_status") or {}
+        return {"incident_id": action.incident_id, "status": status.get("name") if isinstance(status, dict) else None}
+
+    def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:
+        if self._alert_events is None:
+            raise ToolCallError(FailureKind.PERMANENT, "alert events are not configured (no REST adapter)")
+        answer = self._alert_events.send_alert_event(action.alert_source_config_id, alert_event_body(action))
+        return {
+            "alert_event": action.status,
+            "deduplication_key": answer.get("deduplication_key", action.deduplication_key),
+        }
+
+    def _escalate(
+        self, action: Escalate, claim: Claim, incident_id: str | None, remaining: Remaining
+    ) -> dict[str, Any]:
+        tool = TOOLS["escalate"]
+        schema = self._calls.schema(tool)
+        keyed = "idempotency_key" in (schema.get("properties") or {})
+        if claim.previously_ambiguous and keyed and (found := lookups.find_escalation(self._calls, action, remaining)):
+            return found
+        draft = self._calls.call(
+            tool, escalation_draft_arguments(action, incident_id, schema), retry_ambiguous=keyed, remaining=remaining
+        )
+        suggestion_id = draft.get("suggestion_id")
+        if not suggestion_id:  # the server paged straight away, or returned the page this key already made
+            result = draft
+        else:  # a draft pages nobody: execute it so the page really goes out
+            try:
+                result = self._calls.call(
+                    tool, escalation_execute_arguments(str(suggestion_id)), retry_ambiguous=False, remaining=remaining
+                )
+            except ToolCallError as error:
+                # The page may have gone out before the answer was lost: look before anyone tries again.
+                if error.kind is not FailureKind.AMBIGUOUS or not keyed:
+                    raise
+                found = lookups.find_escalation(self._calls, action, remaining)
+                if found is None:
+                    raise
+                return found
+        escalation = escalation_from_result(result)
+        return {"escalation_id": escalation.get("id"), "escalation_status": escalation.get("status")}
+
+    def _acknowledge(self, action: AcknowledgeEscalation, remaining: Remaining) -> dict[str, Any]:
+        tool = TOOLS["acknowledge_escalation"]
+        try:
+            result = self._calls.call(
+                tool,
+                acknowledge_arguments(action.escalation_id, self._calls.schema(tool)),
+                retry_ambiguous=True,
+                remaining=remaining,
+            )
+        except ToolCallError as error:
+            if error.kind is FailureKind.PERMANENT and error.status in (403, 404):
+                # A service actor may not be allowed to respond: the acknowledgement is recorded anyway.
+                return {"escalation_id": action.escalation_id, "acknowledged": False, "refused": error.message}
+            raise
+        escalation = escalation_from_result(result)
+        return {"escalation_id": action.escalation_id, "acknowledged": True, "status": escalation.get("status")}
+
+
+def _opened_incident(tool: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The incident a create answered with; an answer naming none leaves it unknown whether one was opened."""
+    incident = incident_from_result(result)
+    if not incident.get("id"):
+        raise ToolCallError(FailureKind.AMBIGUOUS, "the answer names no incident", tool=tool)
+    return incident

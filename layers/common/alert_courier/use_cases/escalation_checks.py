@@ -1,0 +1,97 @@
+"""The scheduled escalation check: levels that came due while nobody acknowledged the page are paged, once;
+an acknowledged page (read back from incident.io) cancels the levels still pending."""
+
+from __future__ import annotations
+
+import logging
+
+from alert_courier.domain.errors import ActionBusy, ActionFailed, StaleState
+from alert_courier.domain.escalation_timers import (
+    Timer,
+    apply_escalations,
+    decide_escalations,
+    needs_page_check,
+    sortable,
+)
+from alert_courier.use_cases.heartbeat_checks import scheduled_entry
+from alert_courier.use_cases.ports import GroupStates, History, Remaining, Timers
+from alert_courier.use_cases.run_report import RunReport, out_of_time
+from alert_courier.use_cases.runner import ActionRunner
+from alert_courier.use_cases.saving import until_saved
+
+logger = logging.getLogger("alert_courier")
+HISTORY_KEYS_PER_GROUP = 10
+
+
+class EscalationChecks:
+    def __init__(
+        self, *, runner: ActionRunner, groups: GroupStates, timers: Timers, history: History, max_timers: int = 100
+    ) -> None:
+        self._runner = runner
+        self._groups = groups
+        self._timers = timers
+        self._history = history
+        self._max_timers = max_timers
+
+    def run(self, report: RunReport, remaining: Remaining = None) -> None:
+        timers = self._timers.due(report.now, limit=self._max_timers)
+        report.timers_due = len(timers)
+        by_group: dict[str, list[Timer]] = {}
+        for timer in timers:
+            by_group.setdefault(timer.state_id, []).append(timer)
+        for state_id, group_timers in by_group.items():
+            if out_of_time(remaining):
+                report.deferred += len(group_timers)
+                continue
+            try:
+                self._escalate_group(state_id, group_timers, report, remaining)
+            except ActionBusy:
+                report.busy.append(state_id)
+            except (ActionFailed, StaleState) as error:
+                described = error.describe() if isinstance(error, ActionFailed) else str(error)
+                report.errors.append(f"group {state_id}: {described}")
+                logger.error("escalation check failed", extra={"group_id": state_id, "error": described})
+
+    def _escalate_group(self, state_id: str, timers: list[Timer], report: RunReport, remaining: Remaining) -> None:
+        now = report.now
+        pending = [timers]
+
+        def attempt() -> None:
+            state = self._groups.load(state_id)
+            live = {(state.generation, p.level, sortable(p.due_at)) for p in state.pending_escalations}
+            for timer in pending[0]:
+                if (timer.generation, timer.level, sortable(timer.due_at)) not in live:
+                    self._timers.delete(timer)  # cleared, already done, or left behind by a save that lost
+                    report.stale_timers += 1
+            pending[0] = [t for t in pending[0] if (t.generation, t.level, sortable(t.due_at)) in live]
+            executor = self._runner.executor
+            statuses = executor.page_statuses(state, remaining) if needs_page_check(state, now) else {}
+            decision = decide_escalations(state, now, statuses)
+            results, error = self._runner.perform_all(decision.actions, state, remaining)
+            performed = decision.actions[: len(results)]
+            report.escalated += [
+                f"{state.group_key or state_id} level {action.level}"
+                for action, result in zip(performed, results, strict=False)
+                if not result.get("remembered")  # counted by the run that paged, whichever run's save wins
+            ]
+            next_state = apply_escalations(decision.next_state, performed, results)
+            if next_state != state:
+                try:
+                    self._groups.save(next_state)  # also deletes the timers of the levels it clears
+                except StaleState:
+                    if error is not None:
+                        raise error from None
+                    raise  # dispatch changed the group meanwhile: decide again; done pages are remembered
+            keys = sorted(state.firing)[:HISTORY_KEYS_PER_GROUP] or [state.group_key or state_id]
+            if decision.actions or next_state != state:
+                entry = scheduled_entry(report, decision.reasons, decision.actions, results, error)
+                for key in keys:
+                    self._history.record(state.source or "scheduler", key, entry)
+            if error is not None:
+                raise error
+            if state.pending_escalations and not next_state.pending_escalations and not decision.actions:
+                report.cancelled.append(state.group_key or state_id)
+            if decision.actions or next_state != state:
+                logger.info("escalation check", extra={"group_id": state_id, "reasons": decision.reasons})
+
+        until_saved(state_id, attempt)

@@ -1,0 +1,38 @@
+"""The one shape of a decision record (`alert-courier history` reads it), for dispatch and the scheduler alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from alert_courier.domain.actions import Action
+from alert_courier.domain.errors import ActionFailed
+
+
+def history_entry(
+    *,
+    transition_id: str,
+    correlation_id: str,
+    status: str,
+    title: str,
+    rules: Sequence[str],
+    reasons: Sequence[str],
+    actions: Sequence[Action],
+    results: Sequence[dict[str, Any]],
+    error: ActionFailed | str | None,
+    group_key: str | None = None,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "transition_id": transition_id,
+        "correlation_id": correlation_id,
+        "status": status,
+        "title": title,
+        "rules": list(rules),
+        "reasons": list(reasons),
+        "actions": [action.model_dump(mode="json") for action in actions],
+        "results": list(results),
+        "error": error.describe() if isinstance(error, ActionFailed) else error,
+    }
+    if group_key is not None:
+        entry["group_key"] = group_key
+    return entry

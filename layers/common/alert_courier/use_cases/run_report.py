@@ -1,0 +1,54 @@
+"""What one scheduled run did; returned by the scheduler Lambda and logged."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alert_courier.use_cases.ports import Remaining
+
+MIN_SECONDS_LEFT = 5.0  # don't start on another heartbeat or group with less time than this left
+
+
+@dataclass
+class RunReport:
+    now: datetime
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    heartbeats_checked: int = 0
+    missed: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    forwarded: list[str] = field(default_factory=list)
+    timers_due: int = 0
+    escalated: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)  # groups whose pending levels an acknowledgement ended
+    stale_timers: int = 0
+    busy: list[str] = field(default_factory=list)  # another run holds the claim: it will finish the job
+    errors: list[str] = field(default_factory=list)
+    deferred: int = 0  # left for the next run (out of time)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "run_id": self.run_id,
+            "heartbeats_checked": self.heartbeats_checked,
+            "missed": self.missed,
+            "recovered": self.recovered,
+            "forwarded": self.forwarded,
+            "timers_due": self.timers_due,
+            "escalated": self.escalated,
+            "cancelled": self.cancelled,
+            "stale_timers": self.stale_timers,
+            "busy": self.busy,
+            "errors": self.errors,
+            "deferred": self.deferred,
+        }
+
+    @property
+    def acted(self) -> bool:
+        return bool(self.missed or self.recovered or self.escalated or self.cancelled or self.errors)
+
+
+def out_of_time(remaining: Remaining) -> bool:
+    return remaining is not None and remaining() < MIN_SECONDS_LEFT
