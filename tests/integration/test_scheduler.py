@@ -19,6 +19,7 @@ import boto3
 import httpx
 import pytest
 
+from alert_courier.aws.alert_source_tokens import AlertSourceTokens
 from alert_courier.aws.api_key import ApiKeySource
 from alert_courier.aws.dynamodb_stores import (
     ActionLedger,
@@ -32,7 +33,7 @@ from alert_courier.domain.errors import StaleState
 from alert_courier.domain.escalation_timers import TIMER_PK
 from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
 from alert_courier.domain.rules import RuleSet, parse_rules
-from alert_courier.incident_io.alert_events import AlertSourceTokens, IncidentIoRest
+from alert_courier.incident_io.alert_events import IncidentIoRest
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
 from alert_courier.ingress.heartbeat_pings import AlertPings
 from alert_courier.use_cases.courier import Courier

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from alert_courier.aws.alert_source_tokens import AlertSourceTokens
 from alert_courier.aws.webhook_secrets import WebhookSecrets
-from alert_courier.incident_io.alert_events import AlertSourceTokens
 
 WEBHOOK_TOKEN = "whk-Zp4Lq8Ws2Xe6-MUST-NOT-LEAK"
 SOURCE_TOKEN = "src-Hy7Nc3Vb9Rt1-MUST-NOT-LEAK"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from alert_courier.aws.alert_source_tokens import AlertSourceTokens
 from alert_courier.aws.api_key import ApiKeySource
 from alert_courier.aws.dynamodb_stores import (
     ActionLedger,
@@ -20,7 +21,7 @@ from alert_courier.aws.dynamodb_stores import (
 )
 from alert_courier.aws.rules_source import RulesSource
 from alert_courier.domain.rules import RuleSet
-from alert_courier.incident_io.alert_events import AlertSourceTokens, IncidentIoRest
+from alert_courier.incident_io.alert_events import IncidentIoRest
 from alert_courier.incident_io.executor import IncidentIoExecutor
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
 from alert_courier.settings import IncidentIoSettings, SchedulerSettings

@@ -1,14 +1,13 @@
 """Sends alert events (and heartbeat pings) to incident.io's REST endpoints with each alert source's token.
 
-These are not MCP tools: they are authenticated by the alert source's own secret, read from Secrets
-Manager (`<prefix><alert source config id>`, JSON {"current": ...}) and cached per container.
+These are not MCP tools: they are authenticated by the alert source's own secret (`SourceTokens`; read from
+Secrets Manager by `aws.alert_source_tokens`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from alert_courier.incident_io.retry_policy import parse_retry_after
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
@@ -17,29 +16,11 @@ from alert_courier.incident_io.tool_table import ALERT_EVENT_PATH, HEARTBEAT_PAT
 if TYPE_CHECKING:
     import httpx
 
-SECRET_CACHE_SECONDS = 300
 
+class SourceTokens(Protocol):
+    """Each alert source's token (the real one is `aws.alert_source_tokens.AlertSourceTokens`)."""
 
-class AlertSourceTokens:
-    def __init__(self, prefix: str, provider: Any | None = None) -> None:
-        if provider is None:
-            from alert_courier.aws.parameter_providers import secrets_provider
-
-            provider = secrets_provider()
-        self._provider = provider
-        self._prefix = prefix
-
-    def token(self, config_id: str, *, fresh: bool = False) -> str:
-        value = self._provider.get(f"{self._prefix}{config_id}", max_age=SECRET_CACHE_SECONDS, force_fetch=fresh)
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError:
-            return text.strip()
-        return str(document.get("current", "")) if isinstance(document, dict) else text.strip()
-
-    def __repr__(self) -> str:
-        return f"AlertSourceTokens(prefix={self._prefix!r})"
+    def token(self, config_id: str, *, fresh: bool = False) -> str: ...
 
 
 class IncidentIoRest:
@@ -51,7 +32,7 @@ class IncidentIoRest:
     def __init__(
         self,
         base_url: str,
-        tokens: AlertSourceTokens,
+        tokens: SourceTokens,
         *,
         timeout_seconds: float = 10.0,
         client: httpx.Client | None = None,

@@ -19,9 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from alert_courier.aws.api_key import ApiKeySource
 from alert_courier.incident_io.retry_policy import RetryPolicy, parse_retry_after
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
 
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     import httpx2
     import jsonschema
     from mcp import Client
+    from pydantic import SecretStr
 
 REQUEST_TIMEOUT_CODE = -32001
 CONNECTION_CLOSED_CODE = -32000  # the SDK's own code when the transport under a request died
@@ -49,6 +49,12 @@ def load_sdk() -> None:
         import jsonschema  # noqa: F401
         import mcp.client.streamable_http
         import mcp.shared.exceptions  # noqa: F401
+
+
+class ApiKey(Protocol):
+    """The organisation's API key (the real one is `aws.api_key.ApiKeySource`); `fresh` re-reads it."""
+
+    def get(self, *, fresh: bool = False) -> SecretStr: ...
 
 
 @dataclass
@@ -113,7 +119,7 @@ class IncidentIoMcp:
     def __init__(
         self,
         url: str,
-        api_key: ApiKeySource,
+        api_key: ApiKey,
         *,
         mode: str = "auto",
         call_timeout_seconds: float = 15.0,

@@ -1,0 +1,312 @@
+"""In-memory implementations of the use cases' ports (alert_courier.use_cases.ports), for tests with no moto and
+no HTTP: the same contracts as the DynamoDB adapters (optimistic versions, claims with leases, timers written
+with each save) and incident.io's tools run in-process by the local simulator's own tool code.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alert_courier.domain.errors import ActionBusy, GroupTooLarge, StaleState
+from alert_courier.domain.escalation_timers import Timer, timers_for
+from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.heartbeat_decisions import HeartbeatState
+from alert_courier.domain.rules import RuleSet
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, kind_for_status
+from alert_courier.use_cases.courier import Courier
+from alert_courier.use_cases.escalation_checks import EscalationChecks
+from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.ports import Claim, HeartbeatRecords, Remaining
+from alert_courier.use_cases.runner import ActionRunner
+from alert_courier.use_cases.scheduler import Scheduler
+from alert_courier.use_cases.telemetry import RecordedTelemetry
+
+
+class DrivenClock:
+    """Time that moves only when a test moves it (the ledger's leases read it too)."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def epoch(self) -> float:
+        return self.now.timestamp()
+
+
+class InMemoryGroupStates:
+    """Group states with optimistic versioning; each save also writes the timers of its pending levels and
+    deletes those of levels it cleared, as the DynamoDB store does."""
+
+    def __init__(self, *, max_firing: int | None = None) -> None:
+        self.states: dict[str, GroupState] = {}
+        self.timers: set[Timer] = set()
+        self.saves = 0
+        self._max_firing = max_firing
+        self._lock = threading.Lock()
+
+    def load(self, group_id: str) -> GroupState:
+        with self._lock:
+            return self.states.get(group_id) or GroupState(group_id=group_id)
+
+    def save(self, state: GroupState) -> GroupState:
+        with self._lock:
+            stored = self.states.get(state.group_id)
+            if (stored.version if stored else 0) != state.version:
+                raise StaleState(state.group_id)
+            if self._max_firing is not None and len(state.firing) > self._max_firing:
+                raise GroupTooLarge(state.group_id, len(state.firing), len(state.firing) * 50, self._max_firing * 50)
+            saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+            self.timers -= set(timers_for(stored)) if stored else set()
+            self.timers |= set(timers_for(saved))
+            self.states[state.group_id] = saved
+            self.saves += 1
+            return saved
+
+
+class InMemoryTimers:
+    """The due-time index over an InMemoryGroupStates' timers (stale ones included, as in DynamoDB)."""
+
+    def __init__(self, states: InMemoryGroupStates) -> None:
+        self._states = states
+
+    def due(self, now: datetime, *, limit: int = 100) -> list[Timer]:
+        due = sorted((t for t in self._states.timers if t.due_at <= now), key=lambda t: t.sk)
+        return due[:limit]
+
+    def delete(self, timer: Timer) -> None:
+        self._states.timers.discard(timer)
+
+
+@dataclass
+class _LedgerEntry:
+    status: str
+    lease_until: float
+    first_attempt_at: float
+    attempts: int = 1
+    ambiguous: bool = False
+    result: dict[str, Any] | None = None
+
+
+class InMemoryLedger:
+    """Claims with leases, as the DynamoDB ledger: a live claim is busy, an expired one can be taken again."""
+
+    def __init__(self, *, lease_seconds: float = 90.0, clock: Callable[[], float] = time.time) -> None:
+        self.entries: dict[str, _LedgerEntry] = {}
+        self._lease = lease_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def claim(self, action_key: str) -> Claim:
+        now = self._clock()
+        with self._lock:
+            entry = self.entries.get(action_key)
+            if entry is not None and entry.status == "done":
+                return Claim(action_key, done=True, result=copy.deepcopy(entry.result))
+            if entry is not None and entry.lease_until >= now:
+                raise ActionBusy(action_key)
+            if entry is None:
+                entry = self.entries[action_key] = _LedgerEntry("in_progress", now + self._lease, now, attempts=0)
+            entry.status, entry.lease_until, entry.attempts = "in_progress", now + self._lease, entry.attempts + 1
+            return Claim(
+                action_key, done=False, previously_ambiguous=entry.ambiguous, first_attempt_at=entry.first_attempt_at
+            )
+
+    def complete(self, action_key: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            entry = self.entries[action_key]
+            entry.status, entry.result = "done", copy.deepcopy(result)
+
+    def release(self, action_key: str, *, ambiguous: bool) -> None:
+        with self._lock:
+            entry = self.entries[action_key]
+            entry.lease_until = 0
+            entry.ambiguous = entry.ambiguous or ambiguous
+
+
+class InMemoryHistory:
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, dict[str, Any]]] = []
+
+    def record(self, source: str, dedup_key: str, entry: dict[str, Any]) -> None:
+        self.entries.append((source, dedup_key, copy.deepcopy(entry)))
+
+    def read(self, source: str, dedup_key: str) -> list[dict[str, Any]]:
+        return [entry for s, key, entry in self.entries if (s, key) == (source, dedup_key)]
+
+
+class InMemoryHeartbeats:
+    def __init__(self) -> None:
+        self.pings: dict[str, dict[str, datetime]] = {}
+        self.states: dict[str, dict[str, HeartbeatState]] = {}
+
+    def record_ping(self, name: str, instance: str, at: datetime, *, via: str) -> bool:
+        last = self.pings.setdefault(name, {}).get(instance)
+        if last is not None and last >= at:
+            return False
+        self.pings[name][instance] = at
+        return True
+
+    def load(self, name: str) -> HeartbeatRecords:
+        return HeartbeatRecords(dict(self.pings.get(name, {})), dict(self.states.get(name, {})))
+
+    def load_state(self, name: str, instance: str) -> HeartbeatState | None:
+        return self.states.get(name, {}).get(instance)
+
+    def save_state(self, state: HeartbeatState) -> HeartbeatState:
+        stored = self.load_state(state.name, state.instance)
+        if (stored.version if stored else 0) != state.version:
+            raise StaleState(state.key)
+        saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+        self.states.setdefault(state.name, {})[state.instance] = saved
+        return saved
+
+
+@dataclass
+class Scripted:
+    """What the next call of a tool does instead of (or after) its work."""
+
+    outcome: str  # "ok": as usual; "transient"/"permanent" (422): fails before acting; "lost": acts, answer lost
+    status: int | None = None
+
+
+class SimulatedIncidentTools:
+    """incident.io's MCP tools in-process: the local simulator's own tool code and schemas, no HTTP.
+
+    `script(tool, outcome, times)` makes the next calls of a tool fail: before acting (transient, permanent) or
+    after acting with the answer lost (ambiguous), as a timeout after the server acted would.
+    """
+
+    def __init__(
+        self,
+        *,
+        drop_tools: Iterable[str] = (),
+        drop_arguments: dict[str, list[str]] | None = None,
+        **simulator_options: Any,
+    ) -> None:
+        from alert_courier_local.simulator.schemas import load_tool_schemas
+        from alert_courier_local.simulator.simulator import Simulator
+
+        self.simulator = Simulator(**simulator_options)
+        dropped = set(drop_tools)
+        self._schemas = {
+            name: copy.deepcopy(entry["inputSchema"])
+            for name, entry in load_tool_schemas().items()
+            if name not in dropped
+        }
+        for name, arguments in (drop_arguments or {}).items():  # a server that does not offer these arguments
+            for argument in arguments:
+                self._schemas[name].get("properties", {}).pop(argument, None)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._scripts: dict[str, list[Scripted]] = {}
+        self._lock = threading.Lock()
+
+    def script(self, tool: str, outcome: str, times: int = 1, *, status: int | None = None) -> None:
+        self._scripts.setdefault(tool, []).extend(Scripted(outcome, status) for _ in range(times))
+
+    def input_schemas(self) -> dict[str, dict[str, Any]]:
+        return self._schemas
+
+    def read_resource(self, uri: str, *, remaining_seconds: Remaining = None) -> dict[str, Any]:
+        return self.simulator.organisation_config()
+
+    def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        retry_ambiguous: bool = False,
+        remaining_seconds: Remaining = None,
+    ) -> dict[str, Any]:
+        from alert_courier_local.simulator.errors import IncidentIoError
+
+        with self._lock:
+            self.calls.append((name, copy.deepcopy(arguments)))
+            scripted = self._scripts.get(name, []).pop(0) if self._scripts.get(name) else None
+        if scripted is not None and scripted.outcome == "transient":
+            raise ToolCallError(FailureKind.TRANSIENT, "scripted: service unavailable", tool=name, status=503)
+        if scripted is not None and scripted.outcome == "permanent":
+            status = scripted.status or 422
+            raise ToolCallError(kind_for_status(status), "scripted: refused", tool=name, status=status)
+        try:
+            result = self.simulator.call_tool(name, arguments)
+        except IncidentIoError as error:
+            raise ToolCallError(
+                kind_for_status(error.status), error.message, tool=name, status=error.status, code=error.code
+            ) from None
+        if scripted is not None and scripted.outcome == "lost":
+            raise ToolCallError(FailureKind.AMBIGUOUS, "scripted: no answer in time (the server acted)", tool=name)
+        return result
+
+    def tool_calls(self, name: str) -> list[dict[str, Any]]:
+        return [arguments for tool, arguments in self.calls if tool == name]
+
+
+@dataclass
+class RecordedAlertEvents:
+    """incident.io's REST alert-event and heartbeat endpoints, kept in memory."""
+
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    heartbeat_pings: list[str] = field(default_factory=list)
+
+    def send_alert_event(self, config_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        self.events.append((config_id, copy.deepcopy(event)))
+        return {"deduplication_key": event.get("deduplication_key"), "status": "success"}
+
+    def ping_heartbeat(self, config_id: str) -> None:
+        self.heartbeat_pings.append(config_id)
+
+
+@dataclass
+class World:
+    """Dispatch and the scheduler on in-memory ports, wired as `alert_courier.wiring` wires the real ones."""
+
+    rules: RuleSet
+    clock: DrivenClock = field(default_factory=DrivenClock)
+    tools: SimulatedIncidentTools = field(default_factory=SimulatedIncidentTools)
+    states: InMemoryGroupStates = field(default_factory=InMemoryGroupStates)
+    history: InMemoryHistory = field(default_factory=InMemoryHistory)
+    heartbeats: InMemoryHeartbeats = field(default_factory=InMemoryHeartbeats)
+    alert_events: RecordedAlertEvents = field(default_factory=RecordedAlertEvents)
+    telemetry: RecordedTelemetry = field(default_factory=RecordedTelemetry)
+    ledger: InMemoryLedger | None = None
+
+    def __post_init__(self) -> None:
+        from alert_courier.incident_io.executor import IncidentIoExecutor
+
+        if self.ledger is None:
+            self.ledger = InMemoryLedger(clock=self.clock.epoch)
+        executor = IncidentIoExecutor(self.tools, self.alert_events, self.telemetry)
+        self.runner = ActionRunner(self.ledger, executor, self.telemetry)
+        self.courier = Courier(self.states, self.runner, self.history, lambda: self.rules, clock=self.clock)
+        self.scheduler = Scheduler(
+            heartbeats=HeartbeatChecks(
+                runner=self.runner,
+                heartbeats=self.heartbeats,
+                history=self.history,
+                rules=lambda: self.rules,
+                forwarder=self.alert_events,
+            ),
+            escalations=EscalationChecks(
+                runner=self.runner, groups=self.states, timers=InMemoryTimers(self.states), history=self.history
+            ),
+            clock=self.clock,
+            telemetry=self.telemetry,
+        )
+
+    def incidents(self) -> list[dict[str, Any]]:
+        return [record.incident for record in self.simulator_state().incidents.values()]
+
+    def simulator_state(self) -> Any:
+        return self.tools.simulator.state
