@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from alert_courier.incident_io.mcp_session import ApiKey, Connection, HttpOutcome, McpSession, current_outcome
 from alert_courier.incident_io.retry_policy import RetryPolicy, parse_retry_after
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
 
 if TYPE_CHECKING:
-    import httpx2
     import jsonschema
-    from mcp import Client
-    from pydantic import SecretStr
 
 REQUEST_TIMEOUT_CODE = -32001
 CONNECTION_CLOSED_CODE = -32000  # the SDK's own code when the transport under a request died
@@ -51,39 +47,6 @@ def load_sdk() -> None:
         import mcp.shared.exceptions  # noqa: F401
 
 
-class ApiKey(Protocol):
-    """The organisation's API key (the real one is `aws.api_key.ApiKeySource`); `fresh` re-reads it."""
-
-    def get(self, *, fresh: bool = False) -> SecretStr: ...
-
-
-@dataclass
-class _HttpOutcome:
-    """What the HTTP layer saw for one tool call (the SDK keeps no status code)."""
-
-    requests: int = 0
-    status: int | None = None
-    retry_after: str | None = None
-
-
-_current_outcome: contextvars.ContextVar[_HttpOutcome | None] = contextvars.ContextVar(
-    "alert_courier_http_outcome", default=None
-)
-
-
-async def _count_request(_request: httpx2.Request) -> None:
-    outcome = _current_outcome.get()
-    if outcome is not None:
-        outcome.requests += 1
-
-
-async def _record_response(response: httpx2.Response) -> None:
-    outcome = _current_outcome.get()
-    if outcome is not None:
-        outcome.status = response.status_code
-        outcome.retry_after = response.headers.get("retry-after")
-
-
 class _LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -101,16 +64,6 @@ class _LoopThread:
         except TimeoutError:
             future.cancel()
             raise
-
-
-@dataclass
-class _Connection:
-    client: Client | None = None
-    input_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
-    alive: bool = True
-    error: BaseException | None = None
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
 
 
 class IncidentIoMcp:
@@ -135,13 +88,15 @@ class IncidentIoMcp:
         self._sleep = sleep
         self._monotonic = monotonic
         self._loop = _LoopThread()
-        self._connection: _Connection | None = None
-        self._connect_lock: asyncio.Lock | None = None
-        self._fresh_key_next = False
-        self.connects = 0
+        self._session = McpSession(url, api_key, mode=mode, call_timeout_seconds=call_timeout_seconds)
 
     def __repr__(self) -> str:
         return f"IncidentIoMcp(url={self._url!r}, mode={self._mode!r})"
+
+    @property
+    def connects(self) -> int:
+        """Sessions opened so far (one per container while nothing breaks)."""
+        return self._session.connects
 
     # ---- public, synchronous ------------------------------------------------------------------
 
@@ -153,8 +108,8 @@ class IncidentIoMcp:
         """Ends the session and stops the loop thread (tests; a Lambda container just freezes)."""
 
         async def close() -> None:
-            connection = self._connection
-            await self._drop_connection()
+            connection = self._session.current
+            await self._session.drop()
             if connection is not None and connection.task is not None:
                 await asyncio.wait({connection.task}, timeout=SAFETY_MARGIN_SECONDS)
 
@@ -231,8 +186,8 @@ class IncidentIoMcp:
                 failure = error
             if failure.kind is FailureKind.UNAUTHORIZED and not reread_key:
                 reread_key = True  # the key may have been rotated: re-read the secret once, reconnect
-                self._fresh_key_next = True
-                self._loop.run(self._drop_connection(), SAFETY_MARGIN_SECONDS)
+                self._session.reread_key_next()
+                self._loop.run(self._session.drop(), SAFETY_MARGIN_SECONDS)
                 continue
             retryable = failure.kind is FailureKind.TRANSIENT or (
                 failure.kind is FailureKind.AMBIGUOUS and retry_ambiguous
@@ -257,20 +212,20 @@ class IncidentIoMcp:
     # ---- on the loop -----------------------------------------------------------------------------
 
     async def _schemas_once(self, timeout: float) -> dict[str, Any]:
-        connection = await self._ensure_connection()
+        connection = await self._session.ensure()
         return dict(connection.input_schemas)
 
     async def _call_once(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
-        connection = await self._ensure_connection()
+        connection = await self._session.ensure()
         assert connection.client is not None
-        outcome = _HttpOutcome()
-        token = _current_outcome.set(outcome)
+        outcome = HttpOutcome()
+        token = current_outcome.set(outcome)
         try:
             result = await connection.client.call_tool(name, arguments, read_timeout_seconds=timeout)
         except Exception as error:
             raise await self._classify(name, error, outcome, connection, timeout) from None
         finally:
-            _current_outcome.reset(token)
+            current_outcome.reset(token)
         text = "".join(getattr(block, "text", "") for block in result.content)
         if result.is_error:
             raise _may_have_acted(from_error_text(name, text))
@@ -279,10 +234,10 @@ class IncidentIoMcp:
         return _json_object(name, text)
 
     async def _read_once(self, uri: str, timeout: float) -> dict[str, Any]:
-        connection = await self._ensure_connection()
+        connection = await self._session.ensure()
         assert connection.client is not None
-        outcome = _HttpOutcome()
-        token = _current_outcome.set(outcome)
+        outcome = HttpOutcome()
+        token = current_outcome.set(outcome)
         try:
             result = await asyncio.wait_for(connection.client.read_resource(uri), timeout)
         except TimeoutError:
@@ -292,12 +247,12 @@ class IncidentIoMcp:
         except Exception as error:
             raise await self._classify(uri, error, outcome, connection, timeout) from None
         finally:
-            _current_outcome.reset(token)
+            current_outcome.reset(token)
         text = "".join(getattr(content, "text", "") for content in result.contents)
         return _json_object(uri, text)
 
     async def _classify(
-        self, name: str, error: Exception, outcome: _HttpOutcome, connection: _Connection, timeout: float
+        self, name: str, error: Exception, outcome: HttpOutcome, connection: Connection, timeout: float
     ) -> ToolCallError:
         from mcp.shared.exceptions import MCPError
 
@@ -308,7 +263,7 @@ class IncidentIoMcp:
             )
         if outcome.status is not None and outcome.status >= 400:
             if outcome.status == 404:  # session expired (legacy servers): reconnect; the call did not run
-                await self._drop_connection()
+                await self._session.drop()
                 return ToolCallError(FailureKind.TRANSIENT, "MCP session expired", tool=name, status=404)
             return _may_have_acted(
                 ToolCallError(
@@ -323,96 +278,9 @@ class IncidentIoMcp:
             return _may_have_acted(from_error_text(name, error.error.message if error.error else str(error)))
         # The transport died under the call (the SDK then closes the whole session): reconnect next time.
         # Once the request was handed to HTTP the server may have acted on it.
-        await self._drop_connection()
+        await self._session.drop()
         kind = FailureKind.AMBIGUOUS if outcome.requests else FailureKind.TRANSIENT
         return ToolCallError(kind, f"connection failed: {type(error).__name__}", tool=name)
-
-    async def _ensure_connection(self) -> _Connection:
-        if self._connect_lock is None:
-            self._connect_lock = asyncio.Lock()
-        async with self._connect_lock:
-            if self._connection is not None and self._connection.alive:
-                return self._connection
-            self._connection = await self._open_connection()
-            return self._connection
-
-    async def _open_connection(self) -> _Connection:
-        import httpx2
-        from mcp import Client
-        from mcp.client.streamable_http import streamable_http_client
-
-        fresh = self._fresh_key_next
-        self._fresh_key_next = False
-        key = self._api_key.get(fresh=fresh)
-        connection = _Connection()
-        ready = asyncio.Event()
-
-        async def own() -> None:
-            http = httpx2.AsyncClient(
-                headers={"Authorization": f"Bearer {key.get_secret_value()}"},
-                timeout=httpx2.Timeout(10.0, read=self._call_timeout + 5.0),
-                event_hooks={"request": [_count_request], "response": [_record_response]},
-            )
-            outcome = _HttpOutcome()
-            _current_outcome.set(outcome)
-            try:
-                transport = streamable_http_client(self._url, http_client=http)
-                async with Client(transport, mode=self._mode, read_timeout_seconds=self._call_timeout) as client:
-                    connection.input_schemas = await _list_input_schemas(client)
-                    connection.client = client
-                    ready.set()
-                    await connection.stop.wait()
-            except BaseException as error:
-                connection.error = _connect_error(error, outcome)
-            finally:
-                connection.alive = False
-                ready.set()
-                await http.aclose()
-
-        connection.task = asyncio.create_task(own())
-        try:
-            await ready.wait()
-        except asyncio.CancelledError:
-            connection.stop.set()  # the caller gave up: don't leave a session open that nobody holds
-            raise
-        if connection.client is None:
-            error = connection.error or ToolCallError(FailureKind.TRANSIENT, "could not connect")
-            raise (error if isinstance(error, ToolCallError) else ToolCallError(FailureKind.TRANSIENT, str(error)))
-        self.connects += 1
-        return connection
-
-    async def _drop_connection(self) -> None:
-        if self._connection is not None:
-            self._connection.alive = False
-            self._connection.stop.set()
-            self._connection = None
-
-
-async def _list_input_schemas(client: Client) -> dict[str, dict[str, Any]]:
-    schemas: dict[str, dict[str, Any]] = {}
-    cursor: str | None = None
-    for _ in range(20):
-        page = await client.list_tools(cursor=cursor)
-        for tool in page.tools:
-            schemas[tool.name] = dict(tool.input_schema)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return schemas
-
-
-def _connect_error(error: BaseException, outcome: _HttpOutcome) -> ToolCallError:
-    if outcome.status is not None and outcome.status >= 400:
-        return ToolCallError(
-            kind_for_status(outcome.status),
-            f"HTTP {outcome.status} while connecting to MCP",
-            status=outcome.status,
-            retry_after=parse_retry_after(outcome.retry_after),
-        )
-    leaf = error
-    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-        leaf = leaf.exceptions[0]
-    return ToolCallError(FailureKind.TRANSIENT, f"could not connect to the MCP server: {type(leaf).__name__}")
 
 
 def _may_have_acted(failure: ToolCallError) -> ToolCallError:
