@@ -1,4 +1,5 @@
-# alert-courier: `make run` starts the local stack, `make test` runs every test (both create the venvs).
+# alert-courier: `make run` starts the local stack, `make test` runs every test (both create the venvs;
+# `make test` also installs the Debian packages the end-to-end test needs, see .ci/install-system-packages).
 SHELL := /bin/bash
 PYTHON ?= $(shell ls /root/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | head -n1 || true)
 ifeq ($(PYTHON),)
@@ -8,7 +9,7 @@ VENV := .venv
 VENV_SAM := .venv-sam
 BIN := $(VENV)/bin
 
-.PHONY: run test unit lint format bench build deploy venv venv-sam clean
+.PHONY: run test unit lint format bench build deploy venv venv-sam system-packages clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ $(VENV_SAM)/.installed:
 venv: $(VENV)/.installed
 venv-sam: $(VENV_SAM)/.installed
 
+system-packages:
+	.ci/install-system-packages
+
 run: venv
 	$(BIN)/python -m alert_courier_local
 
@@ -37,10 +41,11 @@ lint: venv
 	$(BIN)/mypy functions/dispatch/app.py
 	$(BIN)/mypy functions/scheduler/app.py
 
+# No SAM CLI and no Alertmanager needed: the tests that use them are marked slow.
 unit: venv
 	$(BIN)/pytest -q -m "not slow and not faults"
 
-test: venv venv-sam lint
+test: venv venv-sam system-packages lint
 	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/pytest -q
 
 format: venv
@@ -56,8 +61,9 @@ build: venv-sam
 deploy: build
 	$(VENV_SAM)/bin/sam deploy --guided
 
+# Options through ARGS, e.g. `make bench ARGS="--quick --only coldstart"` (`make bench ARGS=--help` lists them).
 bench: venv
-	$(BIN)/python -m alert_courier_local.bench
+	$(BIN)/python -m alert_courier_local.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .aws-sam .pytest_cache .mypy_cache .ruff_cache

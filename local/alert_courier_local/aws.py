@@ -19,8 +19,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from alert_courier.operator_tools.local_settings import AWS_PORT_VARIABLE
+
 from .dev_credentials import DEV_ALERT_SOURCE_TOKEN, DEV_API_KEY, DEV_WEBHOOK_TOKEN
 from .simulator import DEFAULT_ALERT_SOURCE_ID, DEFAULT_HEARTBEAT_SOURCE_ID
+from .startup import StackStartError
 from .template_model import parameter_defaults
 
 DEV_REGION = "us-east-1"
@@ -76,6 +79,8 @@ class SerialisedMotoServer(ThreadedMotoServer):
     our once-only logic relies on. Other services are left concurrent (SQS long polls would block them).
     """
 
+    startup_error: str | None = None
+
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
 
@@ -85,7 +90,14 @@ class SerialisedMotoServer(ThreadedMotoServer):
                     return list(app(environ, start_response))
             return app(environ, start_response)
 
-        self._server = make_server(self._ip_address, self._port, serialised, True, request_handler=MotoRequestHandler)
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, serialised, True, request_handler=MotoRequestHandler
+            )
+        except (OSError, SystemExit) as error:  # werkzeug exits on a busy port; moto's start() would wait forever
+            self.startup_error = f"{type(error).__name__}: {error}"
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -122,12 +134,18 @@ def start_moto(host: str, port: int, *, isolated: bool = False) -> LocalAws:
         endpoint = process.stdout.readline().strip()
         if not endpoint.startswith("http"):
             process.kill()
-            raise RuntimeError("moto did not start in its child process")
+            raise StackStartError(
+                f"moto (AWS) did not start on {host}:{port} in its child process ({AWS_PORT_VARIABLE})"
+            )
         aws = LocalAws(endpoint_url=endpoint, process=process)
     else:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
         server = SerialisedMotoServer(ip_address=host, port=port, verbose=False)
         server.start()
+        if server.startup_error:
+            raise StackStartError(
+                f"moto (AWS) did not start on {host}:{port} ({AWS_PORT_VARIABLE}): {server.startup_error}"
+            )
         aws = LocalAws(endpoint_url=f"http://{host}:{server.get_host_and_port()[1]}", server=server)
     use_fake_credentials(aws.endpoint_url)
     return aws

@@ -11,6 +11,20 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from alert_courier.operator_tools.local_settings import (
+    AWS_PORT_VARIABLE,
+    DEFAULT_AWS_PORT,
+    DEFAULT_FRONT_DOOR_PORT,
+    DEFAULT_SIMULATOR_PORT,
+    FRONT_DOOR_PORT_VARIABLE,
+    SIMULATOR_PORT_VARIABLE,
+    LocalSettingError,
+    env_float,
+    env_host,
+    env_int,
+    env_port,
+)
+
 from .aws import LocalAws, provision, start_moto
 from .dev_credentials import DEV_API_KEY, DEV_WEBHOOK_TOKEN
 from .event_source import SqsPoller
@@ -18,15 +32,8 @@ from .frontdoor import front_door_app
 from .lambda_runtime import LocalFunction, apply_environment, load_function
 from .servers import BackgroundServer
 from .simulator import start_simulator
+from .startup import StackStartError, ensure_ports_free
 from .template_model import functions, load_template
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
-def _env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
 
 class ScheduleTicker:
@@ -101,13 +108,13 @@ def schedule_event(schedule: dict[str, Any], logical_id: str) -> dict[str, Any]:
 class StackConfig:
     """Published local defaults; each can be overridden by the environment variable named beside it."""
 
-    host: str = field(default_factory=lambda: os.environ.get("LOCAL_HOST", "127.0.0.1"))
-    front_door_port: int = field(default_factory=lambda: _env_int("LOCAL_FRONT_DOOR_PORT", 3000))
-    simulator_port: int = field(default_factory=lambda: _env_int("LOCAL_SIMULATOR_PORT", 3001))
-    aws_port: int = field(default_factory=lambda: _env_int("LOCAL_AWS_PORT", 3002))
-    dispatch_workers: int = field(default_factory=lambda: _env_int("LOCAL_DISPATCH_WORKERS", 1))
-    redelivery_seconds: int = field(default_factory=lambda: _env_int("LOCAL_REDELIVERY_SECONDS", 2))
-    schedule_seconds: float = field(default_factory=lambda: _env_float("LOCAL_SCHEDULE_SECONDS", 10))  # 0: off
+    host: str = field(default_factory=env_host)
+    front_door_port: int = field(default_factory=lambda: env_port(FRONT_DOOR_PORT_VARIABLE, DEFAULT_FRONT_DOOR_PORT))
+    simulator_port: int = field(default_factory=lambda: env_port(SIMULATOR_PORT_VARIABLE, DEFAULT_SIMULATOR_PORT))
+    aws_port: int = field(default_factory=lambda: env_port(AWS_PORT_VARIABLE, DEFAULT_AWS_PORT))
+    dispatch_workers: int = field(default_factory=lambda: env_int("LOCAL_DISPATCH_WORKERS", 1, minimum=1))
+    redelivery_seconds: int = field(default_factory=lambda: env_int("LOCAL_REDELIVERY_SECONDS", 2))
+    schedule_seconds: float = field(default_factory=lambda: env_float("LOCAL_SCHEDULE_SECONDS", 10))  # 0: off
     quiet: bool = False
     isolated_aws: bool = False  # moto in a child process (tests: an in-process mock_aws() would reset it)
 
@@ -130,16 +137,36 @@ class LocalStack:
                 print(line, flush=True)
 
     def start(self) -> LocalStack:
+        """Starts everything, or (StackStartError, LocalSettingError) nothing: what had started is stopped."""
+        config = self.config
+        ensure_ports_free(
+            config.host,
+            [
+                (FRONT_DOOR_PORT_VARIABLE, config.front_door_port),
+                (SIMULATOR_PORT_VARIABLE, config.simulator_port),
+                (AWS_PORT_VARIABLE, config.aws_port),
+            ],
+        )
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalStack:
         config = self.config
         template = load_template()
         self.aws = start_moto(config.host, config.aws_port, isolated=config.isolated_aws)
         provision(self.aws, template)
-        self.simulator = start_simulator(
-            host=config.host,
-            port=config.simulator_port,
-            api_keys={DEV_API_KEY},
-            on_event=lambda event: self.log(event.line),
-        )
+        try:
+            self.simulator = start_simulator(
+                host=config.host,
+                port=config.simulator_port,
+                api_keys={DEV_API_KEY},
+                on_event=lambda event: self.log(event.line),
+            )
+        except (OSError, RuntimeError) as error:  # the port was taken between the check and now
+            raise StackStartError(f"the simulator did not start ({SIMULATOR_PORT_VARIABLE}): {error}") from None
         self.aws.refs["McpServerUrl"] = self.simulator.mcp_url
         specs = functions(template)
         log_level = os.environ.get("LOCAL_LOG_LEVEL", "WARNING")  # the readable lines above are the default view
@@ -152,9 +179,12 @@ class LocalStack:
         apply_environment(specs, self.aws.refs, overrides)
         self.functions = {spec.logical_id: load_function(spec) for spec in specs}
         routes = [(route, self.functions[spec.logical_id]) for spec in specs for route in spec.http_routes]
-        self.front_door = BackgroundServer(
-            front_door_app(routes, self.log), config.host, config.front_door_port
-        ).start()
+        try:
+            self.front_door = BackgroundServer(
+                front_door_app(routes, self.log), config.host, config.front_door_port
+            ).start()
+        except RuntimeError as error:
+            raise StackStartError(f"the front door did not start ({FRONT_DOOR_PORT_VARIABLE}): {error}") from None
         sqs = self.aws.client("sqs")
         for spec in specs:
             for queue in spec.sqs_queue_refs:
@@ -205,7 +235,11 @@ class LocalStack:
 
 
 def main() -> int:
-    stack = LocalStack().start()
+    try:
+        stack = LocalStack().start()
+    except (LocalSettingError, StackStartError) as error:
+        print(f"alert-courier local stack: {error}", file=sys.stderr, flush=True)
+        return 1
     config = stack.config
     schedules = "".join(
         f"  schedule       {ticker.function.spec.logical_id} every {ticker.seconds:g} s (LOCAL_SCHEDULE_SECONDS)\n"

@@ -32,7 +32,8 @@ def free_port() -> int:
 def alertmanager(local_stack: Any, tmp_path: Path) -> Iterator[str]:
     if BINARY is None:
         pytest.fail(
-            "prometheus-alertmanager is not installed: `apt-get install prometheus-alertmanager` (.ci/run does)"
+            "prometheus-alertmanager is not installed: `make test` installs it as root, else"
+            " `sudo apt-get install prometheus-alertmanager`"
         )
     config = {
         "route": {

@@ -4,7 +4,7 @@ Layers of checking (see docs platform-detail §3.2 for why raw cfn-lint alone is
   1. raw ``cfn-lint template.yaml``;
   2. offline SAM translation with ``samtranslator`` (no AWS calls), then cfn-lint on the result:
      this is what catches bad runtimes and undefined ``!Ref``s inside SAM resources;
-  3. ``sam validate --lint`` with the SAM CLI from ``.venv-sam``;
+  3. (slow) ``sam validate --lint`` with the SAM CLI from ``.venv-sam`` (not needed by `make unit`);
   4. structural assertions on the translated (plain CloudFormation) template;
   5. (slow) a real ``sam build`` into a temporary directory, inspecting the artefacts.
 """
@@ -262,6 +262,7 @@ def test_translated_template_passes_cfn_lint(cfn_json: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # needs the SAM CLI (`make venv-sam`, which `make test` makes; `make unit` does not)
 def test_sam_validate_lint() -> None:
     assert SAM_BIN.exists(), f"SAM CLI not found at {SAM_BIN}: run `make venv-sam` first"
     result = _run([str(SAM_BIN), "validate", "--lint", "--region", REGION, "--template", str(TEMPLATE)], cwd=REPO_ROOT)

@@ -6,10 +6,13 @@ import argparse
 import json
 import os
 import sys
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-LOCAL_ENDPOINT = "http://127.0.0.1:3002"
+from alert_courier.operator_tools.cli_errors import CliError, one_line_message
+from alert_courier.operator_tools.local_settings import LocalEndpoints, LocalSettingError
 
 
 @dataclass(frozen=True)
@@ -26,19 +29,28 @@ def _client(service: str, deployment: Deployment) -> Any:
     return boto3.client(service, endpoint_url=deployment.endpoint_url)
 
 
+def local_endpoints() -> LocalEndpoints:
+    """Where `make run` listens, from the same LOCAL_* variables the stack reads."""
+    try:
+        return LocalEndpoints.from_environ()
+    except LocalSettingError as error:
+        raise CliError(str(error)) from None
+
+
+def find_local_deployment() -> Deployment:
+    from alert_courier.operator_tools.local_stack_probe import TABLE_NAME, find_local_queues
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    endpoints = local_endpoints()
+    queues = find_local_queues(endpoints)
+    return Deployment(queues.queue_url, queues.dead_letter_queue_url, TABLE_NAME, endpoints.aws_endpoint)
+
+
 def find_deployment(args: argparse.Namespace) -> Deployment:
     if args.local:
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-        endpoint = os.environ.get("LOCAL_AWS_ENDPOINT", LOCAL_ENDPOINT)
-        base = f"{endpoint}/123456789012"
-        return Deployment(
-            f"{base}/alert-courier-AlertQueue.fifo",
-            f"{base}/alert-courier-AlertDeadLetterQueue.fifo",
-            "alert-courier-StateTable",
-            endpoint,
-        )
+        return find_local_deployment()
     if args.stack:
         import boto3
 
@@ -49,7 +61,7 @@ def find_deployment(args: argparse.Namespace) -> Deployment:
         name for name in ("ALERT_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "STATE_TABLE_NAME") if not os.environ.get(name)
     ]
     if missing:
-        raise SystemExit(f"say where the deployment is: --stack NAME, --local, or set {', '.join(missing)}")
+        raise CliError(f"say where the deployment is: --stack NAME, --local, or set {', '.join(missing)}")
     return Deployment(
         os.environ["ALERT_QUEUE_URL"], os.environ["DEAD_LETTER_QUEUE_URL"], os.environ["STATE_TABLE_NAME"]
     )
@@ -90,11 +102,14 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         print(f"no message {args.message_id} in the dead-letter queue", file=sys.stderr)
         return 1
     replayed = queue.replay(None if args.all else args.message_ids)
-    print(f"replayed {len(replayed)} message(s): {' '.join(replayed)}")
-    if not args.all and set(args.message_ids) - set(replayed):
-        print(f"not found: {' '.join(sorted(set(args.message_ids) - set(replayed)))}", file=sys.stderr)
-        return 1
-    return 0
+    not_found = [] if args.all else sorted(set(args.message_ids) - set(replayed))
+    if args.json:
+        print(json.dumps({"replayed": replayed, "not_found": not_found}, indent=2))
+    else:
+        print(f"replayed {len(replayed)} message(s): {' '.join(replayed)}")
+        if not_found:
+            print(f"not found: {' '.join(not_found)}", file=sys.stderr)
+    return 1 if not_found else 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -140,8 +155,9 @@ def _load_rules_or_exit(path: str | None) -> Any:
     try:
         return load_rules(path)
     except RulesError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
+        raise CliError(str(error)) from None
+    except OSError as error:
+        raise CliError(f"cannot read the rules file {path}: {error.strerror or error}") from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -157,7 +173,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 1
     organisation = None
     if args.org:
-        organisation = Organisation.from_resource(json.loads(open(args.org, encoding="utf-8").read()))  # noqa: SIM115
+        try:
+            document = json.loads(Path(args.org).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise CliError(f"cannot read the organisation document {args.org}: {error}") from None
+        organisation = Organisation.from_resource(document)
     report = explain(alerts, rules, organisation=organisation)
     print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
     return 0
@@ -190,8 +210,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             report.fail(f"set {args.api_key_env} to the incident.io API key to check against {args.mcp_url}")
         else:
             check_against_server(rules, _mcp_server(args.mcp_url, key), report)
-    print("\n".join(report.lines))
-    return 1 if report.failures else 0
+    return _print_report(report, as_json=args.json)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -214,20 +233,54 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report.fail(f"secret {args.secret_name} holds no API key")
     except Exception as error:  # any AWS failure is a finding, not a crash
         report.fail(f"secret {args.secret_name} unreadable: {type(error).__name__}")
-    mcp_url = args.mcp_url or ("http://127.0.0.1:3001/mcp" if args.local else "https://mcp.incident.io/mcp")
+    if args.mcp_url:
+        mcp_url = args.mcp_url
+    elif args.local:
+        from alert_courier.operator_tools.local_stack_probe import ensure_local_simulator
+
+        mcp_url = ensure_local_simulator(local_endpoints())
+    else:
+        mcp_url = "https://mcp.incident.io/mcp"
     if key:
         rules = _load_rules_or_exit(args.rules)
         check_against_server(rules, _mcp_server(mcp_url, key), report)
-    print("\n".join(report.lines))
+    return _print_report(report, as_json=args.json)
+
+
+def _print_report(report: Any, *, as_json: bool) -> int:
+    """A check report as its lines, or (`--json`) as {"ok", "failures", "checks": [{"ok", "text"}]}."""
+    if as_json:
+        checks = [{"ok": not line.startswith("FAIL"), "text": line.split(None, 1)[-1]} for line in report.lines]
+        print(json.dumps({"ok": not report.failures, "failures": report.failures, "checks": checks}, indent=2))
+    else:
+        print("\n".join(report.lines))
     return 1 if report.failures else 0
+
+
+def package_version() -> str:
+    """The installed distribution's version, else (a checkout, the Lambda layer) pyproject.toml's, else unknown."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alert-courier")
+    except PackageNotFoundError:
+        pass
+    try:
+        pyproject = Path(__file__).resolve().parents[4] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+    except (IndexError, OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alert-courier", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"alert-courier {package_version()}")
     where = argparse.ArgumentParser(add_help=False)
     group = where.add_mutually_exclusive_group()
     group.add_argument("--stack", help="CloudFormation stack name of the deployment (reads its outputs)")
-    group.add_argument("--local", action="store_true", help="the local stack started by `make run`")
+    group.add_argument(
+        "--local", action="store_true", help="the local stack started by `make run` (follows its LOCAL_* variables)"
+    )
     where.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -258,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("rules", nargs="?", help="rules file (default: the bundled one)")
     check.add_argument("--mcp-url", help="also list the server's tools and check every planned call")
     check.add_argument("--api-key-env", default="INCIDENT_IO_API_KEY", help="variable holding the API key")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(handler=cmd_check_config)
 
     doctor = commands.add_parser("doctor", parents=[where], help="check a deployment's prerequisites")
@@ -272,7 +326,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "dlq_command", None) == "replay" and not args.all and not args.message_ids:
         raise SystemExit("name the message ids to replay, or --all")
-    return int(args.handler(args))
+    try:
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, so that a closed pipe (`| head`) is caught below, not at exit
+        return code
+    except Exception as error:
+        message = one_line_message(error)
+        if message is None:
+            raise
+        if isinstance(error, BrokenPipeError):
+            _discard_stdout()
+        print(f"alert-courier: {message}", file=sys.stderr)
+        return 1
+
+
+def _discard_stdout() -> None:
+    """Points stdout at /dev/null, so the interpreter's own flush at exit does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (under test capture): nothing will flush it
+        pass
 
 
 if __name__ == "__main__":
