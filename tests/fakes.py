@@ -117,7 +117,9 @@ class InMemoryLedger:
             if entry is not None and entry.lease_until >= now:
                 raise ActionBusy(action_key)
             if entry is None:
-                entry = self.entries[action_key] = _LedgerEntry("in_progress", now + self._lease, now, attempts=0)
+                entry = self.entries[action_key] = _LedgerEntry("in_progress", 0, now, attempts=0)
+            # A lease that ran out without a release: its worker died mid-action, perhaps after acting.
+            entry.ambiguous = entry.ambiguous or entry.lease_until > 0
             entry.status, entry.lease_until, entry.attempts = "in_progress", now + self._lease, entry.attempts + 1
             return Claim(
                 action_key, done=False, previously_ambiguous=entry.ambiguous, first_attempt_at=entry.first_attempt_at
@@ -173,11 +175,17 @@ class InMemoryHeartbeats:
         return saved
 
 
+class Crash(BaseException):
+    """The process died (not an Exception: nothing on the way up gets to release a claim or save a state)."""
+
+
 @dataclass
 class Scripted:
     """What the next call of a tool does instead of (or after) its work."""
 
-    outcome: str  # "ok": as usual; "transient"/"permanent" (422): fails before acting; "lost": acts, answer lost
+    # "ok": as usual; "transient"/"permanent" (422): fails before acting; "lost": acts, the answer is lost;
+    # "crash": acts, then the process dies
+    outcome: str
     status: int | None = None
 
 
@@ -247,6 +255,8 @@ class SimulatedIncidentTools:
             ) from None
         if scripted is not None and scripted.outcome == "lost":
             raise ToolCallError(FailureKind.AMBIGUOUS, "scripted: no answer in time (the server acted)", tool=name)
+        if scripted is not None and scripted.outcome == "crash":
+            raise Crash(name)
         return result
 
     def tool_calls(self, name: str) -> list[dict[str, Any]]:

@@ -250,3 +250,20 @@ def test_a_group_too_big_for_one_item_is_dead_lettered_with_its_reason(
     assert [name for name, _ in tools.calls] == ["incident_create"]  # the group's incident was still opened once
     entries = [json.loads(item["entry"]) for item in table.scan()["Items"] if item["pk"].startswith("history#")]
     assert any("firing alerts" in (entry["error"] or "") for entry in entries)  # `alert-courier history` says why
+
+
+def test_a_claim_whose_lease_ran_out_unreleased_is_taken_again_as_ambiguous(table: Any) -> None:
+    """Regression (issue 13, defect 4): a worker that died after acting left no `ambiguous` mark, so the next
+    claim skipped the re-check and could act twice."""
+    ledger = ActionLedger(table, lease_seconds=0.05)
+    first = ledger.claim("open_incident#g#1")
+    assert not first.done and not first.previously_ambiguous
+    time.sleep(0.1)  # the worker died holding the claim: no release, no completion
+    taken_over = ledger.claim("open_incident#g#1")
+    assert taken_over.previously_ambiguous and taken_over.first_attempt_at == first.first_attempt_at
+    ledger.release("open_incident#g#1", ambiguous=False)  # a clean failure: released, not ambiguous by itself
+    assert ledger.claim("open_incident#g#1").previously_ambiguous  # still: the crash is remembered
+    ledger.release("open_incident#g#1", ambiguous=False)
+    ledger.claim("open_incident#g#2")
+    ledger.release("open_incident#g#2", ambiguous=False)
+    assert not ledger.claim("open_incident#g#2").previously_ambiguous  # released cleanly: nothing to check

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from alert_courier.domain.actions import AcknowledgeEscalation, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
 from alert_courier.domain.alert import Alert, AlertStatus, Severity
-from alert_courier.domain.decisions import Decision, decide
+from alert_courier.domain.decisions import Decision, apply_results, decide
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.rules import RuleSet, parse_rules, plan_for
 
@@ -140,7 +140,20 @@ def test_acknowledgement_acknowledges_pages_and_cancels_pending_levels() -> None
     assert decision.actions == [
         AcknowledgeEscalation(group_id="g1", escalation_id="esc-1", reason="acknowledge page esc-1")
     ]
-    assert decision.next_state.pending_escalations == [] and decision.next_state.acknowledged_at == NOW
+    accepted = apply_results(decision.next_state, decision.actions, [{"acknowledged": True}])
+    assert accepted.pending_escalations == [] and accepted.acknowledged_at == NOW
+
+
+def test_an_acknowledgement_incident_io_refused_leaves_the_later_levels_running() -> None:
+    """Regression (issue 13, defect 5): a refused ack used to cancel the pending levels though nobody acked."""
+    labels = {"team": "payments", "service": "api"}
+    state = run(alert("a", "firing", labels=labels), GroupState(group_id="g1"), RICH).next_state
+    state = state.model_copy(update={"escalation_ids": ["esc-1"]})
+    decision = run(alert("a", "acknowledged", labels=labels), state, RICH)
+    refused = apply_results(decision.next_state, decision.actions, [{"acknowledged": False, "refused": "403"}])
+    assert refused.pending_escalations == state.pending_escalations != []
+    assert refused.acknowledged_at is None
+    assert any("a refusal leaves them running" in reason for reason in decision.reasons)
 
 
 def test_severity_words_from_the_rules_remap_before_matching() -> None:

@@ -144,7 +144,7 @@ class ActionLedger:
                     ":zero": 0,
                     ":one": 1,
                 },
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_OLD",
             )
         except ClientError as error:
             if not _is_conditional_failure(error):
@@ -153,12 +153,17 @@ class ActionLedger:
             if item.get("status") == "done":
                 return Claim(action_key, done=True, result=json.loads(item.get("result", "{}")))
             raise ActionBusy(action_key) from None
-        item = response["Attributes"]
+        previous = response.get("Attributes") or {}
+        abandoned = float(previous.get("lease_until", 0)) > 0  # its worker died mid-action, perhaps after acting
+        if abandoned and not previous.get("ambiguous"):
+            self._table.update_item(
+                Key=key, UpdateExpression="SET ambiguous = :true", ExpressionAttributeValues={":true": True}
+            )
         return Claim(
             action_key,
             done=False,
-            previously_ambiguous=bool(item.get("ambiguous", False)),
-            first_attempt_at=float(item.get("first_attempt_at", now)),
+            previously_ambiguous=bool(previous.get("ambiguous", False)) or abandoned,
+            first_attempt_at=float(previous.get("first_attempt_at", _decimal(now))),
         )
 
     def complete(self, action_key: str, result: dict[str, Any]) -> None:

@@ -71,6 +71,20 @@ class ResolveIncident(_Action):
         return f"resolve_incident#{self.group_id}#{self.generation}"
 
 
+class UpdateIncident(_Action):
+    """Raises an open incident's severity when a firing alert of its group is more severe than any before."""
+
+    kind: Literal["update_incident"] = "update_incident"
+    generation: int = Field(ge=1)
+    incident_id: str
+    severity: Severity
+    severity_name: str | None = None
+
+    @property
+    def action_key(self) -> str:
+        return f"update_incident#{self.group_id}#{self.generation}#{self.severity.value}"
+
+
 class SendAlertEvent(_Action):
     """Fires or resolves an alert in an incident.io HTTP alert source (REST, the source's own token)."""
 
@@ -116,6 +130,6 @@ class AcknowledgeEscalation(_Action):
 
 
 Action = Annotated[
-    OpenIncident | ResolveIncident | SendAlertEvent | Escalate | AcknowledgeEscalation,
+    OpenIncident | ResolveIncident | UpdateIncident | SendAlertEvent | Escalate | AcknowledgeEscalation,
     Field(discriminator="kind"),
 ]

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
 
 class AlertStatus(StrEnum):
     FIRING = "firing"
@@ -21,6 +23,10 @@ class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_RANK[self.value]
 
 
 class Alert(BaseModel):

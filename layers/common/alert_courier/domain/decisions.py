@@ -17,6 +17,7 @@ from alert_courier.domain.actions import (
     OpenIncident,
     ResolveIncident,
     SendAlertEvent,
+    UpdateIncident,
     opened_incident_fields,
 )
 from alert_courier.domain.alert import Alert, AlertStatus
@@ -53,7 +54,58 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     """The decision for one alert given its group's state (`state_id_of`) and the rules."""
     plan = follow_up_plan(plan_for(alert, rules), state, rules)
     decision = decide(plan, state, rules, now)
-    return AlertDecision(plan, decision.actions, decision.next_state, decision.reasons)
+    actions, next_state, notes = _resume_unfinished(alert.transition_id(), state, decision)
+    return AlertDecision(plan, _once_each(actions), next_state, decision.reasons + notes)
+
+
+def leave_unfinished(state: GroupState, transition_id: str, actions: list[Action]) -> GroupState:
+    """The state to save when a failure stopped a decision's actions partway: what succeeded is folded in by
+    `apply_results` already; what is left is done by this transition's redelivery or replay."""
+    unfinished = {key: value for key, value in state.unfinished.items() if key != transition_id}
+    if actions:
+        unfinished[transition_id] = list(actions)
+    return state.model_copy(update={"unfinished": unfinished})
+
+
+def _resume_unfinished(
+    transition_id: str, before: GroupState, decision: Decision
+) -> tuple[list[Action], GroupState, list[str]]:
+    """A redelivered or replayed transition first does what its earlier attempt left undone, unless the group
+    has moved on (its episode ended or a new one began: no late incident or page)."""
+    state = decision.next_state
+    firing = bool(state.firing)
+
+    def still_due(action: Action) -> bool:
+        if isinstance(action, OpenIncident | Escalate | UpdateIncident):
+            return (
+                firing
+                and action.generation == state.generation
+                and not (isinstance(action, OpenIncident) and state.incident_open)
+            )
+        return True
+
+    kept = {
+        key: [action for action in actions if still_due(action)]
+        for key, actions in state.unfinished.items()
+        if key != transition_id
+    }
+    resumed = [action for action in before.unfinished.get(transition_id, []) if still_due(action)]
+    next_state = state.model_copy(update={"unfinished": {key: value for key, value in kept.items() if value}})
+    if not resumed:
+        return decision.actions, next_state, []
+    note = f"resuming what an earlier attempt left undone: {', '.join(action.kind for action in resumed)}"
+    return [*resumed, *decision.actions], next_state, [note]
+
+
+def _once_each(actions: list[Action]) -> list[Action]:
+    """Rules that continue can ask for the same side effect twice; it is one action."""
+    seen: set[str] = set()
+    unique = []
+    for action in actions:
+        if action.action_key not in seen:
+            seen.add(action.action_key)
+            unique.append(action)
+    return unique
 
 
 def follow_up_plan(plan: Plan, state: GroupState, rules: RuleSet) -> Plan:
@@ -81,6 +133,11 @@ def apply_results(state: GroupState, actions: list[Action], results: list[dict[s
             state = state.model_copy(update=opened_incident_fields(result))
         elif isinstance(action, Escalate) and result.get("escalation_id"):
             state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
+    acknowledgements = [r for a, r in zip(actions, results, strict=False) if isinstance(a, AcknowledgeEscalation)]
+    if any(result.get("acknowledged") for result in acknowledgements):
+        state = state.model_copy(update={"pending_escalations": []})
+    elif acknowledgements:  # incident.io refused: nobody acknowledged the page, the later levels keep running
+        state = state.model_copy(update={"acknowledged_at": None})
     return state
 
 
@@ -93,6 +150,7 @@ class _Tracked:
     starts_episode: bool  # the group goes from quiet to firing
     ends_episode: bool  # the group's last firing alert resolved
     note: str
+    repeat: bool = False  # the alert is already firing here (a re-send, or a change of something else)
 
 
 def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Decision:
@@ -105,8 +163,18 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
         return _on_acknowledged(state, "acknowledge" in kinds, reasons, now)
 
     tracked = _track(alert, state)
+    upgrade = (
+        (tracked.new_transition or tracked.repeat)
+        and alert.status is AlertStatus.FIRING
+        and not tracked.starts_episode
+        and state.episode_severity is not None
+        and alert.severity.rank > state.episode_severity.rank
+    )
+    if not tracked.new_transition and not upgrade:
+        return Decision([], tracked.state, [*reasons, tracked.note + (", nothing new" if tracked.repeat else "")])
     if not tracked.new_transition:
-        return Decision([], tracked.state, [*reasons, tracked.note])
+        raised, raised_state, raised_notes = _severity_upgrade(plan, state, tracked.state, rules, now)
+        return Decision(raised, raised_state, [*reasons, tracked.note, *raised_notes, *[a.reason for a in raised]])
     next_state = tracked.state
     actions: list[Action] = []
     notes = [tracked.note]
@@ -119,6 +187,7 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
                 "escalation_ids": [],
                 "pending_escalations": [],
                 "episode_rules": [matched.rule for matched in plan.matched],
+                "episode_severity": alert.severity,
             }
         )
     level = 0
@@ -150,10 +219,77 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
                 else:
                     actions.append(action_or_pending)
             level += 1
+    if upgrade:
+        raised, next_state, raised_notes = _severity_upgrade(plan, state, next_state, rules, now)
+        actions += raised
+        notes += raised_notes
     if tracked.ends_episode:
         next_state = next_state.model_copy(update={"pending_escalations": []})
     next_state = _forget_old_resolutions(next_state, now)
     return Decision(actions, next_state, reasons + [note for note in notes if note] + [a.reason for a in actions])
+
+
+def _severity_upgrade(
+    plan: Plan, before: GroupState, state: GroupState, rules: RuleSet, now: datetime
+) -> tuple[list[Action], GroupState, list[str]]:
+    """A firing alert more severe than anything this episode has fired: the open incident's severity is raised,
+    and what the rules matching it add to the episode's rules (an incident, alert events, pages) is done now.
+    A less severe alert never lowers it (a responder may have set it): see README "Severity"."""
+    alert = plan.alert
+    notes = [f"severity raised from {before.episode_severity} to {alert.severity.value} by {alert.dedup_key!r}"]
+    actions: list[Action] = []
+    added = [matched for matched in plan.matched if matched.rule not in before.episode_rules]
+    episode = plan_with_rules(alert, rules, before.episode_rules)
+    episode_specs = episode.actions if episode is not None else []
+    level = sum(1 for spec in episode_specs if spec.escalate is not None)  # new levels follow the episode's
+    has_incident = before.incident_open or any(spec.open_incident is not None for spec in episode_specs)
+    for spec in (spec for matched in added for spec in matched.actions):
+        if spec.alert_event is not None:
+            config = spec.alert_event
+            title, description = render(config.title, alert), render(config.description, alert)
+            actions.append(_alert_event(alert, state, config.alert_source_config_id, title, description))
+        elif spec.open_incident is not None and not has_incident:
+            has_incident = True
+            actions.append(
+                open_incident_from_spec(
+                    spec.open_incident,
+                    alert,
+                    rules,
+                    group_id=state.group_id,
+                    generation=before.generation,
+                    links=alert.links,
+                    reason=f"raised to {alert.severity.value}: rule opens an incident for the episode",
+                )
+            )
+        elif spec.escalate is not None:
+            action_or_pending = _escalation(alert, state, spec.escalate, level, now)
+            if isinstance(action_or_pending, PendingEscalation):
+                pending = [*state.pending_escalations, action_or_pending]
+                state = state.model_copy(update={"pending_escalations": pending})
+                notes.append(f"escalation level {level} due at {action_or_pending.due_at.isoformat()}")
+            else:
+                actions.append(action_or_pending)
+            level += 1
+    if before.incident_open and before.incident_id:
+        incident_spec = plan.incident_spec
+        actions.append(
+            UpdateIncident(
+                group_id=state.group_id,
+                generation=before.generation,
+                incident_id=before.incident_id,
+                severity=alert.severity,
+                severity_name=(incident_spec.severity if incident_spec else None)
+                or rules.severity.incident_io.get(alert.severity),
+                reason=f"raise incident {before.incident_reference or before.incident_id} to {alert.severity.value}",
+            )
+        )
+    state = state.model_copy(
+        update={
+            "episode_severity": alert.severity,
+            "episode_rules": [*before.episode_rules, *(matched.rule for matched in added)],
+        }
+    )
+    return actions, state, notes
 
 
 RESOLVED_MEMORY = timedelta(days=7)
@@ -179,19 +315,26 @@ def _track(alert: Alert, state: GroupState) -> _Tracked:
             return _Tracked(state, False, False, False, f"stale firing: the firing of {started} was already resolved")
         live = state.firing.get(key)
         if live is not None and live >= started:
-            return _Tracked(base, False, False, False, "already firing: a repeat of a known alert, nothing new")
+            return _Tracked(base, False, False, False, "already firing: a repeat of a known alert", repeat=True)
         firing = {**state.firing, key: started}
         quiet = not state.firing and not state.incident_open
         return _Tracked(base.model_copy(update={"firing": firing}), True, quiet, False, "")
     live = state.firing.get(key)
+    ended = alert.ended_at.isoformat() if alert.ended_at else ""
     if live is None:
-        # Remember it anyway, so a late or replayed copy of the firing it ends is recognised as stale.
-        through = max(started, state.resolved_through.get(key, ""))
+        # Remember it anyway, so a late or replayed copy of the firing it ends is recognised as stale. A resolve
+        # that does not name the firing it ends (CloudWatch OK via SNS, Datadog Recovered) ends every firing
+        # that started before it did.
+        through = max(started or ended, state.resolved_through.get(key, ""))
         next_state = base.model_copy(update={"resolved_through": {**state.resolved_through, key: through}})
         return _Tracked(next_state, False, False, False, "resolved for an alert that is not firing here")
     if started and live and started < live:
         return _Tracked(
             state, False, False, False, f"stale resolved: it ends the firing of {started}, a newer one ({live}) is live"
+        )
+    if not started and ended and live and ended < live:
+        return _Tracked(
+            state, False, False, False, f"stale resolved: it happened at {ended}, before the live firing ({live})"
         )
     firing = {name: value for name, value in state.firing.items() if name != key}
     next_state = base.model_copy(
@@ -326,6 +469,8 @@ def _escalation(
 
 def _on_acknowledged(state: GroupState, act: bool, reasons: list[str], now: datetime) -> Decision:
     next_state = state.model_copy(update={"acknowledged_at": now, "pending_escalations": []})
+    if act and state.escalation_ids:  # the levels stop only if incident.io accepts it (`apply_results`)
+        next_state = state.model_copy(update={"acknowledged_at": now})
     if not act:
         return Decision([], next_state, [*reasons, "acknowledgement recorded; no rule acts on it"])
     if not state.escalation_ids:
@@ -336,4 +481,5 @@ def _on_acknowledged(state: GroupState, act: bool, reasons: list[str], now: date
         )
         for escalation_id in state.escalation_ids
     ]
-    return Decision(actions, next_state, [*reasons, "acknowledged: pending escalation levels cancelled"])
+    note = "acknowledged: pending escalation levels end once incident.io accepts it (a refusal leaves them running)"
+    return Decision(actions, next_state, [*reasons, note])

@@ -7,6 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alert_courier.domain.actions import Action
+from alert_courier.domain.alert import Severity
+
 
 def state_id_for(source: str, state_key: str) -> str:
     return hashlib.sha256(f"{source}\x1f{state_key}".encode()).hexdigest()[:32]
@@ -45,4 +48,9 @@ class GroupState(BaseModel):
     escalation_ids: list[str] = Field(default_factory=list)
     pending_escalations: list[PendingEscalation] = Field(default_factory=list)
     acknowledged_at: datetime | None = None
+    episode_severity: Severity | None = Field(default=None, description="the highest severity fired this episode")
+    unfinished: dict[str, list[Action]] = Field(
+        default_factory=dict,
+        description="transition id → the actions a failure left undone; its redelivery or replay does them",
+    )
     updated_at: datetime | None = None

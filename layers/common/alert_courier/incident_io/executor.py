@@ -13,6 +13,7 @@ from alert_courier.domain.actions import (
     OpenIncident,
     ResolveIncident,
     SendAlertEvent,
+    UpdateIncident,
 )
 from alert_courier.domain.group_state import GroupState
 from alert_courier.incident_io import lookups
@@ -28,6 +29,7 @@ from alert_courier.incident_io.tool_table import (
     incident_from_result,
     open_incident_arguments,
     resolve_incident_arguments,
+    update_incident_arguments,
 )
 from alert_courier.use_cases.ports import AlertEventSender, Claim, IncidentTools, Remaining, Telemetry
 
@@ -48,6 +50,8 @@ class IncidentIoExecutor:
             return self._open_incident(action, claim, remaining)
         if isinstance(action, ResolveIncident):
             return self._resolve_incident(action, remaining)
+        if isinstance(action, UpdateIncident):
+            return self._update_incident(action, remaining)
         if isinstance(action, SendAlertEvent):
             return self._send_alert_event(action)
         if isinstance(action, Escalate):
@@ -101,6 +105,16 @@ class IncidentIoExecutor:
             return {"incident_id": action.incident_id, "status": status.get("name"), "already_resolved": True}
         status = incident_from_result(result).get("incident_status") or {}
         return {"incident_id": action.incident_id, "status": status.get("name") if isinstance(status, dict) else None}
+
+    def _update_incident(self, action: UpdateIncident, remaining: Remaining) -> dict[str, Any]:
+        tool = TOOLS["update_incident"]
+        arguments = update_incident_arguments(action, self._calls.organisation(remaining), self._calls.schema(tool))
+        result = self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
+        severity = incident_from_result(result).get("severity") or {}
+        return {
+            "incident_id": action.incident_id,
+            "severity": severity.get("name") if isinstance(severity, dict) else None,
+        }
 
     def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:
         if self._alert_events is None:

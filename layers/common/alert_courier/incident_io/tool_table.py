@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from alert_courier.domain.actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
+from alert_courier.domain.actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent, UpdateIncident
 from alert_courier.domain.errors import ActionFailed
 from alert_courier.incident_io.organisation import Organisation
 
 TOOLS: dict[str, str] = {
     "open_incident": "incident_create",
     "resolve_incident": "incident_update",
+    "update_incident": "incident_update",
     "find_incidents": "incident_list",
     "show_incident": "incident_show",
     "escalate": "escalation_create",
@@ -86,6 +87,15 @@ def resolve_incident_arguments(
     return _only_accepted(arguments, schema, ("incident_id",))
 
 
+def update_incident_arguments(
+    action: UpdateIncident, org: Organisation | None, schema: dict[str, Any]
+) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"incident_id": action.incident_id, "notify_incident_channel": True}
+    if action.severity_name:
+        arguments["severity_id"] = _resolve(org, "severity", action.severity_name)
+    return _only_accepted(arguments, schema, ("incident_id",))
+
+
 def escalation_draft_arguments(action: Escalate, incident_id: str | None, schema: dict[str, Any]) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "title": action.title,
@@ -132,6 +142,9 @@ def planned_calls(
     if isinstance(action, ResolveIncident):
         tool = TOOLS["resolve_incident"]
         return [{"tool": tool, "arguments": resolve_incident_arguments(action, org, schemas.get(tool, {}))}]
+    if isinstance(action, UpdateIncident):
+        tool = TOOLS["update_incident"]
+        return [{"tool": tool, "arguments": update_incident_arguments(action, org, schemas.get(tool, {}))}]
     if isinstance(action, SendAlertEvent):
         path = ALERT_EVENT_PATH.format(alert_source_config_id=action.alert_source_config_id)
         return [{"rest": f"POST {path}", "body": alert_event_body(action)}]

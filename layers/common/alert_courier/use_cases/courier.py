@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alert_courier.domain.alert import AlertEnvelope
-from alert_courier.domain.decisions import AlertDecision, apply_results, decide_alert, state_id_of
+from alert_courier.domain.decisions import AlertDecision, apply_results, decide_alert, leave_unfinished, state_id_of
 from alert_courier.domain.errors import ActionFailed, GroupTooLarge, PermanentFailure
 from alert_courier.domain.rules import RuleSet
 from alert_courier.use_cases.history_entry import history_entry
@@ -50,19 +50,23 @@ class Courier:
             state = self._states.load(state_id)
             decision = decide_alert(envelope.alert, state, rules, self._clock())
             results, error = self._runner.perform_all(decision.actions, state, remaining_seconds)
-            if error is not None:
-                self._record(envelope, decision, results, error)
-                if error.permanent:
-                    raise PermanentFailure(error.describe()) from error
-                raise error
             next_state = apply_results(decision.next_state, decision.actions, results)
+            if error is not None:
+                # What succeeded is saved (a later resolve finds the incident); what is left waits for this
+                # message's redelivery or replay.
+                undone = decision.actions[len(results) :]
+                next_state = leave_unfinished(next_state, envelope.alert.transition_id(), undone)
             if next_state != state:
                 try:
                     self._states.save(next_state)  # StaleState: decide again; done actions are remembered
                 except GroupTooLarge as too_large:
                     self._record(envelope, decision, results, str(too_large))
                     raise PermanentFailure(str(too_large)) from too_large
-            self._record(envelope, decision, results, None)
+            self._record(envelope, decision, results, error)
+            if error is not None:
+                if error.permanent:
+                    raise PermanentFailure(error.describe()) from error
+                raise error
             return {"reasons": decision.reasons, "actions": [a.kind for a in decision.actions], "results": results}
 
         return until_saved(state_id, attempt)

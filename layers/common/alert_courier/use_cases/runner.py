@@ -18,6 +18,7 @@ from alert_courier.use_cases.telemetry import NoTelemetry
 ACTION_METRICS = {
     "open_incident": "IncidentsOpened",
     "resolve_incident": "IncidentsResolved",
+    "update_incident": "IncidentsUpdated",
     "alert_event": "AlertEventsSent",
     "escalate": "Escalations",
     "acknowledge_escalation": "Acknowledgements",
