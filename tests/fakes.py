@@ -189,24 +189,19 @@ class Scripted:
     status: int | None = None
 
 
-class SimulatedIncidentTools:
-    """incident.io's MCP tools in-process: the local simulator's own tool code and schemas, no HTTP.
-
-    `script(tool, outcome, times)` makes the next calls of a tool fail: before acting (transient, permanent) or
-    after acting with the answer lost (ambiguous), as a timeout after the server acted would.
-    """
+class InProcessIncidentIo:
+    """incident.io's MCP tools run by the local simulator's own tool code and schemas, in this process."""
 
     def __init__(
         self,
+        simulator: Any,
         *,
         drop_tools: Iterable[str] = (),
         drop_arguments: dict[str, list[str]] | None = None,
-        **simulator_options: Any,
     ) -> None:
         from alert_courier_local.simulator.schemas import load_tool_schemas
-        from alert_courier_local.simulator.simulator import Simulator
 
-        self.simulator = Simulator(**simulator_options)
+        self.simulator = simulator
         dropped = set(drop_tools)
         self._schemas = {
             name: copy.deepcopy(entry["inputSchema"])
@@ -216,18 +211,12 @@ class SimulatedIncidentTools:
         for name, arguments in (drop_arguments or {}).items():  # a server that does not offer these arguments
             for argument in arguments:
                 self._schemas[name].get("properties", {}).pop(argument, None)
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._scripts: dict[str, list[Scripted]] = {}
-        self._lock = threading.Lock()
-
-    def script(self, tool: str, outcome: str, times: int = 1, *, status: int | None = None) -> None:
-        self._scripts.setdefault(tool, []).extend(Scripted(outcome, status) for _ in range(times))
 
     def input_schemas(self) -> dict[str, dict[str, Any]]:
         return self._schemas
 
     def read_resource(self, uri: str, *, remaining_seconds: Remaining = None) -> dict[str, Any]:
-        return self.simulator.organisation_config()
+        return dict(self.simulator.organisation_config())
 
     def call_tool(
         self,
@@ -239,6 +228,48 @@ class SimulatedIncidentTools:
     ) -> dict[str, Any]:
         from alert_courier_local.simulator.errors import IncidentIoError
 
+        try:
+            return dict(self.simulator.call_tool(name, arguments))
+        except IncidentIoError as error:
+            raise ToolCallError(
+                kind_for_status(error.status), error.message, tool=name, status=error.status, code=error.code
+            ) from None
+
+
+class ScriptedTools:
+    """Any incident-tools port with scripted faults: `script(tool, outcome, times)` makes the next calls of a
+    tool fail before acting (transient, permanent), or after acting with the answer lost (as a timeout after the
+    server acted would) or the process dying."""
+
+    def __init__(self, inner: Any, simulator: Any) -> None:
+        self.inner = inner
+        self.simulator = simulator  # the organisation behind `inner`, to read and change its state directly
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._scripts: dict[str, list[Scripted]] = {}
+        self._lock = threading.Lock()
+
+    def script(self, tool: str, outcome: str, times: int = 1, *, status: int | None = None) -> None:
+        self._scripts.setdefault(tool, []).extend(Scripted(outcome, status) for _ in range(times))
+
+    def clear_scripts(self) -> None:
+        self._scripts.clear()
+
+    def input_schemas(self) -> dict[str, dict[str, Any]]:
+        schemas: dict[str, dict[str, Any]] = self.inner.input_schemas()
+        return schemas
+
+    def read_resource(self, uri: str, *, remaining_seconds: Remaining = None) -> dict[str, Any]:
+        document: dict[str, Any] = self.inner.read_resource(uri, remaining_seconds=remaining_seconds)
+        return document
+
+    def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        retry_ambiguous: bool = False,
+        remaining_seconds: Remaining = None,
+    ) -> dict[str, Any]:
         with self._lock:
             self.calls.append((name, copy.deepcopy(arguments)))
             scripted = self._scripts.get(name, []).pop(0) if self._scripts.get(name) else None
@@ -247,12 +278,9 @@ class SimulatedIncidentTools:
         if scripted is not None and scripted.outcome == "permanent":
             status = scripted.status or 422
             raise ToolCallError(kind_for_status(status), "scripted: refused", tool=name, status=status)
-        try:
-            result = self.simulator.call_tool(name, arguments)
-        except IncidentIoError as error:
-            raise ToolCallError(
-                kind_for_status(error.status), error.message, tool=name, status=error.status, code=error.code
-            ) from None
+        result: dict[str, Any] = self.inner.call_tool(
+            name, arguments, retry_ambiguous=retry_ambiguous, remaining_seconds=remaining_seconds
+        )
         if scripted is not None and scripted.outcome == "lost":
             raise ToolCallError(FailureKind.AMBIGUOUS, "scripted: no answer in time (the server acted)", tool=name)
         if scripted is not None and scripted.outcome == "crash":
@@ -261,6 +289,24 @@ class SimulatedIncidentTools:
 
     def tool_calls(self, name: str) -> list[dict[str, Any]]:
         return [arguments for tool, arguments in self.calls if tool == name]
+
+
+class SimulatedIncidentTools(ScriptedTools):
+    """incident.io's tools in-process (the simulator's code, no HTTP), with scripted faults."""
+
+    def __init__(
+        self,
+        *,
+        drop_tools: Iterable[str] = (),
+        drop_arguments: dict[str, list[str]] | None = None,
+        **simulator_options: Any,
+    ) -> None:
+        from alert_courier_local.simulator.simulator import Simulator
+
+        simulator = Simulator(**simulator_options)
+        super().__init__(
+            InProcessIncidentIo(simulator, drop_tools=drop_tools, drop_arguments=drop_arguments), simulator
+        )
 
 
 @dataclass
@@ -284,19 +330,22 @@ class World:
 
     rules: RuleSet
     clock: DrivenClock = field(default_factory=DrivenClock)
-    tools: SimulatedIncidentTools = field(default_factory=SimulatedIncidentTools)
-    states: InMemoryGroupStates = field(default_factory=InMemoryGroupStates)
-    history: InMemoryHistory = field(default_factory=InMemoryHistory)
-    heartbeats: InMemoryHeartbeats = field(default_factory=InMemoryHeartbeats)
+    tools: ScriptedTools = field(default_factory=SimulatedIncidentTools)
+    states: Any = field(default_factory=InMemoryGroupStates)
+    history: Any = field(default_factory=InMemoryHistory)
+    heartbeats: Any = field(default_factory=InMemoryHeartbeats)
     alert_events: RecordedAlertEvents = field(default_factory=RecordedAlertEvents)
     telemetry: RecordedTelemetry = field(default_factory=RecordedTelemetry)
-    ledger: InMemoryLedger | None = None
+    ledger: Any = None
+    timers: Any = None
 
     def __post_init__(self) -> None:
         from alert_courier.incident_io.executor import IncidentIoExecutor
 
         if self.ledger is None:
             self.ledger = InMemoryLedger(clock=self.clock.epoch)
+        if self.timers is None:
+            self.timers = InMemoryTimers(self.states)
         executor = IncidentIoExecutor(self.tools, self.alert_events, self.telemetry)
         self.runner = ActionRunner(self.ledger, executor, self.telemetry)
         self.courier = Courier(self.states, self.runner, self.history, lambda: self.rules, clock=self.clock)
@@ -309,7 +358,7 @@ class World:
                 forwarder=self.alert_events,
             ),
             escalations=EscalationChecks(
-                runner=self.runner, groups=self.states, timers=InMemoryTimers(self.states), history=self.history
+                runner=self.runner, groups=self.states, timers=self.timers, history=self.history
             ),
             clock=self.clock,
             telemetry=self.telemetry,

@@ -63,6 +63,9 @@ class Alert(BaseModel):
         # so trigger → resolve → trigger within SQS' 5-minute dedup window is not dropped as a duplicate.
         started = _iso(self.started_at) or f"received:{_iso(self.received_at)}"
         parts = [self.source, self.dedup_key, self.status.value, started, _iso(self.ended_at)]
+        if self.status is AlertStatus.FIRING:
+            # A change of severity is news (SQS would drop it for 5 minutes as a duplicate otherwise).
+            parts.append(self.severity.value)
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

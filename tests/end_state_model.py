@@ -1,0 +1,375 @@
+"""A model-based test of the whole dispatch path: random interleavings of what senders, queues, incident.io and
+people do, checked against an oracle of the end state after every step and at quiescence.
+
+The machine drives a `World` (tests/fakes.py: the use cases on in-memory ports, or on moto and the simulator over
+HTTP for the smaller profile). Senders' events are generated in sender-time order (the truth); delivery may be
+out of order, repeated, failed (transient, permanent, answer lost after acting, worker crash), dead-lettered and
+replayed; people acknowledge pages in incident.io or send acknowledgements that incident.io may refuse; the
+scheduler runs on a driven clock.
+
+The oracle:
+- always: at most one open incident per group; no two incidents for one group episode (one `alert-courier key`
+  each); each escalation level pages at most once per incident; a suppressed group gets no call;
+- at quiescence (faults off, everything delivered, the DLQ replayed, the clock past every level's due time): the
+  queue and the DLQ are empty; a group's incident is open iff the group has an alert firing by the latest
+  sender time; the open incident's severity is at least the highest firing severity (never lowered: README);
+  a critical payments episode paged its first level exactly once, and its second level exactly once unless a
+  person acknowledged (in incident.io, or by an acknowledgement incident.io accepted); a group whose messages
+  were all delivered in sender order opened no more incidents than it had episodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
+from alert_courier.domain.rules import parse_rules
+from tests.fakes import Crash, World
+
+PAYMENTS_PATH = "01HR716FJW92V81E5128Q6RW31"
+GRACE = "01HR716BWNFMGT83PXT891WB09"
+ALERT_SOURCE = "01HR71AHZ3E9TPKXKN5SN8KZ5H"
+RULES = parse_rules(f"""
+rules:
+  - name: acknowledgements
+    match: {{status: acknowledged}}
+    actions: [acknowledge]
+  - name: quiet
+    match: {{labels: {{env: staging}}}}
+    actions: [suppress]
+  - name: payments-critical
+    match: {{labels: {{team: payments}}, severity: critical}}
+    actions:
+      - alert_event: {{alert_source_config_id: {ALERT_SOURCE}}}
+      - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
+      - escalate: {{escalation_path_id: {PAYMENTS_PATH}}}
+      - escalate: {{user_ids: [{GRACE}], after_minutes: 15}}
+  - name: payments
+    match: {{labels: {{team: payments}}}}
+    actions:
+      - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
+  - name: ops
+    actions:
+      - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
+""")
+GROUPS = {
+    "ops": {"team": "ops"},
+    "pay": {"team": "payments"},
+    "pay2": {"team": "payments"},
+    "quiet": {"env": "staging"},
+}
+KEYS = ("a", "b")
+SEVERITY_RANK = {"Minor": 1, "Major": 2, "Critical": 3}
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+FAULT_TOOLS = ("incident_create", "incident_update", "escalation_create", "escalation_list", "escalation_show")
+FAULTS = ("transient", "permanent", "lost", "crash")
+
+
+@dataclass
+class Message:
+    envelope: AlertEnvelope
+    group: str
+    sender_time: datetime
+    serial: int  # generation order = sender-time order
+
+
+@dataclass
+class KeyTruth:
+    firing: bool = False
+    started: datetime | None = None
+    severity: Severity = Severity.WARNING
+
+
+@dataclass
+class Model:
+    """What really happened at the senders, and what the test did to the pipeline."""
+
+    keys: dict[tuple[str, str], KeyTruth] = field(default_factory=dict)
+    episodes: dict[str, int] = field(default_factory=dict)  # times each group went from quiet to firing
+    reordered: set[str] = field(default_factory=set)  # groups with a message delivered after a later one
+    delivered: dict[str, int] = field(default_factory=dict)  # highest serial delivered per group
+    human_acked: set[str] = field(default_factory=set)  # incident ids whose page a person acknowledged
+    acknowledged: set[str] = field(default_factory=set)  # incident ids an acknowledgement message ended levels of
+
+
+class EndStateMachine(RuleBasedStateMachine):
+    """Subclasses give `make_world(keyed)`; `faults` lists the fault kinds this profile injects."""
+
+    faults: tuple[str, ...] = FAULTS
+
+    def make_world(self, keyed: bool) -> World:
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world: World | None = None
+        self.model = Model()
+        self.queue: list[Message] = []
+        self.dead_letters: list[tuple[Message, str]] = []
+        self.sender_time = T0
+        self.serial = 0
+
+    # ---- set-up -------------------------------------------------------------------------------------
+
+    @initialize(keyed=st.booleans())
+    def start(self, keyed: bool) -> None:
+        """`keyed`: whether incident_create advertises an idempotency key (else the re-check path is used)."""
+        self.world = self.make_world(keyed)
+
+    @property
+    def w(self) -> World:
+        assert self.world is not None
+        return self.world
+
+    # ---- the senders ----------------------------------------------------------------------------------
+
+    def _send(self, group: str, key: str, status: AlertStatus, severity: Severity, **times: Any) -> None:
+        self.sender_time += timedelta(seconds=30)
+        self.serial += 1
+        alert = Alert(
+            source="alertmanager",
+            dedup_key=f"{group}-{key}",
+            group_key=group,
+            status=status,
+            severity=severity,
+            title=f"{key} {severity.value}",
+            labels={**GROUPS[group], "group": group},
+            received_at=self.sender_time,
+            **times,
+        )
+        envelope = AlertEnvelope(alert=alert, correlation_id=f"m{self.serial}")
+        self.queue.append(Message(envelope, group, self.sender_time, self.serial))
+
+    @rule(group=st.sampled_from(sorted(GROUPS)), key=st.sampled_from(KEYS), critical=st.booleans())
+    def fire(self, group: str, key: str, critical: bool) -> None:
+        """A new firing, or a change of a firing alert (same start, another severity: Datadog Warn → Alert)."""
+        truth = self.model.keys.setdefault((group, key), KeyTruth())
+        severity = Severity.CRITICAL if critical else Severity.WARNING
+        if not truth.firing:
+            if not any(t.firing for (g, _), t in self.model.keys.items() if g == group):
+                self.model.episodes[group] = self.model.episodes.get(group, 0) + 1
+            truth.firing, truth.started = True, self.sender_time + timedelta(seconds=30)
+        truth.severity = severity
+        self._send(group, key, AlertStatus.FIRING, severity, started_at=truth.started)
+
+    @rule(group=st.sampled_from(sorted(GROUPS)), key=st.sampled_from(KEYS), names_its_firing=st.booleans())
+    def resolve(self, group: str, key: str, names_its_firing: bool) -> None:
+        """A recovery; some senders (CloudWatch via SNS, Datadog) do not say which firing it ends."""
+        truth = self.model.keys.get((group, key))
+        if truth is None or not truth.firing:
+            return
+        truth.firing = False
+        started = truth.started if names_its_firing else None
+        self._send(
+            group,
+            key,
+            AlertStatus.RESOLVED,
+            truth.severity,
+            started_at=started,
+            ended_at=self.sender_time + timedelta(seconds=30),
+        )
+
+    # ---- the queue ----------------------------------------------------------------------------------------
+
+    @precondition(lambda self: bool(self.queue))
+    @rule(index=st.integers(min_value=0), keep_a_copy=st.booleans())
+    def deliver(self, index: int, keep_a_copy: bool) -> None:
+        """One message, from anywhere in the queue (senders and SNS do not promise order); optionally it stays
+        queued to be delivered again (SQS is at-least-once, Alertmanager re-sends)."""
+        message = self.queue[index % len(self.queue)]
+        if not keep_a_copy:
+            self.queue.remove(message)
+        self._handle(message)
+
+    def _handle(self, message: Message) -> None:
+        last = self.model.delivered.get(message.group, 0)
+        if message.serial < last:
+            self.model.reordered.add(message.group)
+        self.model.delivered[message.group] = max(last, message.serial)
+        try:
+            outcome = self.w.courier.handle(message.envelope)
+            if message.envelope.alert.status is AlertStatus.ACKNOWLEDGED:
+                self._note_acknowledgement(message)
+            for kind in outcome["actions"]:
+                event(f"acted: {kind}")
+            if any("severity raised" in reason for reason in outcome["reasons"]):
+                event("severity raised")
+            if any("resuming" in reason for reason in outcome["reasons"]):
+                event("resumed what a failure left undone")
+            if any(reason.startswith("stale") for reason in outcome["reasons"]):
+                event("stale event recognised")
+        except PermanentFailure as failure:
+            assert str(failure), "a dead-lettered message must say why"
+            event("dead-lettered")
+            self._drop(message)
+            self.dead_letters.append((message, str(failure)))
+        except (ActionFailed, ActionBusy, StaleState, Crash) as failure:
+            event(f"redelivered after {type(failure).__name__}")
+            if message not in self.queue:
+                self.queue.append(message)  # SQS redelivers after the visibility timeout
+
+    def _note_acknowledgement(self, message: Message) -> None:
+        """Whether the acknowledgement ended the pending levels: incident.io accepted it, or nothing was paged
+        yet (the sender's word is enough then)."""
+        entry = self.w.history.read("alertmanager", message.envelope.alert.dedup_key)[-1]
+        accepted = any(result.get("acknowledged") for result in entry["results"])
+        unpaged = any("no page to acknowledge" in reason for reason in entry["reasons"])
+        incident = self._open_incident(message.group)
+        if (accepted or unpaged) and incident is not None:
+            self.model.acknowledged.add(incident["id"])
+
+    def _drop(self, message: Message) -> None:
+        if message in self.queue:
+            self.queue.remove(message)
+
+    @precondition(lambda self: bool(self.dead_letters))
+    @rule()
+    def replay_dead_letters(self) -> None:
+        """`alert-courier dlq replay --all`."""
+        self.queue += [message for message, _ in self.dead_letters]
+        self.dead_letters.clear()
+
+    # ---- incident.io and people --------------------------------------------------------------------------
+
+    @rule(tool=st.sampled_from(FAULT_TOOLS), kind=st.sampled_from(FAULTS))
+    def fault(self, tool: str, kind: str) -> None:
+        if kind in self.faults:
+            self.w.tools.script(tool, kind)
+
+    @rule(group=st.sampled_from(["pay", "pay2"]))
+    def person_acknowledges_in_incident_io(self, group: str) -> None:
+        incident = self._open_incident(group)
+        if incident is None:
+            return
+        pages = [r.escalation for r in self._escalations() if r.arguments.get("incident_id") == incident["id"]]
+        if pages:
+            self.w.tools.simulator.call_tool("escalation_respond", {"id": pages[0]["id"]})
+            self.model.human_acked.add(incident["id"])
+
+    @rule(group=st.sampled_from(["pay", "pay2"]), refused=st.booleans())
+    def acknowledgement_from_the_sender(self, group: str, refused: bool) -> None:
+        """A PagerDuty-style acknowledge event; incident.io may refuse the service actor's response."""
+        self.sender_time += timedelta(seconds=30)
+        self.serial += 1
+        alert = Alert(
+            source="alertmanager",
+            dedup_key=f"{group}-a",
+            group_key=group,
+            status=AlertStatus.ACKNOWLEDGED,
+            title="acknowledged",
+            labels={**GROUPS[group], "group": group},
+            received_at=self.sender_time,
+        )
+        message = Message(AlertEnvelope(alert=alert, correlation_id=f"m{self.serial}"), group, self.sender_time, 0)
+        self.w.tools.simulator.refuse_respond = refused
+        try:
+            self._handle(message)
+        finally:
+            self.w.tools.simulator.refuse_respond = False
+
+    @rule(minutes=st.sampled_from([1, 2, 5, 16]))
+    def time_passes(self, minutes: int) -> None:
+        self.w.clock.advance(minutes=minutes)
+        with contextlib.suppress(Crash):  # the scheduler's container died; its claims expire
+            self.w.scheduler.run()
+
+    # ---- reading the world -------------------------------------------------------------------------------
+
+    def _escalations(self) -> list[Any]:
+        return list(self.w.tools.simulator.state.escalations.values())
+
+    def _incidents(self, group: str) -> list[dict[str, Any]]:
+        return [
+            record.incident
+            for record in self.w.tools.simulator.state.incidents.values()
+            if record.incident["name"].startswith(f"{group}: ")
+        ]
+
+    def _open_incident(self, group: str) -> dict[str, Any] | None:
+        open_ = [i for i in self._incidents(group) if i["incident_status"]["category"] not in ("closed", "declined")]
+        return open_[0] if open_ else None
+
+    def _pages(self, incident_id: str) -> tuple[int, int]:
+        pages = [r.arguments for r in self._escalations() if r.arguments.get("incident_id") == incident_id]
+        return (
+            sum(1 for args in pages if args.get("escalation_path_id")),
+            sum(1 for args in pages if args.get("user_ids")),
+        )
+
+    # ---- the oracle ----------------------------------------------------------------------------------------
+
+    @invariant()
+    def never_doubled(self) -> None:
+        if self.world is None:
+            return
+        keys: list[str] = []
+        for group in GROUPS:
+            incidents = self._incidents(group)
+            still_open = [i for i in incidents if i["incident_status"]["category"] not in ("closed", "declined")]
+            assert len(still_open) <= 1, f"{group}: {len(still_open)} incidents open at once"
+            for incident in incidents:
+                first, second = self._pages(incident["id"])
+                assert first <= 1 and second <= 1, f"{group}: level paged twice ({first}, {second})"
+        for record in self.w.tools.simulator.state.incidents.values():
+            keys += re.findall(r"alert-courier key: (\S+)", record.arguments.get("summary", ""))
+        assert len(keys) == len(set(keys)), "two incidents for one episode"
+        assert self._incidents("quiet") == []
+
+    def teardown(self) -> None:
+        if self.world is not None:
+            self.quiesce()
+            self.check_end_state()
+        super().teardown()
+
+    def quiesce(self) -> None:
+        self.w.tools.clear_scripts()
+        for _ in range(6):
+            self.w.clock.advance(minutes=2)  # past every crashed worker's lease
+            for message in list(self.queue):
+                self._drop(message)
+                self._handle(message)
+            self.replay_dead_letters() if self.dead_letters else None
+            if not self.queue and not self.dead_letters:
+                break
+        self.w.clock.advance(minutes=20)  # past every pending level's due time
+        self.w.scheduler.run()
+        self.w.scheduler.run()
+        assert self.queue == [] and self.dead_letters == [], "messages neither acted on nor dead-lettered"
+
+    def check_end_state(self) -> None:
+        for group in GROUPS:
+            if group == "quiet":
+                continue
+            firing = [t for (g, _), t in self.model.keys.items() if g == group and t.firing]
+            incident = self._open_incident(group)
+            assert (incident is not None) == bool(firing), (
+                f"{group}: incident {'open' if incident else 'closed'} while {len(firing)} alert(s) fire"
+            )
+            if group not in self.model.reordered:
+                assert len(self._incidents(group)) <= self.model.episodes.get(group, 0), f"{group}: extra incidents"
+            if incident is None:
+                continue
+            highest = max(SEVERITY_RANK["Critical" if t.severity is Severity.CRITICAL else "Minor"] for t in firing)
+            got = SEVERITY_RANK.get((incident.get("severity") or {}).get("name", ""), 0)
+            assert got >= highest, f"{group}: incident severity {got} below the firing {highest}"
+            if GROUPS[group].get("team") == "payments" and any(t.severity is Severity.CRITICAL for t in firing):
+                first, second = self._pages(incident["id"])
+                assert first == 1, f"{group}: a critical payments episode paged level 0 {first} times"
+                if not self._acknowledged(group, incident["id"]):
+                    assert second == 1, f"{group}: nobody acknowledged, level 1 paged {second} times"
+
+    def _acknowledged(self, group: str, incident_id: str) -> bool:
+        """A person acknowledged this incident's page: in incident.io, or by an acknowledgement it accepted (or
+        one that came while nothing was paged yet, which ends the pending levels as the sender asked)."""
+        if incident_id in self.model.human_acked:
+            return True
+        return incident_id in self.model.acknowledged
