@@ -15,9 +15,11 @@ from alert_courier.ingress.rejection import (
     body_too_large,
     invalid_json,
     unknown_source,
+    unrepresentable_text,
     unsupported_media_type,
     wrong_shape,
 )
+from alert_courier.ingress.unicode_text import lone_surrogate_at
 from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources import SOURCES, WebhookSource
 
@@ -77,7 +79,11 @@ def read_webhook(
 
 def _read_json(request: WebhookRequest, source: WebhookSource) -> object:
     _require_json_content_type(request, source)
-    return _parse_json(request.body)
+    document = _parse_json(request.body)
+    where = lone_surrogate_at(document)
+    if where is not None:
+        raise unrepresentable_text(where)
+    return document
 
 
 def _validated(model: type[BaseModel], document: object) -> BaseModel:

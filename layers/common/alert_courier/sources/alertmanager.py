@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alert_courier.domain.alert import Alert, AlertStatus
 from alert_courier.domain.severity import severity_from_word
+from alert_courier.sources.fields import UtcDatetime
 
 _ZERO_TIME_YEAR = 1  # Alertmanager sends 0001-01-01T00:00:00Z as endsAt while an alert fires
 
@@ -20,8 +21,8 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime | None = Field(default=None, alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    starts_at: UtcDatetime | None = Field(default=None, alias="startsAt")
+    ends_at: UtcDatetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = ""
 

@@ -62,7 +62,9 @@ from alert_courier.ingress.sns_signature import (
     untrusted_subscribe_url,
     verify_sns_message,
 )
+from alert_courier.ingress.unicode_text import lone_surrogate_at
 from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.fields import UtcDatetime
 
 SOURCE = "cloudwatch"
 SEVERITY_TAG = "alert-courier:severity"
@@ -177,7 +179,7 @@ class AlarmMessage(BaseModel):
     new_state: StateValue = Field(alias="NewStateValue")
     old_state: str = Field(default="", alias="OldStateValue")
     reason: str = Field(default="", alias="NewStateReason")
-    changed_at: datetime = Field(alias="StateChangeTime")
+    changed_at: UtcDatetime = Field(alias="StateChangeTime")
     region_name: str = Field(default="", alias="Region", description="a display name, e.g. 'EU (Ireland)'")
     alarm_arn: str = Field(alias="AlarmArn")
     trigger: AlarmTrigger | None = Field(default=None, alias="Trigger")
@@ -200,7 +202,7 @@ class AlarmState(BaseModel):
     value: StateValue
     reason: str = ""
     reason_data: str = Field(default="", alias="reasonData")
-    timestamp: datetime | None = None
+    timestamp: UtcDatetime | None = None
 
     _no_text = field_validator("reason", "reason_data", mode="before")(_no_text_if_none)
 
@@ -269,7 +271,7 @@ class AlarmStateChangeEvent(BaseModel):
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     source: Literal["aws.cloudwatch"]
     account: str = ""
-    time: datetime | None = None
+    time: UtcDatetime | None = None
     region: str = ""
     resources: list[str] = Field(min_length=1)
     detail: AlarmDetail
@@ -289,7 +291,7 @@ class AlarmActionEvent(BaseModel):
     source: Literal["aws.cloudwatch"]
     alarm_arn: str = Field(alias="alarmArn")
     account_id: str = Field(default="", alias="accountId")
-    time: datetime | None = None
+    time: UtcDatetime | None = None
     region: str = ""
     alarm_data: AlarmDetail = Field(alias="alarmData")
 
@@ -333,6 +335,11 @@ class SnsMessage(BaseModel):
                 raise PydanticCustomError(
                     "not_an_alarm", "Message is not JSON, so not a CloudWatch alarm notification"
                 ) from None
+            where = lone_surrogate_at(message)
+            if where is not None:
+                raise PydanticCustomError(
+                    "invalid_text", "Message.{where} holds a lone UTF-16 surrogate, which is not text", {"where": where}
+                )
         if isinstance(message, dict) and "detail-type" in message:
             data["Message (EventBridge event)"] = message
         else:

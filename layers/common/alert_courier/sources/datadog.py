@@ -100,6 +100,18 @@ class DatadogWebhook(BaseModel):
             return ",".join(value)
         return value
 
+    @field_validator("date", "last_updated")
+    @classmethod
+    def _a_time_that_converts(cls, text: str) -> str:
+        """A time that reads but has no UTC equivalent is refused; one that does not read is left out."""
+        try:
+            _moment(text)
+        except OverflowError:
+            raise PydanticCustomError(
+                "datetime_out_of_range", "the time {value} has no UTC equivalent", {"value": text[:40]}
+            ) from None
+        return text
+
     @field_validator("title")
     @classmethod
     def _default_template_needs_a_status_prefix(cls, title: str, info: ValidationInfo) -> str:
@@ -237,7 +249,10 @@ def _labels(tags: str, scope: str, hostname: str) -> dict[str, str]:
 
 
 def _moment(text: str) -> datetime | None:
-    """$DATE / $LAST_UPDATED are epoch milliseconds; seconds and ISO 8601 are accepted too."""
+    """$DATE / $LAST_UPDATED are epoch milliseconds; seconds and ISO 8601 are accepted too.
+
+    None for text that is not a time; OverflowError for a time that reads but has no UTC equivalent.
+    """
     text = text.strip()
     try:
         if _EPOCH.fullmatch(text):
@@ -246,7 +261,7 @@ def _moment(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except (ValueError, OverflowError, OSError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _markdown(body: str) -> str:

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from alert_courier.domain.alert import Alert, AlertStatus, Severity
 from alert_courier.ingress.credentials import presented_secret, require_one_of
 from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.fields import UtcDatetime
 
 _STATUS = {"trigger": AlertStatus.FIRING, "acknowledge": AlertStatus.ACKNOWLEDGED, "resolve": AlertStatus.RESOLVED}
 _SUMMARY_LIMIT = 1024
@@ -40,7 +41,7 @@ class EventPayload(BaseModel):
     summary: str = Field(min_length=1)
     source: str = Field(min_length=1)
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: datetime | None = None
+    timestamp: UtcDatetime | None = None
     component: str = ""
     group: str = ""
     class_: str = Field(default="", alias="class")

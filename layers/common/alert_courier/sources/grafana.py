@@ -22,6 +22,7 @@ from alert_courier.ingress.credentials import (
 )
 from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources.alertmanager import real_time as _real_time
+from alert_courier.sources.fields import UtcDatetime
 
 SIGNATURE_HEADERS = ("x-grafana-alerting-signature", "x-grafana-alert-signature")
 TIMESTAMP_HEADERS = ("x-grafana-alerting-signature-timestamp", "x-grafana-alerting-timestamp")
@@ -38,8 +39,8 @@ class GrafanaAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime | None = Field(default=None, alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    starts_at: UtcDatetime | None = Field(default=None, alias="startsAt")
+    ends_at: UtcDatetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = Field(min_length=1, max_length=256)
     silence_url: str = Field(default="", alias="silenceURL")
