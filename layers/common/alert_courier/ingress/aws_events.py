@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from alert_courier.domain.alert import Alert, AlertEnvelope
+from alert_courier.ingress.limits import within_limits
 from alert_courier.ingress.unicode_text import lone_surrogate_at
 from alert_courier.sources.cloudwatch import (
     AlarmActionEvent,
@@ -40,7 +41,7 @@ class AwsDelivery:
 
     def envelopes(self, fallback_correlation_id: str) -> list[AlertEnvelope]:
         return [
-            AlertEnvelope(alert=alert, correlation_id=delivery_id or fallback_correlation_id)
+            AlertEnvelope(alert=within_limits(alert), correlation_id=delivery_id or fallback_correlation_id)
             for alert, delivery_id in zip(self.alerts, self.delivery_ids, strict=True)
         ]
 

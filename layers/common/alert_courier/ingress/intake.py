@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel, ValidationError
 
 from alert_courier.domain.alert import Alert
+from alert_courier.ingress.limits import within_limits
 from alert_courier.ingress.rejection import (
     WebhookRejected,
     body_too_large,
@@ -98,7 +99,7 @@ def _normalised(source: WebhookSource, payload: BaseModel, request: WebhookReque
         alerts = source.normalise(payload)
     except ValidationError as error:
         raise _shape_rejection(error, prefix="alert.") from None
-    return [alert.model_copy(update={"received_at": request.received_at}) for alert in alerts]
+    return [within_limits(alert.model_copy(update={"received_at": request.received_at})) for alert in alerts]
 
 
 def _shape_rejection(error: ValidationError, prefix: str) -> WebhookRejected:
