@@ -40,10 +40,16 @@ RECOMMENDED_TEMPLATE = """{
 }"""
 """Paste into the Datadog webhook's Payload field. `transition` is what tells it from the default template."""
 
+# Every repetition that can overlap another is bounded (a transition is a few words, "on" sits between a few
+# spaces), so a title matches in time linear in its length: an unbounded lazy `[A-Za-z -]*?` followed by `\s+on`
+# took 15 s for "[a" + 100,000 spaces + "x" (quadratic backtracking).
+_MAX_TRANSITION_CHARS = 40
 _TITLE_PREFIX = re.compile(
     r"\s*(?:\[(?P<priority>P[1-5])\]\s*)?"
-    r"\[(?P<transition>[A-Za-z][A-Za-z -]*?)(?:\s+on\s+\{(?P<scope>[^{}]*)\})?\]\s*"
+    rf"\[(?P<transition>[A-Za-z][A-Za-z -]{{0,{_MAX_TRANSITION_CHARS - 1}}}?)"
+    r"(?:\s{1,8}on\s{1,8}\{(?P<scope>[^{}]*)\})?\]\s*"
 )
+_SCOPE_VALUES_SHOWN = 32
 _TRAILING_PRIORITY = re.compile(r"\[(?P<priority>P[1-5])\]\s*")
 _EPOCH = re.compile(r"[0-9]{1,16}")
 _EPOCH_MILLISECONDS_FROM = 10**11
@@ -212,8 +218,12 @@ def _scope(text: str) -> str:
 
 def _title(name: str, scope: str) -> str:
     """The monitor name, with its scope unless the name already shows it (`CPU high on {{host.name}}`)."""
-    values = [tag.partition(":")[2] or tag for tag in scope.split(",") if tag]
-    return f"{name} ({scope})" if values and not all(value in name for value in values) else name
+    name = name[:1024]  # bounds the `in` checks below: linear in the scope, not its product with the name
+    values = [
+        tag.partition(":")[2] or tag for tag in scope.split(",", _SCOPE_VALUES_SHOWN)[:_SCOPE_VALUES_SHOWN] if tag
+    ]
+    shown = len(values) < _SCOPE_VALUES_SHOWN and all(value in name for value in values)
+    return f"{name} ({scope[:1024]})" if values and not shown else name
 
 
 def _dedup_key(event: DatadogWebhook, scope: str, name: str) -> str:
@@ -232,17 +242,18 @@ def _bounded(key: str) -> str:
 
 
 def _labels(tags: str, scope: str, hostname: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    seen: set[tuple[str, str]] = set()  # a set, not a re-split of the joined text: linear in the tag count
     for tag in [*tags.split(","), *scope.split(",")]:
         key, _, value = tag.strip().partition(":")
         key = key.strip()
         if not key:
             continue
-        known = labels.get(key)
-        if known is None:
-            labels[key] = value
-        elif value and value not in known.split(","):
-            labels[key] = f"{known},{value}" if known else value
+        listed = values.setdefault(key, [])
+        if value and (key, value) not in seen:
+            seen.add((key, value))
+            listed.append(value)
+    labels = {key: ",".join(listed) for key, listed in values.items()}
     if hostname and not labels.get("host"):
         labels["host"] = hostname
     return labels
