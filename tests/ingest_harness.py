@@ -28,9 +28,13 @@ _ENVIRONMENT = {
 }
 
 
+SECRETS = [TOKEN]
+"""What every source accepts; a test may add one (e.g. a signing secret) with monkeypatch."""
+
+
 class Secrets:
     def valid_values(self, _source: str) -> tuple[str, ...]:
-        return (TOKEN,)
+        return tuple(SECRETS)
 
 
 @dataclass
@@ -118,9 +122,7 @@ def http_event(
     }
 
 
-def invoke(
-    event: dict[str, Any], sqs: RecordingSqs | None = None, seconds: float = 10.0
-) -> tuple[dict[str, Any], RecordingSqs]:
+def invoke(event: Any, sqs: RecordingSqs | None = None, seconds: float = 10.0) -> tuple[Any, RecordingSqs]:
     """(the handler's answer, the SQS double it sent to)."""
     module = ingest_module()
     sqs = sqs or RecordingSqs()
