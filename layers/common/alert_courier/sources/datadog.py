@@ -7,15 +7,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from alert_courier.domain.alert import Alert, AlertStatus, Severity
 from alert_courier.domain.severity import severity_from_word
 from alert_courier.ingress.credentials import presented_secret, require_one_of
 from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.fields import decoration, drop_malformed, notes_of
 
 TOKEN_HEADER = "x-alert-courier-token"
 
@@ -75,6 +76,20 @@ class DatadogOrg(BaseModel):
     name: str = ""
 
 
+_TEXT = decoration(Annotated[str, Field(coerce_numbers_to_str=True)])
+_DECORATIONS = {
+    "org": decoration(DatadogOrg),
+    "link": _TEXT,
+    "hostname": _TEXT,
+    "body": _TEXT,
+    "event_type": _TEXT,
+    "tags": _TEXT,
+    "last_updated": _TEXT,
+    "event_id": _TEXT,
+    "id": _TEXT,
+}
+
+
 class DatadogWebhook(BaseModel):
     """Both templates in one model: `transition` is absent (None) only in Datadog's default template."""
 
@@ -98,6 +113,15 @@ class DatadogWebhook(BaseModel):
     id: str = ""
     event_type: str = ""
     org: DatadogOrg = Field(default_factory=DatadogOrg)
+    dropped: list[str] = Field(default_factory=list, alias="__dropped__")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient_about_decorations(cls, data: Any) -> Any:
+        """A template can put anything in a field: one that does not decide the action is dropped if it is odd."""
+        if isinstance(data, dict) and isinstance(data.get("tags"), list):
+            data = {**data, "tags": cls._tags_as_text(data["tags"])}
+        return drop_malformed(data, _DECORATIONS)
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -203,6 +227,7 @@ def normalise_datadog(event: DatadogWebhook) -> list[Alert]:
                 "event_type": event.event_type,
                 "org_id": event.org.id,
                 "scope": scope,
+                **notes_of(event.dropped),
             },
         )
     ]
