@@ -153,4 +153,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             logger.warning("records skipped", extra={"kind": delivered.kind, "ignored": delivered.ignored[:20]})
         logger.info("aws event accepted", extra={"kind": delivered.kind, "accepted": accepted})
         return {"status": "accepted", "kind": delivered.kind, "accepted": accepted, "ignored": len(delivered.ignored)}
-    return app.resolve(event, context)
+    # Neither HTTP nor an event we read: raising would make AWS retry something that can never be read.
+    telemetry.count("AlertsRejected", reason="unknown_event")
+    logger.warning("event ignored: not an HTTP API request, SNS record or CloudWatch alarm event")
+    return {"status": "ignored", "kind": "unknown", "accepted": 0, "ignored": 1}
