@@ -59,3 +59,12 @@ def test_ingest_answers_503_before_its_own_timeout() -> None:
     assert answer["statusCode"] == 503
     assert time.monotonic() - started < 3  # the function's (simulated) timeout
     assert sqs.calls < 40  # not every batch was sent
+
+
+def test_a_single_hanging_call_does_not_outlast_the_budget() -> None:
+    started = time.monotonic()
+    answer, _ = invoke(
+        http_event("alertmanager", json.dumps(storm(2)).encode()), RecordingSqs(fail="slow", delay=4), seconds=3
+    )
+    assert answer["statusCode"] == 503
+    assert time.monotonic() - started < 3

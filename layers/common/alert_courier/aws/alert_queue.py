@@ -150,9 +150,9 @@ class AlertQueue:
         """
         entries = [to_entry(index, envelope) for index, envelope in enumerate(envelopes)]
         packed = list(batches(entries))
-        if len(packed) == 1:
-            self._send_batch(packed[0], remaining_seconds)
-        elif packed:
+        if len(packed) == 1 and remaining_seconds is None:
+            self._send_batch(packed[0])
+        elif packed:  # in threads even for one batch: a call that hangs must not outlast the time budget
             self._send_in_parallel(packed, remaining_seconds)
         return len(entries)
 
