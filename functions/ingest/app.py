@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -9,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alert_courier.aws.alert_queue import AlertQueue, EnqueueFailed
@@ -26,7 +28,9 @@ tracer = Tracer(patch_modules=["botocore"])  # only what this function calls; pa
 metrics = Metrics()
 telemetry = PowertoolsTelemetry(metrics)
 app = APIGatewayHttpResolver()
-queue = AlertQueue(boto3.client("sqs"), settings.alert_queue_url)
+# Short timeouts and few retries: every SQS call must end well inside the function's 10 s (the time budget).
+_sqs_config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "max_attempts": 2})
+queue = AlertQueue(boto3.client("sqs", config=_sqs_config), settings.alert_queue_url)
 webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
 _heartbeat_store: Any = None
 
@@ -49,7 +53,7 @@ def receive_webhook(source: str) -> Response[dict[str, Any]]:
         AlertEnvelope(alert=alert, correlation_id=request.correlation_id, truncated_alerts=intake.truncated_alerts)
         for alert in intake.alerts
     ]
-    accepted = queue.enqueue(envelopes)
+    accepted = queue.enqueue(envelopes, remaining_seconds(app.lambda_context))
     metrics.add_metric(name="AlertsAccepted", unit=MetricUnit.Count, value=accepted)
     logger.info(
         "webhook accepted",
@@ -64,6 +68,14 @@ def receive_webhook(source: str) -> Response[dict[str, Any]]:
     if intake.dedup_key:  # PagerDuty-style senders follow up (acknowledge, resolve) with this key
         body.update({"message": "Event processed", "dedup_key": intake.dedup_key})
     return Response(status_code=intake.answer_status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def remaining_seconds(context: LambdaContext | None) -> Callable[[], float] | None:
+    """The function's time left, for the queue's time budget; None when invoked without a Lambda context."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: remaining() / 1000
 
 
 @app.post("/heartbeats/<name>")
@@ -111,7 +123,8 @@ def refuse(rejection: WebhookRejected) -> Response[dict[str, Any]]:
 
 @app.exception_handler(EnqueueFailed)
 def ask_sender_to_retry(failure: EnqueueFailed) -> Response[dict[str, Any]]:
-    logger.error("enqueue failed; asking the sender to retry", extra={"reason": str(failure)})
+    telemetry.count("EnqueueFailed", reason=failure.code)
+    logger.error("enqueue failed; asking the sender to retry", extra={"reason": str(failure), "code": failure.code})
     body = {"error": {"code": "temporarily_unavailable", "reason": "alerts could not be queued; retry"}}
     return Response(
         status_code=503, content_type=content_types.APPLICATION_JSON, body=body, headers={"Retry-After": "5"}
@@ -130,10 +143,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
     delivered = read_aws_event(event)
     if delivered is not None:
-        accepted = queue.enqueue(delivered.envelopes(context.aws_request_id))  # EnqueueFailed raises: AWS retries
+        try:
+            accepted = queue.enqueue(delivered.envelopes(context.aws_request_id), remaining_seconds(context))
+        except EnqueueFailed as failure:  # raised on: AWS retries the event
+            telemetry.count("EnqueueFailed", reason=failure.code)
+            raise
         metrics.add_metric(name="AlertsAccepted", unit=MetricUnit.Count, value=accepted)
         if delivered.ignored:
             logger.warning("records skipped", extra={"kind": delivered.kind, "ignored": delivered.ignored[:20]})
         logger.info("aws event accepted", extra={"kind": delivered.kind, "accepted": accepted})
         return {"status": "accepted", "kind": delivered.kind, "accepted": accepted, "ignored": len(delivered.ignored)}
-    return app.resolve(event, context)
+    # Neither HTTP nor an event we read: raising would make AWS retry something that can never be read.
+    telemetry.count("AlertsRejected", reason="unknown_event")
+    logger.warning("event ignored: not an HTTP API request, SNS record or CloudWatch alarm event")
+    return {"status": "ignored", "kind": "unknown", "accepted": 0, "ignored": 1}

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
+from typing import Any
 
-from alert_courier.aws.alert_queue import MAX_BATCH_BYTES, batches, fitted_body, message_group_id, to_entry
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from alert_courier.aws.alert_queue import (
+    MAX_BATCH_BYTES,
+    AlertQueue,
+    EnqueueFailed,
+    batches,
+    fitted_body,
+    message_group_id,
+    sqs_safe,
+    to_entry,
+)
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus
 
 STARTED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -51,3 +66,110 @@ def test_senders_without_a_start_time_are_told_apart_by_arrival() -> None:
     later = first.model_copy(update={"received_at": datetime(2026, 11, 25, 3, 2, tzinfo=UTC)})
     assert first.transition_id() != later.transition_id()
     assert first.transition_id() == first.model_copy().transition_id()
+
+
+# --- what SQS refuses: characters, sizes, outages, time ----------------------------------------------------------
+
+SQS_REFUSED = ["\ufffe", "\uffff", "\x00", "\x01", "\x08", "\x0b", "\x1f"]
+
+
+@pytest.mark.parametrize("character", SQS_REFUSED)
+def test_characters_sqs_refuses_are_escaped_and_read_back_unchanged(character: str) -> None:
+    text = f"a{character}b\u2028\U0001f525\ue000\ufffd"
+    original = envelope("k", description=text)
+    body = fitted_body(
+        original.model_copy(update={"alert": original.alert.model_copy(update={"labels": {text: text}})})
+    )
+    assert all(
+        ch in "\t\n\r" or 0x20 <= ord(ch) <= 0xD7FF or 0xE000 <= ord(ch) <= 0xFFFD or ord(ch) > 0xFFFF for ch in body
+    )
+    read = AlertEnvelope.model_validate_json(body).alert
+    assert read.description == text and read.labels == {text: text}
+
+
+def test_sqs_safe_leaves_allowed_text_alone() -> None:
+    text = '{"a":"tab\\t caf\u00e9 \ud7ff \ue000 \ufffd \U0010ffff"}'
+    assert sqs_safe(text) == text
+
+
+def test_an_alert_of_escape_heavy_text_still_fits_one_message() -> None:
+    """Control characters cost six bytes each in JSON: the fallback steps still make it fit, with notes."""
+    heavy = "\x01" * 1024
+    alert = Alert(
+        source="alertmanager",
+        dedup_key="k",
+        group_key="g",
+        status=AlertStatus.FIRING,
+        title=heavy,
+        description=heavy * 8,
+        labels={f"l{i}{heavy[:100]}": heavy for i in range(100)},
+        annotations={f"a{i}{heavy[:100]}": heavy * 4 for i in range(50)},
+        links={f"k{i}": "https://x/" + heavy * 2 for i in range(20)},
+        raw={"severity_word": "critical", "big": [heavy] * 100},
+    )
+    body = fitted_body(AlertEnvelope(alert=alert, correlation_id="c"))
+    assert len(body.encode()) <= MAX_BATCH_BYTES
+    read = AlertEnvelope.model_validate_json(body).alert
+    assert read.dedup_key == "k" and read.raw["severity_word"] == "critical"
+    assert read.raw["intake_notes"] and read.raw["clipped"] is True
+
+
+class FailingSqs:
+    def __init__(self, error: Exception | None = None, fail_from: int = 0, delay: float = 0.0) -> None:
+        self.error, self.fail_from, self.delay = error, fail_from, delay
+        self.calls = 0
+        self.sent: list[str] = []
+        self.lock = threading.Lock()
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        with self.lock:
+            number, self.calls = self.calls, self.calls + 1
+        time.sleep(self.delay)
+        if self.error is not None and number >= self.fail_from:
+            raise self.error
+        with self.lock:
+            self.sent += [entry["Id"] for entry in Entries]
+        return {}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "AWS.SimpleQueueService.NonExistentQueue"}}, "SendMessageBatch"),
+        ClientError({"Error": {"Code": "ThrottlingException"}}, "SendMessageBatch"),
+        ClientError({"Error": {"Code": "AccessDenied"}}, "SendMessageBatch"),
+        EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://sqs.eu-west-1.amazonaws.com"),
+    ],
+)
+def test_any_aws_failure_is_enqueue_failed(error: Exception) -> None:
+    with pytest.raises(EnqueueFailed) as caught:
+        AlertQueue(FailingSqs(error), "url").enqueue([envelope(f"k{i}") for i in range(25)])
+    assert caught.value.code == "aws_error"
+
+
+def test_after_the_first_failed_batch_no_new_batch_starts() -> None:
+    sqs = FailingSqs(ClientError({"Error": {"Code": "ThrottlingException"}}, "SendMessageBatch"), delay=0.01)
+    with pytest.raises(EnqueueFailed):
+        AlertQueue(sqs, "url").enqueue([envelope(f"k{i}") for i in range(2000)])  # 200 batches
+    time.sleep(0.2)  # let in-flight calls end
+    assert sqs.calls < 200
+
+
+def test_the_time_budget_ends_the_wait_before_the_function_times_out() -> None:
+    deadline = time.monotonic() + 2.0
+    sqs = FailingSqs(delay=0.3)
+    started = time.monotonic()
+    with pytest.raises(EnqueueFailed) as caught:
+        AlertQueue(sqs, "url").enqueue(
+            [envelope(f"k{i}") for i in range(400)], remaining_seconds=lambda: deadline - time.monotonic()
+        )
+    assert caught.value.code == "time_budget"
+    assert time.monotonic() - started < 2.0  # answered with time to spare, not at the deadline
+
+
+def test_a_resent_notification_has_the_same_deduplication_ids() -> None:
+    """The sender's retry after a 503 re-sends what was queued: SQS drops each copy by its deduplication id."""
+    first = [to_entry(i, envelope(f"k{i}", group=f"g{i % 3}")) for i in range(30)]
+    again = [to_entry(i, envelope(f"k{i}", group=f"g{i % 3}")) for i in range(30)]
+    assert [e["MessageDeduplicationId"] for e in first] == [e["MessageDeduplicationId"] for e in again]

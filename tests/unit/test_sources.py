@@ -423,13 +423,24 @@ def test_generic_follow_up_without_dedup_key_is_422(event: str) -> None:
         ({"payload": {"summary": "x", "source": "cron", "severity": "sev1"}}, "payload.severity"),
         ({"event_action": "escalate"}, "event_action"),
         ({"dedup_key": "k" * 256}, "dedup_key"),
-        ({"links": [{"text": "no href"}]}, "links.0.href"),
     ],
 )
 def test_generic_shape_errors_name_the_field(change: dict[str, Any], field: str, trigger: dict[str, Any]) -> None:
     body = {key: value for key, value in {**trigger, **change}.items() if value is not None}
     refused = rejection("generic", body)
     assert (refused.status, refused.field) == (422, field)
+
+
+def test_generic_malformed_links_and_images_are_dropped_with_a_note(trigger: dict[str, Any]) -> None:
+    """Decorations do not decide the action: a bad one costs itself, never the alert (PagerDuty answers 202 too)."""
+    trigger["links"] = [{"text": "no href"}, {"href": "https://ok.example.com", "text": "ok"}, "just text"]
+    trigger["images"] = [{"url": "https://http.cat/502.jpg"}]
+    trigger["client_url"] = 5
+    (alert,) = intake("generic", trigger).alerts
+    assert alert.links == {"ok": "https://ok.example.com"}
+    assert alert.raw["images"] == []
+    notes = alert.raw["intake_notes"]
+    assert [note.split(" dropped")[0] for note in notes] == ["links.0.href", "links.2", "images.0.src", "client_url"]
 
 
 def test_generic_long_summary_is_clipped_not_refused(trigger: dict[str, Any]) -> None:

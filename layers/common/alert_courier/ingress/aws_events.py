@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from alert_courier.domain.alert import Alert, AlertEnvelope
+from alert_courier.ingress.limits import within_limits
+from alert_courier.ingress.unicode_text import lone_surrogate_at
 from alert_courier.sources.cloudwatch import (
     AlarmActionEvent,
     AlarmStateChangeEvent,
@@ -39,7 +41,7 @@ class AwsDelivery:
 
     def envelopes(self, fallback_correlation_id: str) -> list[AlertEnvelope]:
         return [
-            AlertEnvelope(alert=alert, correlation_id=delivery_id or fallback_correlation_id)
+            AlertEnvelope(alert=within_limits(alert), correlation_id=delivery_id or fallback_correlation_id)
             for alert, delivery_id in zip(self.alerts, self.delivery_ids, strict=True)
         ]
 
@@ -52,10 +54,17 @@ def read_aws_event(event: object) -> AwsDelivery | None:
     if isinstance(records, list) and any(_is_sns_record(record) for record in records):
         return _from_sns_records(records)
     if "detail-type" in event and "source" in event:
-        return _from_eventbridge(event)
+        return _unless_unrepresentable(event, "eventbridge") or _from_eventbridge(event)
     if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
-        return _from_alarm_action(event)
+        return _unless_unrepresentable(event, "alarm-action") or _from_alarm_action(event)
     return None
+
+
+def _unless_unrepresentable(event: Mapping[str, Any], kind: str) -> AwsDelivery | None:
+    where = lone_surrogate_at(event)
+    if where is None:
+        return None
+    return AwsDelivery(kind, ignored=[f"event {str(event.get('id', ''))[:64]}: {where} holds a lone surrogate"])
 
 
 def alerts_from_lambda_event(event: object) -> list[Alert] | None:
@@ -77,7 +86,11 @@ def _from_sns_records(records: list[Any]) -> AwsDelivery:
             ignored.append(f"record {index}: EventSource {str(origin)[:40]!r} is not aws:sns")
             continue
         sns = record.get("Sns")
-        message_id = str(sns.get("MessageId", "")) if isinstance(sns, Mapping) else ""
+        message_id = str(sns.get("MessageId", ""))[:64] if isinstance(sns, Mapping) else ""
+        where = lone_surrogate_at(sns)
+        if where is not None:
+            ignored.append(f"record {index} ({message_id or 'no MessageId'}): {where} holds a lone surrogate")
+            continue
         try:
             message = SnsMessage.model_validate(sns)
             found = [alert for change in changes_from_sns(message, "sns") for alert in alerts_for(change)]

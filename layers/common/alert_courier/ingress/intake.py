@@ -10,14 +10,17 @@ from datetime import datetime
 from pydantic import BaseModel, ValidationError
 
 from alert_courier.domain.alert import Alert
+from alert_courier.ingress.limits import within_limits
 from alert_courier.ingress.rejection import (
     WebhookRejected,
     body_too_large,
     invalid_json,
     unknown_source,
+    unrepresentable_text,
     unsupported_media_type,
     wrong_shape,
 )
+from alert_courier.ingress.unicode_text import lone_surrogate_at
 from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources import SOURCES, WebhookSource
 
@@ -77,7 +80,11 @@ def read_webhook(
 
 def _read_json(request: WebhookRequest, source: WebhookSource) -> object:
     _require_json_content_type(request, source)
-    return _parse_json(request.body)
+    document = _parse_json(request.body)
+    where = lone_surrogate_at(document)
+    if where is not None:
+        raise unrepresentable_text(where)
+    return document
 
 
 def _validated(model: type[BaseModel], document: object) -> BaseModel:
@@ -92,7 +99,7 @@ def _normalised(source: WebhookSource, payload: BaseModel, request: WebhookReque
         alerts = source.normalise(payload)
     except ValidationError as error:
         raise _shape_rejection(error, prefix="alert.") from None
-    return [alert.model_copy(update={"received_at": request.received_at}) for alert in alerts]
+    return [within_limits(alert.model_copy(update={"received_at": request.received_at})) for alert in alerts]
 
 
 def _shape_rejection(error: ValidationError, prefix: str) -> WebhookRejected:

@@ -44,3 +44,12 @@ def invalid_json(detail: str) -> WebhookRejected:
 
 def wrong_shape(field: str, detail: str) -> WebhookRejected:
     return WebhookRejected(422, "invalid_payload", f"{field}: {detail}", field=field)
+
+
+def unrepresentable_text(field: str) -> WebhookRejected:
+    return WebhookRejected(
+        422,
+        "invalid_text",
+        f"{field}: holds a lone UTF-16 surrogate (e.g. \\ud800), which is not text and cannot be stored",
+        field=field,
+    )

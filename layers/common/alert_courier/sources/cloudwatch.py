@@ -62,7 +62,10 @@ from alert_courier.ingress.sns_signature import (
     untrusted_subscribe_url,
     verify_sns_message,
 )
+from alert_courier.ingress.unicode_text import lone_surrogate_at
 from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.aws_regions import partition_of, region_code
+from alert_courier.sources.fields import UtcDatetime, decoration, drop_malformed, notes_of
 
 SOURCE = "cloudwatch"
 SEVERITY_TAG = "alert-courier:severity"
@@ -108,6 +111,8 @@ def _check_alarm_arn(value: str) -> str:
 
 
 # --- the alarm message (SNS `Message`) ---------------------------------------------------------------------------
+
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]{1,32}):(?P<account>[0-9]{1,12}):[^:]{1,256}")
 
 
 class TriggerDimension(BaseModel):
@@ -166,6 +171,14 @@ class AlarmTrigger(BaseModel):
     _none_is_empty = field_validator("dimensions", "metrics", mode="before")(_empty_if_none)
 
 
+_MESSAGE_DECORATIONS = {
+    "Trigger": decoration(AlarmTrigger),
+    "AlarmTags": decoration(dict[str, str]),
+    "AlarmDescription": decoration(str | None),
+    "OldStateValue": decoration(str | None),
+}
+
+
 class AlarmMessage(BaseModel):
     """What CloudWatch publishes to an SNS topic (the JSON string inside the SNS `Message`)."""
 
@@ -177,18 +190,51 @@ class AlarmMessage(BaseModel):
     new_state: StateValue = Field(alias="NewStateValue")
     old_state: str = Field(default="", alias="OldStateValue")
     reason: str = Field(default="", alias="NewStateReason")
-    changed_at: datetime = Field(alias="StateChangeTime")
+    changed_at: UtcDatetime = Field(alias="StateChangeTime")
     region_name: str = Field(default="", alias="Region", description="a display name, e.g. 'EU (Ireland)'")
-    alarm_arn: str = Field(alias="AlarmArn")
+    alarm_arn: str = Field(default="", alias="AlarmArn", description="built when absent, see _arn_when_absent")
     trigger: AlarmTrigger | None = Field(default=None, alias="Trigger")
     alarm_rule: str = Field(default="", alias="AlarmRule", description="composite alarms only")
     tags: dict[str, str] = Field(default_factory=dict, alias="AlarmTags")
+    topic_arn: str = Field(default="", alias="__topic_arn__", description="the SNS topic it came by, if any")
+    dropped: list[str] = Field(default_factory=list, alias="__dropped__")
 
     _no_text = field_validator("alarm_description", "old_state", "reason", "alarm_rule", mode="before")(
         _no_text_if_none
     )
     _tags_as_map = field_validator("tags", mode="before")(_tags)
     _arn = field_validator("alarm_arn")(_check_alarm_arn)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient_about_decorations(cls, data: Any) -> Any:
+        """A Trigger or AlarmTags that does not read costs the alarm's metric labels, not the alarm."""
+        if isinstance(data, dict) and "AlarmTags" in data:
+            data = {**data, "AlarmTags": _tags(data["AlarmTags"])}
+        return drop_malformed(data, _MESSAGE_DECORATIONS)
+
+    @model_validator(mode="after")
+    def _arn_when_absent(self) -> AlarmMessage:
+        """Older alarm messages (and some still sent today) have no AlarmArn: it is built from the message's
+        Region (a display name), AWSAccountId and AlarmName, else from the region and account of the SNS topic
+        (an alarm publishes only to topics of its own region)."""
+        if self.alarm_arn:
+            return self
+        topic = _TOPIC_ARN.fullmatch(self.topic_arn)
+        region = region_code(self.region_name) or (topic["region"] if topic else None)
+        account = self.account_id.strip() if self.account_id.strip().isdigit() else (topic["account"] if topic else "")
+        if region is None or not account.isdigit() or len(account) > 12:
+            raise PydanticCustomError(
+                "alarm_arn",
+                "no AlarmArn, and it cannot be built: the Region, AWSAccountId (or the SNS topic) do not say "
+                "which region and account the alarm is in",
+            )
+        # Account ids are 12 digits; a shorter one lost its leading zeros to a number conversion somewhere.
+        self.alarm_arn = _check_alarm_arn(
+            f"arn:{partition_of(region)}:cloudwatch:{region}:{account.zfill(12)}:alarm:{self.alarm_name}"
+        )
+        self.dropped = [*self.dropped, "AlarmArn missing: built from the Region, account and AlarmName"]
+        return self
 
 
 # --- the EventBridge event (and the alarm's direct Lambda action, which carries the same detail) ---------------
@@ -200,7 +246,7 @@ class AlarmState(BaseModel):
     value: StateValue
     reason: str = ""
     reason_data: str = Field(default="", alias="reasonData")
-    timestamp: datetime | None = None
+    timestamp: UtcDatetime | None = None
 
     _no_text = field_validator("reason", "reason_data", mode="before")(_no_text_if_none)
 
@@ -269,7 +315,7 @@ class AlarmStateChangeEvent(BaseModel):
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     source: Literal["aws.cloudwatch"]
     account: str = ""
-    time: datetime | None = None
+    time: UtcDatetime | None = None
     region: str = ""
     resources: list[str] = Field(min_length=1)
     detail: AlarmDetail
@@ -289,7 +335,7 @@ class AlarmActionEvent(BaseModel):
     source: Literal["aws.cloudwatch"]
     alarm_arn: str = Field(alias="alarmArn")
     account_id: str = Field(default="", alias="accountId")
-    time: datetime | None = None
+    time: UtcDatetime | None = None
     region: str = ""
     alarm_data: AlarmDetail = Field(alias="alarmData")
 
@@ -333,8 +379,15 @@ class SnsMessage(BaseModel):
                 raise PydanticCustomError(
                     "not_an_alarm", "Message is not JSON, so not a CloudWatch alarm notification"
                 ) from None
+            where = lone_surrogate_at(message)
+            if where is not None:
+                raise PydanticCustomError(
+                    "invalid_text", "Message.{where} holds a lone UTF-16 surrogate, which is not text", {"where": where}
+                )
         if isinstance(message, dict) and "detail-type" in message:
             data["Message (EventBridge event)"] = message
+        elif isinstance(message, dict):
+            data["Message"] = {**message, "__topic_arn__": str(data.get("TopicArn", ""))[:512]}
         else:
             data["Message"] = message
         return data
@@ -399,6 +452,8 @@ class AlarmChange:
     expressions: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     delivery: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What intake dropped or built (a malformed Trigger, a missing AlarmArn), for the decision history."""
 
 
 def change_from_message(message: AlarmMessage, delivery: Mapping[str, str]) -> AlarmChange:
@@ -429,6 +484,7 @@ def change_from_message(message: AlarmMessage, delivery: Mapping[str, str]) -> A
         expressions=[query.expression for query in trigger.metrics if query.expression],
         tags=dict(message.tags),
         delivery=dict(delivery),
+        notes=list(message.dropped),
     )
 
 
@@ -518,6 +574,7 @@ def alerts_for(change: AlarmChange) -> list[Alert]:
                 "account": arn["account"],
                 "region": arn["region"],
                 **change.delivery,
+                **notes_of(change.notes),
             },
         )
     ]

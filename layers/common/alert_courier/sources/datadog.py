@@ -7,15 +7,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from alert_courier.domain.alert import Alert, AlertStatus, Severity
 from alert_courier.domain.severity import severity_from_word
 from alert_courier.ingress.credentials import presented_secret, require_one_of
 from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.fields import decoration, drop_malformed, notes_of
 
 TOKEN_HEADER = "x-alert-courier-token"
 
@@ -40,10 +41,16 @@ RECOMMENDED_TEMPLATE = """{
 }"""
 """Paste into the Datadog webhook's Payload field. `transition` is what tells it from the default template."""
 
+# Every repetition that can overlap another is bounded (a transition is a few words, "on" sits between a few
+# spaces), so a title matches in time linear in its length: an unbounded lazy `[A-Za-z -]*?` followed by `\s+on`
+# took 15 s for "[a" + 100,000 spaces + "x" (quadratic backtracking).
+_MAX_TRANSITION_CHARS = 40
 _TITLE_PREFIX = re.compile(
     r"\s*(?:\[(?P<priority>P[1-5])\]\s*)?"
-    r"\[(?P<transition>[A-Za-z][A-Za-z -]*?)(?:\s+on\s+\{(?P<scope>[^{}]*)\})?\]\s*"
+    rf"\[(?P<transition>[A-Za-z][A-Za-z -]{{0,{_MAX_TRANSITION_CHARS - 1}}}?)"
+    r"(?:\s{1,8}on\s{1,8}\{(?P<scope>[^{}]*)\})?\]\s*"
 )
+_SCOPE_VALUES_SHOWN = 32
 _TRAILING_PRIORITY = re.compile(r"\[(?P<priority>P[1-5])\]\s*")
 _EPOCH = re.compile(r"[0-9]{1,16}")
 _EPOCH_MILLISECONDS_FROM = 10**11
@@ -69,6 +76,20 @@ class DatadogOrg(BaseModel):
     name: str = ""
 
 
+_TEXT = decoration(Annotated[str, Field(coerce_numbers_to_str=True)])
+_DECORATIONS = {
+    "org": decoration(DatadogOrg),
+    "link": _TEXT,
+    "hostname": _TEXT,
+    "body": _TEXT,
+    "event_type": _TEXT,
+    "tags": _TEXT,
+    "last_updated": _TEXT,
+    "event_id": _TEXT,
+    "id": _TEXT,
+}
+
+
 class DatadogWebhook(BaseModel):
     """Both templates in one model: `transition` is absent (None) only in Datadog's default template."""
 
@@ -92,6 +113,15 @@ class DatadogWebhook(BaseModel):
     id: str = ""
     event_type: str = ""
     org: DatadogOrg = Field(default_factory=DatadogOrg)
+    dropped: list[str] = Field(default_factory=list, alias="__dropped__")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient_about_decorations(cls, data: Any) -> Any:
+        """A template can put anything in a field: one that does not decide the action is dropped if it is odd."""
+        if isinstance(data, dict) and isinstance(data.get("tags"), list):
+            data = {**data, "tags": cls._tags_as_text(data["tags"])}
+        return drop_malformed(data, _DECORATIONS)
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -99,6 +129,18 @@ class DatadogWebhook(BaseModel):
         if isinstance(value, list) and all(isinstance(tag, str) for tag in value):
             return ",".join(value)
         return value
+
+    @field_validator("date", "last_updated")
+    @classmethod
+    def _a_time_that_converts(cls, text: str) -> str:
+        """A time that reads but has no UTC equivalent is refused; one that does not read is left out."""
+        try:
+            _moment(text)
+        except OverflowError:
+            raise PydanticCustomError(
+                "datetime_out_of_range", "the time {value} has no UTC equivalent", {"value": text[:40]}
+            ) from None
+        return text
 
     @field_validator("title")
     @classmethod
@@ -185,6 +227,7 @@ def normalise_datadog(event: DatadogWebhook) -> list[Alert]:
                 "event_type": event.event_type,
                 "org_id": event.org.id,
                 "scope": scope,
+                **notes_of(event.dropped),
             },
         )
     ]
@@ -200,8 +243,12 @@ def _scope(text: str) -> str:
 
 def _title(name: str, scope: str) -> str:
     """The monitor name, with its scope unless the name already shows it (`CPU high on {{host.name}}`)."""
-    values = [tag.partition(":")[2] or tag for tag in scope.split(",") if tag]
-    return f"{name} ({scope})" if values and not all(value in name for value in values) else name
+    name = name[:1024]  # bounds the `in` checks below: linear in the scope, not its product with the name
+    values = [
+        tag.partition(":")[2] or tag for tag in scope.split(",", _SCOPE_VALUES_SHOWN)[:_SCOPE_VALUES_SHOWN] if tag
+    ]
+    shown = len(values) < _SCOPE_VALUES_SHOWN and all(value in name for value in values)
+    return f"{name} ({scope[:1024]})" if values and not shown else name
 
 
 def _dedup_key(event: DatadogWebhook, scope: str, name: str) -> str:
@@ -220,24 +267,28 @@ def _bounded(key: str) -> str:
 
 
 def _labels(tags: str, scope: str, hostname: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    seen: set[tuple[str, str]] = set()  # a set, not a re-split of the joined text: linear in the tag count
     for tag in [*tags.split(","), *scope.split(",")]:
         key, _, value = tag.strip().partition(":")
         key = key.strip()
         if not key:
             continue
-        known = labels.get(key)
-        if known is None:
-            labels[key] = value
-        elif value and value not in known.split(","):
-            labels[key] = f"{known},{value}" if known else value
+        listed = values.setdefault(key, [])
+        if value and (key, value) not in seen:
+            seen.add((key, value))
+            listed.append(value)
+    labels = {key: ",".join(listed) for key, listed in values.items()}
     if hostname and not labels.get("host"):
         labels["host"] = hostname
     return labels
 
 
 def _moment(text: str) -> datetime | None:
-    """$DATE / $LAST_UPDATED are epoch milliseconds; seconds and ISO 8601 are accepted too."""
+    """$DATE / $LAST_UPDATED are epoch milliseconds; seconds and ISO 8601 are accepted too.
+
+    None for text that is not a time; OverflowError for a time that reads but has no UTC equivalent.
+    """
     text = text.strip()
     try:
         if _EPOCH.fullmatch(text):
@@ -246,7 +297,7 @@ def _moment(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except (ValueError, OverflowError, OSError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _markdown(body: str) -> str:

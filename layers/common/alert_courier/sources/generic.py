@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from alert_courier.domain.alert import Alert, AlertStatus, Severity
 from alert_courier.ingress.credentials import presented_secret, require_one_of
+from alert_courier.ingress.limits import NOTES
 from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.fields import UtcDatetime, decoration, drop_malformed
 
 _STATUS = {"trigger": AlertStatus.FIRING, "acknowledge": AlertStatus.ACKNOWLEDGED, "resolve": AlertStatus.RESOLVED}
 _SUMMARY_LIMIT = 1024
@@ -34,13 +36,21 @@ class EventImage(BaseModel):
     alt: str = ""
 
 
+_DECORATIONS = {
+    "links": decoration(EventLink, each="item"),
+    "images": decoration(EventImage, each="item"),
+    "client": decoration(str),
+    "client_url": decoration(str),
+}
+
+
 class EventPayload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     summary: str = Field(min_length=1)
     source: str = Field(min_length=1)
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: datetime | None = None
+    timestamp: UtcDatetime | None = None
     component: str = ""
     group: str = ""
     class_: str = Field(default="", alias="class")
@@ -53,13 +63,30 @@ class GenericEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     routing_key: str = ""
-    event_action: Literal["trigger", "acknowledge", "resolve"]
+    event_action: Literal["trigger", "acknowledge", "resolve"] = Field(default=None, validate_default=True)
     dedup_key: str | None = Field(default=None, max_length=255, validate_default=True)
     payload: EventPayload | None = Field(default=None, validate_default=True)
     links: list[EventLink] = Field(default_factory=list)
     images: list[EventImage] = Field(default_factory=list)
     client: str = ""
     client_url: str = ""
+    dropped: list[str] = Field(default_factory=list, alias="__dropped__")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_malformed_decorations(cls, data: Any) -> Any:
+        """A bad link or image (PagerDuty's own client once sent `url` for `src`) costs the link, not the alert."""
+        return drop_malformed(data, _DECORATIONS)
+
+    @field_validator("event_action", mode="before")
+    @classmethod
+    def _an_alert_event(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                "missing",
+                "required: trigger, acknowledge or resolve (a PagerDuty change event has none: it is not an alert)",
+            )
+        return value
 
     @field_validator("dedup_key")
     @classmethod
@@ -139,6 +166,7 @@ def normalise_generic(event: GenericEvent) -> list[Alert]:
                 "client": event.client,
                 "images": [image.model_dump() for image in event.images],
                 "dedup_key_generated": event.dedup_key is None,
+                **({NOTES: event.dropped} if event.dropped else {}),
             },
         )
     ]

@@ -21,7 +21,9 @@ from alert_courier.ingress.credentials import (
     stale_timestamp,
 )
 from alert_courier.ingress.webhook import WebhookRequest
+from alert_courier.sources.alertmanager import ALERT_DECORATIONS, NOTIFICATION_DECORATIONS, read_leniently
 from alert_courier.sources.alertmanager import real_time as _real_time
+from alert_courier.sources.fields import UtcDatetime, decoration, notes_of
 
 SIGNATURE_HEADERS = ("x-grafana-alerting-signature", "x-grafana-alert-signature")
 TIMESTAMP_HEADERS = ("x-grafana-alerting-signature-timestamp", "x-grafana-alerting-timestamp")
@@ -32,14 +34,31 @@ _DEFAULT_BODY_FIELDS = ("orgId", "groupKey", "status", "alerts")
 _NO_DATA_ALERTS = {"DatasourceNoData": "No data", "DatasourceError": "Data source error"}
 
 
+_ALERT_DECORATIONS = {
+    **ALERT_DECORATIONS,
+    "silenceURL": decoration(str),
+    "dashboardURL": decoration(str),
+    "panelURL": decoration(str),
+    "imageURL": decoration(str),
+    "values": decoration(float | None, each="entry"),
+    "valueString": decoration(str),
+}
+_NOTIFICATION_DECORATIONS = {
+    **NOTIFICATION_DECORATIONS,
+    "state": decoration(str),
+    "title": decoration(str),
+    "message": decoration(str),
+}
+
+
 class GrafanaAlert(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime | None = Field(default=None, alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    starts_at: UtcDatetime | None = Field(default=None, alias="startsAt")
+    ends_at: UtcDatetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = Field(min_length=1, max_length=256)
     silence_url: str = Field(default="", alias="silenceURL")
@@ -49,6 +68,7 @@ class GrafanaAlert(BaseModel):
     rule_uid: str = Field(default="", alias="ruleUID")
     values: dict[str, float | None] | None = None
     value_string: str = Field(default="", alias="valueString")
+    dropped: list[str] = Field(default_factory=list, alias="__dropped__")
 
 
 class GrafanaNotification(BaseModel):
@@ -68,17 +88,19 @@ class GrafanaNotification(BaseModel):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     alerts: list[GrafanaAlert] = Field(min_length=1)
+    dropped: list[str] = Field(default_factory=list, alias="__dropped__")
 
     @model_validator(mode="before")
     @classmethod
     def _default_body_only(cls, document: Any) -> Any:
+        """Grafana's own body, read leniently about its decorations (see `read_leniently`)."""
         if not isinstance(document, dict) or any(name not in document for name in _DEFAULT_BODY_FIELDS):
             raise PydanticCustomError(
                 "custom_payload_template",
                 "a custom payload template is not supported: expected Grafana's default webhook body "
                 "(orgId, groupKey, status, alerts[]); clear the contact point's custom payload",
             )
-        return document
+        return read_leniently(document, _NOTIFICATION_DECORATIONS, _ALERT_DECORATIONS)
 
 
 def authenticate_grafana(
@@ -169,6 +191,7 @@ def _normalise_one(notification: GrafanaNotification, entry: GrafanaAlert) -> Al
             "rule_uid": entry.rule_uid,
             "values": entry.values or {},
             "value_string": entry.value_string,
+            **notes_of(notification.dropped, entry.dropped),
         },
     )
 

@@ -1,0 +1,70 @@
+"""The ingest handler end to end with an SQS double: 202 only when every alert is queued, else a counted 503."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import load_event
+from tests.ingest_harness import RecordingSqs, answer_body, http_event, invoke, post
+
+
+def storm(alerts: int) -> dict[str, Any]:
+    notification = load_event("alertmanager/firing.json")
+    template = notification["alerts"][0]
+    notification["alerts"] = [
+        {**template, "labels": {**template["labels"], "instance": f"i-{n}"}, "fingerprint": f"{n:016x}"}
+        for n in range(alerts)
+    ]
+    return notification
+
+
+@pytest.mark.parametrize(
+    "fail", ["QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", "ThrottlingException", "connection"]
+)
+def test_an_sqs_outage_is_503_with_retry_after(fail: str) -> None:
+    answer, sqs = post("alertmanager", load_event("alertmanager/firing.json"), RecordingSqs(fail=fail))
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["Retry-After"] == "5"
+    assert answer_body(answer)["error"]["code"] == "temporarily_unavailable"
+    assert sqs.queued == []
+
+
+@pytest.mark.parametrize("fail", ["ThrottlingException", "entries", "connection"])
+def test_one_failed_batch_of_many_is_503_never_202(fail: str) -> None:
+    answer, sqs = post("alertmanager", storm(95), RecordingSqs(fail=fail, fail_from=4))
+    assert answer["statusCode"] == 503
+    assert len(sqs.queued) < 95
+
+
+def test_the_retry_after_a_503_completes_the_notification_without_duplicates() -> None:
+    """SQS' FIFO de-duplication drops a re-sent MessageDeduplicationId: the union is each alert once."""
+    notification = storm(95)
+    _, first = post("alertmanager", notification, RecordingSqs(fail="ThrottlingException", fail_from=4))
+    answer, again = post("alertmanager", notification)
+    assert answer["statusCode"] == 202
+    ids = [entry["MessageDeduplicationId"] for entry in again.queued]
+    assert len(set(ids)) == 95
+    assert {entry["MessageDeduplicationId"] for entry in first.queued} <= set(ids)
+
+
+def test_ingest_answers_503_before_its_own_timeout() -> None:
+    started = time.monotonic()
+    answer, sqs = invoke(
+        http_event("alertmanager", json.dumps(storm(400)).encode()), RecordingSqs(fail="slow", delay=0.5), seconds=3
+    )
+    assert answer["statusCode"] == 503
+    assert time.monotonic() - started < 3  # the function's (simulated) timeout
+    assert sqs.calls < 40  # not every batch was sent
+
+
+def test_a_single_hanging_call_does_not_outlast_the_budget() -> None:
+    started = time.monotonic()
+    answer, _ = invoke(
+        http_event("alertmanager", json.dumps(storm(2)).encode()), RecordingSqs(fail="slow", delay=4), seconds=3
+    )
+    assert answer["statusCode"] == 503
+    assert time.monotonic() - started < 3
