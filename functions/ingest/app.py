@@ -29,6 +29,7 @@ app = APIGatewayHttpResolver()
 queue = AlertQueue(boto3.client("sqs"), settings.alert_queue_url)
 webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
 _heartbeat_store: Any = None
+_rules: Any = None
 
 
 def heartbeat_store() -> Any:
@@ -39,6 +40,16 @@ def heartbeat_store() -> Any:
 
         _heartbeat_store = HeartbeatStore(boto3.resource("dynamodb").Table(settings.state_table_name))
     return _heartbeat_store
+
+
+def heartbeat_names() -> list[str]:
+    """The heartbeats the rules declare; the rules are read on the first ping, as the heartbeat store is built."""
+    global _rules
+    if _rules is None:
+        from alert_courier.aws.rules_source import RulesSource
+
+        _rules = RulesSource(settings.rules_file, settings.rules_parameter, telemetry=telemetry)
+    return [heartbeat.name for heartbeat in _rules().heartbeats]
 
 
 @app.post("/webhooks/<source>")
@@ -72,7 +83,8 @@ def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
     from alert_courier.ingress.heartbeat_pings import read_ping
 
     request = WebhookRequest.from_http_api_event("heartbeat", app.current_event.raw_event)
-    ping = read_ping(request, name, app.current_event.query_string_parameters, webhook_secrets.valid_values)
+    query = app.current_event.query_string_parameters
+    ping = read_ping(request, name, query, webhook_secrets.valid_values, known=heartbeat_names)
     try:
         store = heartbeat_store()
         if store is None:
