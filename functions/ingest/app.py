@@ -55,7 +55,7 @@ def heartbeat_names() -> list[str]:
 @app.post("/webhooks/<source>")
 def receive_webhook(source: str) -> Response[dict[str, Any]]:
     request = WebhookRequest.from_http_api_event(source, app.current_event.raw_event)
-    intake = read_webhook(request, webhook_secrets.valid_values, settings.max_body_bytes)
+    intake = read_webhook(request, webhook_secrets.valid_values, settings.max_body_bytes, reread=webhook_secrets.reread)
     envelopes = [
         AlertEnvelope(alert=alert, correlation_id=request.correlation_id, truncated_alerts=intake.truncated_alerts)
         for alert in intake.alerts
@@ -84,7 +84,9 @@ def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
 
     request = WebhookRequest.from_http_api_event("heartbeat", app.current_event.raw_event)
     query = app.current_event.query_string_parameters
-    ping = read_ping(request, name, query, webhook_secrets.valid_values, known=heartbeat_names)
+    ping = read_ping(
+        request, name, query, webhook_secrets.valid_values, known=heartbeat_names, reread=webhook_secrets.reread
+    )
     try:
         store = heartbeat_store()
         if store is None:

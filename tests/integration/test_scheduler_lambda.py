@@ -221,6 +221,17 @@ def test_a_ping_to_a_heartbeat_the_rules_do_not_declare_is_404_naming_the_ones_t
     assert world.heartbeats.load("cron-jbo").pings == {}
 
 
+def test_a_ping_with_the_rotated_heartbeat_secret_is_accepted_at_once(
+    world: World, lambdas: tuple[ModuleType, ModuleType]
+) -> None:
+    ingest, _ = lambdas
+    assert invoke(ingest, ping_event("cron-job"))["statusCode"] == 202  # the secret is cached for 5 minutes now
+    rotated = json.dumps({"current": "rotated-heartbeat-token", "previous": HEARTBEAT_TOKEN})
+    boto3.client("secretsmanager").put_secret_value(SecretId=f"{world.prefix}webhooks/heartbeat", SecretString=rotated)
+    assert invoke(ingest, ping_event("cron-job", token="rotated-heartbeat-token"))["statusCode"] == 202
+    assert invoke(ingest, ping_event("cron-job"))["statusCode"] == 202  # the previous value still works
+
+
 # ---- the template entry and the local stack's ticker -----------------------------------------------
 
 

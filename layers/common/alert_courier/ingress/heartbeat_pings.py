@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 from alert_courier.domain.alert import Alert
 from alert_courier.domain.rules import HEARTBEAT_NAME_PATTERN, RuleSet
-from alert_courier.ingress.credentials import require_shared_secret
+from alert_courier.ingress.credentials import SecretLookup, SecretReread, check_with_one_reread, require_shared_secret
 from alert_courier.ingress.rejection import WebhookRejected, body_too_large, invalid_json, wrong_shape
 from alert_courier.ingress.webhook import WebhookRequest
 
@@ -28,7 +28,6 @@ HEARTBEAT_SECRET = "heartbeat"  # the webhook secret `<prefix>heartbeat` authent
 MAX_INSTANCE_CHARS = 200
 MAX_PING_BODY_BYTES = 64 * 1024
 MAX_NAMES_LISTED = 50
-SecretLookup = Callable[[str], Sequence[str]]
 
 
 class PingRecorder(Protocol):
@@ -73,10 +72,11 @@ def read_ping(
     valid_secrets: SecretLookup,
     *,
     known: Callable[[], Collection[str]],
+    reread: SecretReread | None = None,
 ) -> Ping:
     """Checks in order: name 404, size 413, credentials 401 (Bearer or Basic), a name the rules declare 404
     (`known`: the declared names; only after authentication, so they are not told to strangers), then the
-    optional instance 400/422.
+    optional instance 400/422. A credential the cached secret refuses is checked once more on `reread`'s values.
 
     The instance comes from `?instance=` or a JSON body `{"instance": ...}` (a form body works too); a body that
     says nothing about an instance is ignored, so `curl -X POST` and `curl -d ''` both ping.
@@ -85,7 +85,7 @@ def read_ping(
         raise unknown_heartbeat(name)
     if len(request.body) > MAX_PING_BODY_BYTES:
         raise body_too_large(len(request.body), MAX_PING_BODY_BYTES)
-    require_shared_secret(request, valid_secrets(HEARTBEAT_SECRET))
+    check_with_one_reread(lambda valid: require_shared_secret(request, valid), HEARTBEAT_SECRET, valid_secrets, reread)
     declared = known()
     if name not in declared:
         raise UnknownHeartbeat(name, declared)
