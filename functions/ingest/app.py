@@ -33,6 +33,7 @@ _sqs_config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standa
 queue = AlertQueue(boto3.client("sqs", config=_sqs_config), settings.alert_queue_url)
 webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
 _heartbeat_store: Any = None
+_rules: Any = None
 
 
 def heartbeat_store() -> Any:
@@ -45,10 +46,20 @@ def heartbeat_store() -> Any:
     return _heartbeat_store
 
 
+def heartbeat_names() -> list[str]:
+    """The heartbeats the rules declare; the rules are read on the first ping, as the heartbeat store is built."""
+    global _rules
+    if _rules is None:
+        from alert_courier.aws.rules_source import RulesSource
+
+        _rules = RulesSource(settings.rules_file, settings.rules_parameter, telemetry=telemetry)
+    return [heartbeat.name for heartbeat in _rules().heartbeats]
+
+
 @app.post("/webhooks/<source>")
 def receive_webhook(source: str) -> Response[dict[str, Any]]:
     request = WebhookRequest.from_http_api_event(source, app.current_event.raw_event)
-    intake = read_webhook(request, webhook_secrets.valid_values, settings.max_body_bytes)
+    intake = read_webhook(request, webhook_secrets.valid_values, settings.max_body_bytes, reread=webhook_secrets.reread)
     envelopes = [
         AlertEnvelope(alert=alert, correlation_id=request.correlation_id, truncated_alerts=intake.truncated_alerts)
         for alert in intake.alerts
@@ -84,7 +95,10 @@ def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
     from alert_courier.ingress.heartbeat_pings import read_ping
 
     request = WebhookRequest.from_http_api_event("heartbeat", app.current_event.raw_event)
-    ping = read_ping(request, name, app.current_event.query_string_parameters, webhook_secrets.valid_values)
+    query = app.current_event.query_string_parameters
+    ping = read_ping(
+        request, name, query, webhook_secrets.valid_values, known=heartbeat_names, reread=webhook_secrets.reread
+    )
     try:
         store = heartbeat_store()
         if store is None:

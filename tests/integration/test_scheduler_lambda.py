@@ -142,6 +142,7 @@ def lambdas(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tu
             **table,
             "ALERT_QUEUE_URL": "http://unused.invalid/queue",
             "WEBHOOK_SECRET_PREFIX": f"{world.prefix}webhooks/",
+            "RULES_FILE": str(rules),
         },
         monkeypatch,
     )
@@ -206,6 +207,29 @@ def test_the_heartbeat_route_refuses_what_it_cannot_record(lambdas: tuple[Module
     assert unknown["statusCode"] == 404 and json.loads(unknown["body"])["error"]["code"] == "unknown_heartbeat"
     per_instance = json.loads(invoke(ingest, ping_event("watchdog", instance="eu-1"))["body"])
     assert per_instance["instance"] == "eu-1"
+
+
+def test_a_ping_to_a_heartbeat_the_rules_do_not_declare_is_404_naming_the_ones_they_do(
+    world: World, lambdas: tuple[ModuleType, ModuleType]
+) -> None:
+    ingest, _ = lambdas
+    typo = invoke(ingest, ping_event("cron-jbo"))  # nobody would ever watch it: refused, not "recorded"
+    assert typo["statusCode"] == 404
+    error = json.loads(typo["body"])["error"]
+    assert error["code"] == "unknown_heartbeat" and "'cron-jbo'" in error["reason"]
+    assert error["known_heartbeats"] == ["backup", "cron-job", "relayed", "watchdog"]
+    assert world.heartbeats.load("cron-jbo").pings == {}
+
+
+def test_a_ping_with_the_rotated_heartbeat_secret_is_accepted_at_once(
+    world: World, lambdas: tuple[ModuleType, ModuleType]
+) -> None:
+    ingest, _ = lambdas
+    assert invoke(ingest, ping_event("cron-job"))["statusCode"] == 202  # the secret is cached for 5 minutes now
+    rotated = json.dumps({"current": "rotated-heartbeat-token", "previous": HEARTBEAT_TOKEN})
+    boto3.client("secretsmanager").put_secret_value(SecretId=f"{world.prefix}webhooks/heartbeat", SecretString=rotated)
+    assert invoke(ingest, ping_event("cron-job", token="rotated-heartbeat-token"))["statusCode"] == 202
+    assert invoke(ingest, ping_event("cron-job"))["statusCode"] == 202  # the previous value still works
 
 
 # ---- the template entry and the local stack's ticker -----------------------------------------------

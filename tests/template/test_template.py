@@ -52,17 +52,20 @@ FUNCTION_ENV = {
         "WEBHOOK_SECRET_PREFIX": {"Ref": "WebhookSecretPrefix"},
         "MAX_BODY_BYTES": "6291456",
         "CLOUDWATCH_TOPIC_ARNS": {"Ref": "CloudWatchTopicArns"},
+        "RULES_PARAMETER": {"Ref": "RulesParameter"},
     },
     "DispatchFunction": {
         "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
         "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
         "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
         "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
+        "RULES_PARAMETER": {"Ref": "RulesParameter"},
     },
     "SchedulerFunction": {
         "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
         "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
         "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
+        "RULES_PARAMETER": {"Ref": "RulesParameter"},
     },
 }
 
@@ -152,8 +155,18 @@ def parameter_defaults(cfn: dict[str, Any]) -> dict[str, str]:
     return {**defaults, **PSEUDO}
 
 
-def role_statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def role_policies(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every inline policy; a conditional one (`Fn::If` [condition, policy, AWS::NoValue]) as if granted."""
     for policy in role["Properties"].get("Policies", []):
+        if "Fn::If" in policy:
+            _, granted, otherwise = policy["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}, policy
+            policy = granted
+        yield policy
+
+
+def role_statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for policy in role_policies(role):
         statements = policy["PolicyDocument"]["Statement"]
         yield from statements if isinstance(statements, list) else [statements]
 
@@ -294,6 +307,7 @@ def test_parameters(cfn: dict[str, Any]) -> None:
     assert params["DispatchMaxConcurrency"]["MinValue"] == 2  # Lambda's floor for MaximumConcurrency
     assert params["LogLevel"]["Default"] == "INFO"
     assert params["OperatorEmail"]["Default"] == ""  # alarms need no address to deploy; subscribe later
+    assert params["RulesParameter"]["Default"] == ""  # no override: the bundled rules, no SSM access
     for name, spec in params.items():
         assert "NoEcho" not in spec, f"{name}: secrets are passed by name, never as parameter values"
 
@@ -521,6 +535,95 @@ def test_only_dispatch_and_the_scheduler_can_read_the_api_key(cfn: dict[str, Any
     assert readers == {"DispatchFunctionRole", "SchedulerFunctionRole"}
 
 
+RULES_READERS = ("IngestFunction", "DispatchFunction", "SchedulerFunction")
+
+
+def condition_holds(cfn: dict[str, Any], condition: Any, params: dict[str, str]) -> bool:
+    """Evaluates the condition functions the template uses (Not, Equals, Select, Split, Ref)."""
+    if isinstance(condition, str):
+        return condition_holds(cfn, cfn["Conditions"][condition], params)
+    ((function, arguments),) = condition.items()
+    if function == "Fn::Not":
+        return not condition_holds(cfn, arguments[0], params)
+    assert function == "Fn::Equals", condition
+    left, right = (_value(argument, params) for argument in arguments)
+    return left == right
+
+
+def _value(value: Any, params: dict[str, str]) -> Any:
+    if isinstance(value, dict) and "Fn::Select" in value:
+        index, items = value["Fn::Select"]
+        return _value(items, params)[index]
+    if isinstance(value, dict) and "Fn::Split" in value:
+        separator, text = value["Fn::Split"]
+        return _value(text, params).split(separator)
+    return resolve(value, params)
+
+
+def ssm_policies(role: dict[str, Any]) -> list[Any]:
+    return [
+        policy
+        for policy in role["Properties"].get("Policies", [])
+        if "ssm:" in json.dumps(policy.get("Fn::If", policy)).lower()
+    ]
+
+
+def readable_parameters(cfn: dict[str, Any], function_id: str, rules_parameter: str) -> list[str]:
+    params = {**parameter_defaults(cfn), "RulesParameter": rules_parameter}
+    arns = []
+    for policy in ssm_policies(function_role(cfn, function_id)):
+        condition, granted, _ = policy["Fn::If"]
+        if not condition_holds(cfn, condition, params):
+            continue
+        for statement in granted["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow" and _as_list(statement["Action"]) == ["ssm:GetParameter"]
+            for resource in _as_list(statement["Resource"]):
+                if "Fn::If" in resource:
+                    which, if_true, if_false = resource["Fn::If"]
+                    resource = if_true if condition_holds(cfn, which, params) else if_false
+                arns.append(resolve(resource, params))
+    return arns
+
+
+def ssm_arn(path: str) -> str:
+    return f"arn:aws:ssm:{REGION}:{FAKE_ACCOUNT}:parameter/{path}"
+
+
+@pytest.mark.parametrize("function_id", RULES_READERS)
+def test_the_rules_parameter_is_readable_exactly_and_only_when_it_is_set(cfn: dict[str, Any], function_id: str) -> None:
+    # Each function that reads rules (ingest for the heartbeat names) may read that one parameter, nothing else.
+    assert readable_parameters(cfn, function_id, "") == []
+    assert readable_parameters(cfn, function_id, "/alert-courier/rules") == [ssm_arn("alert-courier/rules")]
+    assert readable_parameters(cfn, function_id, "alert-courier-rules") == [ssm_arn("alert-courier-rules")]
+    [policy] = ssm_policies(function_role(cfn, function_id))
+    assert policy["Fn::If"][0] == "HasRulesParameter" and policy["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_no_other_role_reads_parameters_and_the_name_is_checked(cfn: dict[str, Any]) -> None:
+    readers = {f"{function_id}Role" for function_id in RULES_READERS}
+    for name, role in resources_of_type(cfn, "AWS::IAM::Role").items():
+        if name not in readers:
+            assert ssm_policies(role) == [], name
+        for statement in role_statements(role):
+            actions = [action.lower() for action in _as_list(statement.get("Action", []))]
+            assert not any(action.startswith("ssm:") and action != "ssm:getparameter" for action in actions), name
+            assert "*" not in actions, name
+    pattern = re.compile(cfn["Parameters"]["RulesParameter"]["AllowedPattern"])
+    for good in ("", "/alert-courier/rules", "alert-courier-rules", "/a.b/c_d-1"):
+        assert pattern.fullmatch(good), good
+    for bad in ("*", "/alert-courier/*", "a//b", "/", "rules/", "a b", "arn:aws:ssm:x"):
+        assert not pattern.fullmatch(bad), bad
+
+
+def test_the_rules_override_alarm_watches_the_metric_the_code_counts(cfn: dict[str, Any]) -> None:
+    from alert_courier.aws.rules_source import INVALID_OVERRIDE_METRIC
+
+    props = cfn["Resources"]["RulesOverrideInvalidAlarm"]["Properties"]
+    assert props["MetricName"] == INVALID_OVERRIDE_METRIC
+    assert props["Namespace"] == GLOBAL_ENV["POWERTOOLS_METRICS_NAMESPACE"]
+    assert props["Dimensions"] == [{"Name": "service", "Value": GLOBAL_ENV["POWERTOOLS_SERVICE_NAME"]}]
+
+
 def test_key_detector_flags_key_shaped_strings() -> None:
     assert key_like_literals("token: inc_9fQ2LxR7tP0aZkW3mN8vB5cY")
     assert key_like_literals("Authorization: Bearer abc.def.ghi")
@@ -603,6 +706,8 @@ ALARMS = {
     ),
     "SchedulerErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": "SchedulerFunction"}, "Sum", 0),
     "WebhookApi5xxAlarm": ("AWS/ApiGateway", "5xx", "ApiId", {"Ref": "WebhookApi"}, "Sum", 0),
+    # An EMF metric of dispatch and the scheduler (Powertools' namespace and default `service` dimension).
+    "RulesOverrideInvalidAlarm": ("AlertCourier", "RulesOverrideInvalid", "service", "alert-courier", "Sum", 0),
 }
 # Subscription protocols that reach a person without passing through alert-courier or incident.io.
 HUMAN_PROTOCOLS = {"email", "email-json", "sms"}

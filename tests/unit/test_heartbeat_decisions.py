@@ -177,6 +177,34 @@ def test_each_instance_is_its_own_heartbeat() -> None:
     assert instances_to_check(plain, pings, {}) == {"": now - timedelta(minutes=1)}  # any ping keeps it alive
 
 
+def test_declared_instances_are_watched_before_their_first_ping() -> None:
+    rules = rules_with("  - {name: watchdog, interval: 5m, per_label: cluster, instances: [eu-1, us-1]}\n")
+    spec = rules.heartbeats[0]
+    assert instances_to_check(spec, {}, {}) == {"eu-1": None, "us-1": None}
+    assert instances_to_check(spec, {"ap-1": T0}, {}) == {"ap-1": T0, "eu-1": None, "us-1": None}  # and learnt ones
+    first = decide_heartbeat(spec, rules, "eu-1", None, None, T0)
+    assert first.actions == [] and first.next_state.watching_since == T0
+    assert decide_heartbeat(spec, rules, "eu-1", None, first.next_state, T0 + timedelta(minutes=5)).actions == []
+    [opened] = decide_heartbeat(
+        spec, rules, "eu-1", None, first.next_state, T0 + timedelta(minutes=5, seconds=1)
+    ).actions
+    assert isinstance(opened, OpenIncident) and "eu-1" in opened.name
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{name: a, interval: 5m, instances: [eu-1]}", "give per_label too"),
+        ("{name: a, interval: 5m, per_label: c, instances: [eu-1, ' eu-1']}", "repeated: ['eu-1']"),
+        ("{name: a, interval: 5m, per_label: c, instances: ['']}", "at least 1 character"),
+    ],
+)
+def test_declared_instances_need_per_label_and_are_unique(entry: str, message: str) -> None:
+    with pytest.raises(RulesError) as refused:
+        rules_with(f"  - {entry}\n")
+    assert message in str(refused.value)
+
+
 def test_a_new_ping_is_forwarded_once() -> None:
     rules = rules_with("  - {name: job, interval: 5m, forward_to: hb-source}\n")
     spec = rules.heartbeats[0]

@@ -23,6 +23,10 @@ def secrets(source: str) -> list[str]:
     return [TOKEN, "previous-token"]
 
 
+def known() -> list[str]:
+    return ["nightly-backup", "job"]
+
+
 def ping_request(body: bytes = b"", content_type: str = "", auth: str | None = f"Bearer {TOKEN}") -> WebhookRequest:
     headers = {"content-type": content_type} if content_type else {}
     if auth:
@@ -32,17 +36,17 @@ def ping_request(body: bytes = b"", content_type: str = "", auth: str | None = f
 
 def refused(request: WebhookRequest, name: str = "nightly-backup", query: dict[str, str] | None = None) -> Any:
     with pytest.raises(WebhookRejected) as caught:
-        read_ping(request, name, query, secrets)
+        read_ping(request, name, query, secrets, known=known)
     return caught.value
 
 
 def test_a_bare_ping_with_a_bearer_token() -> None:
-    assert read_ping(ping_request(), "nightly-backup", None, secrets) == Ping("nightly-backup", "", NOW)
+    assert read_ping(ping_request(), "nightly-backup", None, secrets, known=known) == Ping("nightly-backup", "", NOW)
 
 
 def test_basic_auth_and_the_previous_secret_are_accepted() -> None:
     basic = "Basic " + base64.b64encode(b"cron:previous-token").decode()
-    assert read_ping(ping_request(auth=basic), "job", None, secrets).name == "job"
+    assert read_ping(ping_request(auth=basic), "job", None, secrets, known=known).name == "job"
 
 
 @pytest.mark.parametrize(
@@ -57,6 +61,18 @@ def test_a_ping_without_the_secret_is_refused(auth: str | None, reason: str) -> 
 def test_a_name_that_cannot_be_a_heartbeat_is_404_before_anything_else() -> None:
     rejection = refused(ping_request(auth=None), name="../etc")
     assert (rejection.status, rejection.code) == (404, "unknown_heartbeat")
+
+
+def test_a_name_the_rules_do_not_declare_is_404_naming_the_ones_they_do() -> None:
+    rejection = refused(ping_request(), name="nightly-bakup")
+    assert (rejection.status, rejection.code) == (404, "unknown_heartbeat")
+    assert "'nightly-bakup'" in rejection.reason and "job, nightly-backup" in rejection.reason
+    assert rejection.body()["error"]["known_heartbeats"] == ["job", "nightly-backup"]
+
+
+def test_the_known_names_are_told_only_to_senders_with_the_secret() -> None:
+    rejection = refused(ping_request(auth="Bearer wrong"), name="nightly-bakup")
+    assert rejection.status == 401 and "nightly-backup" not in str(rejection.body())
 
 
 @pytest.mark.parametrize(
@@ -75,7 +91,7 @@ def test_a_name_that_cannot_be_a_heartbeat_is_404_before_anything_else() -> None
 def test_the_instance_comes_from_the_query_or_the_body(
     body: bytes, content_type: str, query: dict[str, str] | None, instance: str
 ) -> None:
-    assert read_ping(ping_request(body, content_type), "job", query, secrets).instance == instance
+    assert read_ping(ping_request(body, content_type), "job", query, secrets, known=known).instance == instance
 
 
 @pytest.mark.parametrize(

@@ -116,3 +116,14 @@ def test_a_silent_heartbeat_opens_one_incident_and_resolves_when_pings_resume() 
         "scheduled",
         "scheduled",
     ]
+
+
+def test_a_per_label_heartbeat_whose_declared_instances_never_pinged_is_missed_after_its_first_interval() -> None:
+    rules = "heartbeats: [{name: watchdog, interval: 10m, grace: 5m, per_label: cluster, instances: [eu-1, us-1]}]"
+    subject = World(parse_rules(rules), clock=DrivenClock(T0))
+    assert at(subject, 0).missed == []  # the scheduler starts watching eu-1 and us-1 now
+    subject.heartbeats.record_ping("watchdog", "eu-1", T0 + timedelta(minutes=10), via="alert:alertmanager")
+    assert at(subject, 15).missed == []  # 10m + 5m grace: us-1 is exactly on time
+    report = at(subject, 15.1)
+    assert report.missed == ["watchdog/us-1"]  # the Watchdog route of us-1 never worked: missed all the same
+    assert any("us-1" in incident["name"] for incident in subject.incidents())

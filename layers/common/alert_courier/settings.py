@@ -34,6 +34,9 @@ class IngestSettings(EnvironmentSettings):
     cloudwatch_topic_arns: str = Field(
         default="", description="comma-separated SNS topic ARNs whose HTTPS deliveries are confirmed and accepted"
     )
+    # Heartbeat pings are checked against the names the rules declare (read on the first ping only).
+    rules_file: str = Field(default="", description="path of a rules file; default: the bundled one")
+    rules_parameter: str = Field(default="", description="SSM parameter whose value overrides the rules file")
 
     @property
     def cloudwatch_topics(self) -> frozenset[str]:

@@ -73,7 +73,7 @@ def incident_io_edge(
         AlertSourceTokens(settings.alert_source_secret_prefix),
         before_first_request=before_first_rest_request,
     )
-    rules = RulesSource(settings.rules_file, settings.rules_parameter)
+    rules = RulesSource(settings.rules_file, settings.rules_parameter, telemetry=telemetry)
     groups, history = GroupStateStore(table), DecisionHistory(table)
     runner = runner_on(
         ActionLedger(table, remember_days=settings.action_memory_days), incident_io, rest, telemetry=telemetry

@@ -54,47 +54,126 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     """The decision for one alert given its group's state (`state_id_of`) and the rules."""
     plan = follow_up_plan(plan_for(alert, rules), state, rules)
     decision = decide(plan, state, rules, now)
-    actions, next_state, notes = _resume_unfinished(alert.transition_id(), state, decision)
+    actions, next_state, notes = _resume_unfinished(alert.transition_id(), state, decision, plan, rules)
     return AlertDecision(plan, _once_each(actions), next_state, decision.reasons + notes)
 
 
 def leave_unfinished(state: GroupState, transition_id: str, actions: list[Action]) -> GroupState:
-    """The state to save when a failure stopped a decision's actions partway: what succeeded is folded in by
-    `apply_results` already; what is left is done by this transition's redelivery or replay."""
+    """`actions` of this transition are not known to be done: saved before acting (so a worker that dies after
+    a side effect leaves a trace) and after a failure (what succeeded is folded in by `apply_results`); the
+    transition's redelivery or replay, or the episode's end, resumes them (`decide_alert`)."""
     unfinished = {key: value for key, value in state.unfinished.items() if key != transition_id}
     if actions:
         unfinished[transition_id] = list(actions)
     return state.model_copy(update={"unfinished": unfinished})
 
 
-def _resume_unfinished(
-    transition_id: str, before: GroupState, decision: Decision
-) -> tuple[list[Action], GroupState, list[str]]:
-    """A redelivered or replayed transition first does what its earlier attempt left undone, unless the group
-    has moved on (its episode ended or a new one began: no late incident or page)."""
-    state = decision.next_state
-    firing = bool(state.firing)
+def undone_after(actions: list[Action], results: list[dict[str, Any]]) -> list[Action]:
+    """The actions a failure left undone; a resolve of "the incident just opened" names it once it is known."""
+    opened = next((result["incident_id"] for result in results if result.get("incident_id")), None)
+    return [
+        action.model_copy(update={"incident_id": opened})
+        if isinstance(action, ResolveIncident | UpdateIncident) and not action.incident_id and opened
+        else action
+        for action in actions[len(results) :]
+    ]
 
-    def still_due(action: Action) -> bool:
-        if isinstance(action, OpenIncident | Escalate | UpdateIncident):
+
+def _resume_unfinished(
+    transition_id: str, before: GroupState, decision: Decision, plan: Plan, rules: RuleSet
+) -> tuple[list[Action], GroupState, list[str]]:
+    """Does first what earlier attempts left undone (a failure, or a worker that died after acting).
+
+    A redelivered or replayed transition resumes its own leftovers. When the group's episode ends, an incident
+    whose opening never completed is opened (the ledger finds it if a dead worker did) and resolved with the
+    rest, as a fault-free run would have; its pages are dropped (nobody is paged for what has recovered). A new
+    episode first finishes the last one's (its resolve: never two incidents open at once). A severity upgrade
+    takes over an unfinished opening, so the pages it adds link to the incident.
+    """
+    state = decision.next_state
+    ended = bool(before.firing) and not state.firing
+    raised = (
+        state.episode_severity is not None
+        and before.episode_severity is not None
+        and state.episode_severity.rank > before.episode_severity.rank
+    )
+    started = state.generation > before.generation  # the previous episode's leftovers go first (its resolve)
+    everything = ended or raised or started
+    taken = list(before.unfinished) if everything else [key for key in before.unfinished if key == transition_id]
+
+    def due(action: Action, own: bool) -> bool:
+        if isinstance(action, OpenIncident):  # its own transition's opening goes on to the resolve behind it
             return (
-                firing
-                and action.generation == state.generation
-                and not (isinstance(action, OpenIncident) and state.incident_open)
+                action.generation == state.generation
+                and not before.incident_open
+                and (own or ended or bool(state.firing))
             )
+        if isinstance(action, Escalate | UpdateIncident):
+            return not ended and bool(state.firing) and action.generation == state.generation
         return True
 
-    kept = {
-        key: [action for action in actions if still_due(action)]
+    resumed = [
+        again
+        for key in taken
+        for action in before.unfinished[key]
+        if due(action, key == transition_id)
+        for again in _at_episode_severity(action, state, rules)
+    ]
+    spec = plan.incident_spec
+    opens = any(isinstance(action, OpenIncident) for action in resumed)
+    resolves = any(isinstance(action, ResolveIncident) for action in [*resumed, *decision.actions])
+    if ended and opens and not resolves and spec is not None and spec.on_resolve != "none":
+        resumed.append(
+            resolve_incident_from_spec(
+                spec,
+                group_id=state.group_id,
+                generation=before.generation,
+                incident_id="",  # the one the resumed opening names
+                summary="Recovered: every alert of the group has resolved. — alert-courier",
+                why="every alert of the group has resolved",
+            )
+        )
+    left = {
+        key: [a for a in actions if not _obsolete(a, state)]
         for key, actions in state.unfinished.items()
-        if key != transition_id
+        if key not in taken
     }
-    resumed = [action for action in before.unfinished.get(transition_id, []) if still_due(action)]
-    next_state = state.model_copy(update={"unfinished": {key: value for key, value in kept.items() if value}})
+    next_state = state.model_copy(update={"unfinished": {key: value for key, value in left.items() if value}})
     if not resumed:
         return decision.actions, next_state, []
     note = f"resuming what an earlier attempt left undone: {', '.join(action.kind for action in resumed)}"
     return [*resumed, *decision.actions], next_state, [note]
+
+
+def _obsolete(action: Action, state: GroupState) -> bool:
+    """Left undone by another transition, and no longer wanted: it belongs to an episode that has been followed
+    by another, or it pages (or raises) a group that no longer fires."""
+    if isinstance(action, OpenIncident):
+        return action.generation != state.generation
+    if isinstance(action, Escalate | UpdateIncident):
+        return action.generation != state.generation or not state.firing
+    return False
+
+
+def _at_episode_severity(action: Action, state: GroupState, rules: RuleSet) -> list[Action]:
+    """An incident whose opening did not complete opens at the severity the episode has reached since (an
+    upgrade that came meanwhile had no incident to raise); a dead worker may have opened it at the old one,
+    so it is raised as well."""
+    severity = state.episode_severity
+    if not isinstance(action, OpenIncident) or severity is None or severity.rank <= action.severity.rank:
+        return [action]
+    name = rules.severity.incident_io.get(severity)
+    return [
+        action.model_copy(update={"severity": severity, "severity_name": name}),
+        UpdateIncident(
+            group_id=action.group_id,
+            generation=action.generation,
+            incident_id="",  # the one the opening names
+            severity=severity,
+            severity_name=name,
+            reason=f"the episode reached {severity.value} while its incident was being opened",
+        ),
+    ]
 
 
 def _once_each(actions: list[Action]) -> list[Action]:
@@ -133,6 +212,8 @@ def apply_results(state: GroupState, actions: list[Action], results: list[dict[s
             state = state.model_copy(update=opened_incident_fields(result))
         elif isinstance(action, Escalate) and result.get("escalation_id"):
             state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
+        elif isinstance(action, ResolveIncident):
+            state = state.model_copy(update={"incident_open": False})
     acknowledgements = [r for a, r in zip(actions, results, strict=False) if isinstance(a, AcknowledgeEscalation)]
     if any(result.get("acknowledged") for result in acknowledgements):
         state = state.model_copy(update={"pending_escalations": []})

@@ -7,7 +7,8 @@ Interval heartbeats are missed once `last ping + interval + grace` has passed. W
 no ping arrived in the window of the latest deadline whose grace has passed: from `window` before the deadline
 (default: from the previous deadline) on. A ping that comes late still ends the episode ("pings resumed").
 A heartbeat that has never pinged is watched from the first time the scheduler sees it (so a cron job that never
-runs, or pings the wrong name, is noticed too); a per-instance heartbeat learns its instances from their pings.
+runs, or pings the wrong name, is noticed too); a per-instance heartbeat learns its instances from their pings
+and also watches the instances its spec declares, so an instance that never pinged at all is missed as well.
 """
 
 from __future__ import annotations
@@ -142,10 +143,14 @@ def evaluate(spec: HeartbeatSpec, last_seen: datetime | None, watching_since: da
 def instances_to_check(
     spec: HeartbeatSpec, pings: dict[str, datetime], states: dict[str, HeartbeatState]
 ) -> dict[str, datetime | None]:
-    """Instance → last ping. Without `per_label` every ping counts for the one instance ''."""
+    """Instance → last ping (None: never pinged). Without `per_label` every ping counts for the one instance ''.
+
+    A per-instance heartbeat checks the instances that pinged, those already watched and those its spec declares.
+    """
     if spec.per_label is None:
         return {"": max(pings.values(), default=None)}
-    return {instance: pings.get(instance) for instance in sorted(set(pings) | set(states))}
+    instances = set(pings) | set(states) | set(spec.instances)
+    return {instance: pings.get(instance) for instance in sorted(instances)}
 
 
 def decide_heartbeat(

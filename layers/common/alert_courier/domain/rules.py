@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -290,6 +291,8 @@ class HeartbeatSpec(_Strict):
     `interval`: missed when `last ping + interval + grace` has passed. `window`: missed when no ping arrived
     between the window's start (`window` before the deadline, default: the previous deadline) and the deadline
     plus `grace`; `deadline` is a daily HH:MM (UTC), `cron` a "minute hour * * day-of-week" one (UTC).
+    `per_label` heartbeats learn their instances from pings; `instances` names those expected even if they never
+    ping (each is watched from the first scheduled check on, so one that never worked is missed too).
     """
 
     name: str = Field(pattern=HEARTBEAT_NAME_PATTERN)
@@ -300,6 +303,9 @@ class HeartbeatSpec(_Strict):
     cron: str | None = None
     window: Duration | None = None
     per_label: str | None = Field(default=None, min_length=1, description="track each value of this label apart")
+    instances: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]] = Field(
+        default_factory=list, description="per_label values expected to ping, watched even before their first ping"
+    )
     match: Match | None = Field(default=None, description="alerts that count as pings (firing ones, by default)")
     severity: Severity = Severity.CRITICAL
     on_missed: HeartbeatMissedSpec = Field(
@@ -334,6 +340,11 @@ class HeartbeatSpec(_Strict):
             self.deadlines()  # raises ValueError with the reason
         if self.grace < timedelta(0):
             raise ValueError("grace cannot be negative")
+        if self.instances and self.per_label is None:
+            raise ValueError("instances are values of per_label: give per_label too (e.g. per_label: cluster)")
+        repeated = sorted({instance for instance in self.instances if self.instances.count(instance) > 1})
+        if repeated:
+            raise ValueError(f"instances must be unique; repeated: {repeated}")
         return self
 
     def deadlines(self) -> DailyDeadlines:

@@ -48,6 +48,8 @@ class IncidentIoExecutor:
     ) -> dict[str, Any]:
         if isinstance(action, OpenIncident):
             return self._open_incident(action, claim, remaining)
+        if isinstance(action, ResolveIncident | UpdateIncident) and not action.incident_id:
+            action = action.model_copy(update={"incident_id": _just_opened(action, state, earlier)})
         if isinstance(action, ResolveIncident):
             return self._resolve_incident(action, remaining)
         if isinstance(action, UpdateIncident):
@@ -171,6 +173,14 @@ class IncidentIoExecutor:
             raise
         escalation = escalation_from_result(result)
         return {"escalation_id": action.escalation_id, "acknowledged": True, "status": escalation.get("status")}
+
+
+def _just_opened(action: Action, state: GroupState, earlier: Sequence[dict[str, Any]]) -> str:
+    """The incident an action of "the incident this decision opens" means."""
+    opened = next((r["incident_id"] for r in earlier if r.get("incident_id")), state.incident_id)
+    if not opened:
+        raise ToolCallError(FailureKind.PERMANENT, f"{action.kind}: no incident was opened to act on")
+    return str(opened)
 
 
 def _opened_incident(tool: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,11 @@ from alert_courier.ingress.webhook import WebhookRequest
 
 Authenticator = Callable[[WebhookRequest, object, Sequence[str], datetime], None]
 """(request, parsed JSON body or None if not parsed yet, valid secrets, now) -> None, or raises a 401."""
+SecretLookup = Callable[[str], Sequence[str]]
+SecretReread = Callable[[str], Sequence[str] | None]
+"""source -> its secret's values read again (not from the cache), or None when re-read too recently."""
+# Refusals a just-rotated secret explains; a stale timestamp or an untrusted certificate URL it does not.
+REREAD_ON = frozenset({"unauthorized", "invalid_signature"})
 
 
 def invalid_signature(reason: str) -> WebhookRejected:
@@ -84,6 +89,26 @@ def require_one_of(presented: Sequence[str | None], valid: Sequence[str], how: s
     results = [matches_any(value, valid) for value in offered]
     if not any(results):
         raise unauthorized("invalid credentials")
+
+
+def check_with_one_reread(
+    check: Callable[[Sequence[str]], None], source: str, valid_secrets: SecretLookup, reread: SecretReread | None
+) -> None:
+    """Runs `check` on the cached secret values; if it refuses the credential, once more on the secret read again.
+
+    A sender moved to a rotated secret is then accepted at once, not after the cache expires (senders do not
+    retry a 401). `reread` rate-limits itself, so wrong credentials cannot make every request read the secret.
+    """
+    valid = valid_secrets(source)
+    try:
+        check(valid)
+    except WebhookRejected as refusal:
+        if reread is None or refusal.code not in REREAD_ON:
+            raise
+        fresh = reread(source)
+        if fresh is None or tuple(fresh) == tuple(valid):
+            raise
+        check(fresh)
 
 
 def authenticate_shared_secret(

@@ -1,8 +1,8 @@
 """Heartbeat pings: `POST /heartbeats/<name>` requests (ingest) and alerts that match a heartbeat (dispatch).
 
 Both only move the heartbeat's last-seen time forward (a conditional write); the scheduler decides what silence
-means. Ingest needs no rules for this: it records any well-formed name, and the scheduler watches the names the
-rules declare.
+means. Ingest records pings of the heartbeats the rules declare only: a ping to any other name (a cron job's typo)
+would be recorded and never watched, so it is refused with a 404 that names the known heartbeats.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 from alert_courier.domain.alert import Alert
 from alert_courier.domain.rules import HEARTBEAT_NAME_PATTERN, RuleSet
-from alert_courier.ingress.credentials import require_shared_secret
+from alert_courier.ingress.credentials import SecretLookup, SecretReread, check_with_one_reread, require_shared_secret
 from alert_courier.ingress.rejection import WebhookRejected, body_too_large, invalid_json, wrong_shape
 from alert_courier.ingress.webhook import WebhookRequest
 
@@ -27,7 +27,7 @@ logger = logging.getLogger("alert_courier")
 HEARTBEAT_SECRET = "heartbeat"  # the webhook secret `<prefix>heartbeat` authenticates every ping
 MAX_INSTANCE_CHARS = 200
 MAX_PING_BODY_BYTES = 64 * 1024
-SecretLookup = Callable[[str], Sequence[str]]
+MAX_NAMES_LISTED = 50
 
 
 class PingRecorder(Protocol):
@@ -51,13 +51,32 @@ def unknown_heartbeat(name: str) -> WebhookRejected:
     )
 
 
+class UnknownHeartbeat(WebhookRejected):
+    """A well-formed name the rules do not declare; the answer lists the ones they do."""
+
+    def __init__(self, name: str, known: Collection[str]) -> None:
+        self.known = sorted(known)[:MAX_NAMES_LISTED]
+        listed = ", ".join(self.known) or "none (declare heartbeats in the rules)"
+        super().__init__(404, "unknown_heartbeat", f"no heartbeat {name!r} in the rules; known heartbeats: {listed}")
+
+    def body(self) -> dict[str, Any]:
+        answer = super().body()
+        answer["error"]["known_heartbeats"] = self.known
+        return answer
+
+
 def read_ping(
     request: WebhookRequest,
     name: str,
     query: dict[str, str] | None,
     valid_secrets: SecretLookup,
+    *,
+    known: Callable[[], Collection[str]],
+    reread: SecretReread | None = None,
 ) -> Ping:
-    """Checks in order: name 404, size 413, credentials 401 (Bearer or Basic), then the optional instance 400/422.
+    """Checks in order: name 404, size 413, credentials 401 (Bearer or Basic), a name the rules declare 404
+    (`known`: the declared names; only after authentication, so they are not told to strangers), then the
+    optional instance 400/422. A credential the cached secret refuses is checked once more on `reread`'s values.
 
     The instance comes from `?instance=` or a JSON body `{"instance": ...}` (a form body works too); a body that
     says nothing about an instance is ignored, so `curl -X POST` and `curl -d ''` both ping.
@@ -66,7 +85,10 @@ def read_ping(
         raise unknown_heartbeat(name)
     if len(request.body) > MAX_PING_BODY_BYTES:
         raise body_too_large(len(request.body), MAX_PING_BODY_BYTES)
-    require_shared_secret(request, valid_secrets(HEARTBEAT_SECRET))
+    check_with_one_reread(lambda valid: require_shared_secret(request, valid), HEARTBEAT_SECRET, valid_secrets, reread)
+    declared = known()
+    if name not in declared:
+        raise UnknownHeartbeat(name, declared)
     instance = (query or {}).get("instance")
     if instance is None:
         instance = _instance_from_body(request)

@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel, ValidationError
 
 from alert_courier.domain.alert import Alert
+from alert_courier.ingress.credentials import SecretReread, check_with_one_reread
 from alert_courier.ingress.limits import within_limits
 from alert_courier.ingress.rejection import (
     WebhookRejected,
@@ -45,25 +46,26 @@ def read_webhook(
     max_body_bytes: int,
     *,
     now: datetime | None = None,
+    reread: SecretReread | None = None,
 ) -> Intake:
     """Checks in order: source 404, size 413, credentials 401, content type 415, JSON 400, shape 422.
 
     A source whose credential is in the body (generic events, SNS signatures) is parsed first: 415/400 come before
     401. A source's handshake (an SNS subscription confirmation) may then answer instead of accepting alerts.
-    `now` (default: the request's arrival time) is what signature timestamps are checked against.
+    `now` (default: the request's arrival time) is what signature timestamps are checked against. A credential
+    the cached secret refuses is checked once more on `reread`'s values (a rotation the cache has not seen).
     """
     source = SOURCES.get(request.source)
     if source is None:
         raise unknown_source(request.source)
     if len(request.body) > max_body_bytes:
         raise body_too_large(len(request.body), max_body_bytes)
-    valid = valid_secrets(source.name)
     moment = now or request.received_at
-    if source.credentials_in_body:
-        document = _read_json(request, source)
-        source.authenticate(request, document, valid, moment)
-    else:
-        source.authenticate(request, None, valid, moment)
+    document = _read_json(request, source) if source.credentials_in_body else None
+    check_with_one_reread(
+        lambda valid: source.authenticate(request, document, valid, moment), source.name, valid_secrets, reread
+    )
+    if not source.credentials_in_body:
         document = _read_json(request, source)
     payload = _validated(source.model, document)
     handshake = source.handshake(payload) if source.handshake is not None else None

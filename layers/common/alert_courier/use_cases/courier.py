@@ -9,8 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alert_courier.domain.alert import AlertEnvelope
-from alert_courier.domain.decisions import AlertDecision, apply_results, decide_alert, leave_unfinished, state_id_of
+from alert_courier.domain.decisions import (
+    AlertDecision,
+    apply_results,
+    decide_alert,
+    leave_unfinished,
+    state_id_of,
+    undone_after,
+)
 from alert_courier.domain.errors import ActionFailed, GroupTooLarge, PermanentFailure
+from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.rules import RuleSet
 from alert_courier.use_cases.history_entry import history_entry
 from alert_courier.use_cases.ports import Clock, GroupStates, History, Remaining
@@ -49,19 +57,15 @@ class Courier:
         def attempt() -> dict[str, Any]:
             state = self._states.load(state_id)
             decision = decide_alert(envelope.alert, state, rules, self._clock())
+            transition = envelope.alert.transition_id()
+            base = decision.next_state
+            if decision.actions:  # write-ahead: a worker dying after a side effect leaves it unfinished here
+                base = self._save(envelope, decision, leave_unfinished(base, transition, decision.actions), [])
             results, error = self._runner.perform_all(decision.actions, state, remaining_seconds)
-            next_state = apply_results(decision.next_state, decision.actions, results)
-            if error is not None:
-                # What succeeded is saved (a later resolve finds the incident); what is left waits for this
-                # message's redelivery or replay.
-                undone = decision.actions[len(results) :]
-                next_state = leave_unfinished(next_state, envelope.alert.transition_id(), undone)
+            undone = undone_after(decision.actions, results)  # left for this message's redelivery or replay
+            next_state = leave_unfinished(apply_results(base, decision.actions, results), transition, undone)
             if next_state != state:
-                try:
-                    self._states.save(next_state)  # StaleState: decide again; done actions are remembered
-                except GroupTooLarge as too_large:
-                    self._record(envelope, decision, results, str(too_large))
-                    raise PermanentFailure(str(too_large)) from too_large
+                self._save(envelope, decision, next_state, results)  # StaleState: decide again (actions remembered)
             self._record(envelope, decision, results, error)
             if error is not None:
                 if error.permanent:
@@ -70,6 +74,15 @@ class Courier:
             return {"reasons": decision.reasons, "actions": [a.kind for a in decision.actions], "results": results}
 
         return until_saved(state_id, attempt)
+
+    def _save(
+        self, envelope: AlertEnvelope, decision: AlertDecision, state: GroupState, results: list[dict[str, Any]]
+    ) -> GroupState:
+        try:
+            return self._states.save(state)
+        except GroupTooLarge as too_large:
+            self._record(envelope, decision, results, str(too_large))
+            raise PermanentFailure(str(too_large)) from too_large
 
     def _record(
         self,
@@ -90,6 +103,7 @@ class Courier:
             actions=decision.actions,
             results=results,
             error=error,
+            intake_notes=[str(note) for note in alert.raw.get("intake_notes", [])],
         )
         self._history.record(alert.source, alert.dedup_key, entry)
         logger.info(

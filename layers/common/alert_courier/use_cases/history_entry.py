@@ -21,7 +21,9 @@ def history_entry(
     results: Sequence[dict[str, Any]],
     error: ActionFailed | str | None,
     group_key: str | None = None,
+    intake_notes: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """`intake_notes`: what ingest dropped or clipped from the payload (decorations), kept with the decision."""
     entry: dict[str, Any] = {
         "transition_id": transition_id,
         "correlation_id": correlation_id,
@@ -35,4 +37,6 @@ def history_entry(
     }
     if group_key is not None:
         entry["group_key"] = group_key
+    if intake_notes:
+        entry["intake_notes"] = list(intake_notes)
     return entry
