@@ -30,8 +30,10 @@ from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from alert_courier.domain.actions import Escalate
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
+from alert_courier.domain.group_state import state_id_for
 from alert_courier.domain.rules import parse_rules
 from tests.fakes import Crash, World
 
@@ -310,6 +312,19 @@ class EndStateMachine(RuleBasedStateMachine):
             sum(1 for args in pages if args.get("user_ids")),
         )
 
+    def _episode_pages(self, group: str) -> tuple[int, int]:
+        """Pages of each level for the group's current episode, linked to its incident or not (a level whose
+        incident could not be opened in time pages without the link)."""
+        state = self.w.states.load(state_id_for("alertmanager", group))
+        keys = [
+            Escalate(
+                group_id=state.group_id, generation=state.generation, level=level, title="", reason=""
+            ).idempotency_key
+            for level in (0, 1)
+        ]
+        pages = [r.arguments.get("idempotency_key") for r in self._escalations()]
+        return pages.count(keys[0]), pages.count(keys[1])
+
     # ---- the oracle ----------------------------------------------------------------------------------------
 
     @invariant()
@@ -367,9 +382,11 @@ class EndStateMachine(RuleBasedStateMachine):
             got = SEVERITY_RANK.get((incident.get("severity") or {}).get("name", ""), 0)
             assert got >= highest, f"{group}: incident severity {got} below the firing {highest}"
             if GROUPS[group].get("team") == "payments" and any(t.severity is Severity.CRITICAL for t in firing):
-                first, second = self._pages(incident["id"])
+                first, second = self._episode_pages(group)
                 assert first == 1, f"{group}: a critical payments episode paged level 0 {first} times"
-                if not self._acknowledged(group, incident["id"]):
+                # Delivered out of order, a late resolve can merge two episodes: an acknowledgement of the first
+                # then covers the second, so only "at most once" (always checked) holds for level 1 there.
+                if not self._acknowledged(group, incident["id"]) and group not in self.model.reordered:
                     assert second == 1, f"{group}: nobody acknowledged, level 1 paged {second} times"
 
     def _acknowledged(self, group: str, incident_id: str) -> bool:

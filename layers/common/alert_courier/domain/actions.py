@@ -56,6 +56,15 @@ def opened_incident_fields(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def opened_in(results: list[dict[str, Any]] | Any) -> str | None:
+    """The incident an OpenIncident among these results opened (its result names a reference; a resolve's or an
+    update's does not), the latest first."""
+    return next(
+        (str(r["incident_id"]) for r in reversed(list(results)) if "incident_reference" in r and r.get("incident_id")),
+        None,
+    )
+
+
 class ResolveIncident(_Action):
     """Posts the recovery in the incident's summary and, unless only an update was asked for, resolves it."""
 

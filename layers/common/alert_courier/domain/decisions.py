@@ -18,6 +18,7 @@ from alert_courier.domain.actions import (
     ResolveIncident,
     SendAlertEvent,
     UpdateIncident,
+    opened_in,
     opened_incident_fields,
 )
 from alert_courier.domain.alert import Alert, AlertStatus
@@ -70,7 +71,7 @@ def leave_unfinished(state: GroupState, transition_id: str, actions: list[Action
 
 def undone_after(actions: list[Action], results: list[dict[str, Any]]) -> list[Action]:
     """The actions a failure left undone; a resolve of "the incident just opened" names it once it is known."""
-    opened = next((result["incident_id"] for result in results if result.get("incident_id")), None)
+    opened = opened_in(results)
     return [
         action.model_copy(update={"incident_id": opened})
         if isinstance(action, ResolveIncident | UpdateIncident) and not action.incident_id and opened
@@ -101,13 +102,13 @@ def _resume_unfinished(
     everything = ended or raised or started
     taken = list(before.unfinished) if everything else [key for key in before.unfinished if key == transition_id]
 
-    def due(action: Action, own: bool) -> bool:
-        if isinstance(action, OpenIncident):  # its own transition's opening goes on to the resolve behind it
-            return (
-                action.generation == state.generation
-                and not before.incident_open
-                and (own or ended or bool(state.firing))
-            )
+    def due(action: Action, own: bool, batch: list[Action]) -> bool:
+        if isinstance(action, OpenIncident):
+            if action.generation < state.generation:  # an earlier episode's opening, then its resolve
+                return any(_resolves_opened(other, action.generation) for other in batch)
+            return not before.incident_open and (own or ended or bool(state.firing))
+        if isinstance(action, ResolveIncident) and not action.incident_id:  # goes with its opening
+            return any(isinstance(other, OpenIncident) and due(other, own, batch) for other in batch)
         if isinstance(action, Escalate | UpdateIncident):
             return not ended and bool(state.firing) and action.generation == state.generation
         return True
@@ -116,25 +117,28 @@ def _resume_unfinished(
         again
         for key in taken
         for action in before.unfinished[key]
-        if due(action, key == transition_id)
+        if due(action, key == transition_id, before.unfinished[key])
         for again in _at_episode_severity(action, state, rules)
     ]
     spec = plan.incident_spec
     opens = any(isinstance(action, OpenIncident) for action in resumed)
-    resolves = any(isinstance(action, ResolveIncident) for action in [*resumed, *decision.actions])
+    resolves = any(
+        isinstance(action, ResolveIncident) and action.generation == state.generation
+        for action in [*resumed, *decision.actions]
+    )
     if ended and opens and not resolves and spec is not None and spec.on_resolve != "none":
         resumed.append(
             resolve_incident_from_spec(
                 spec,
                 group_id=state.group_id,
-                generation=before.generation,
+                generation=state.generation,
                 incident_id="",  # the one the resumed opening names
                 summary="Recovered: every alert of the group has resolved. — alert-courier",
                 why="every alert of the group has resolved",
             )
         )
     left = {
-        key: [a for a in actions if not _obsolete(a, state)]
+        key: [a for a in actions if not _obsolete(a, state, actions)]
         for key, actions in state.unfinished.items()
         if key not in taken
     }
@@ -145,11 +149,21 @@ def _resume_unfinished(
     return [*resumed, *decision.actions], next_state, [note]
 
 
-def _obsolete(action: Action, state: GroupState) -> bool:
-    """Left undone by another transition, and no longer wanted: it belongs to an episode that has been followed
-    by another, or it pages (or raises) a group that no longer fires."""
+def _closes(actions: list[Action], generation: int) -> bool:
+    return any(isinstance(a, ResolveIncident) and a.generation == generation for a in actions)
+
+
+def _resolves_opened(action: Action, generation: int) -> bool:
+    return isinstance(action, ResolveIncident) and not action.incident_id and action.generation == generation
+
+
+def _obsolete(action: Action, state: GroupState, batch: list[Action]) -> bool:
+    """Left undone by another transition, and no longer wanted: an opening of an episode that has been followed
+    by another (unless its resolve goes with it), or a page (or raise) for a group that no longer fires."""
     if isinstance(action, OpenIncident):
-        return action.generation != state.generation
+        return action.generation != state.generation and not any(_resolves_opened(a, action.generation) for a in batch)
+    if isinstance(action, ResolveIncident) and not action.incident_id:
+        return not any(isinstance(a, OpenIncident) and a.generation == action.generation for a in batch)
     if isinstance(action, Escalate | UpdateIncident):
         return action.generation != state.generation or not state.firing
     return False
@@ -214,6 +228,9 @@ def apply_results(state: GroupState, actions: list[Action], results: list[dict[s
             state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
         elif isinstance(action, ResolveIncident):
             state = state.model_copy(update={"incident_open": False})
+    opened = [a for a in actions[: len(results)] if isinstance(a, OpenIncident)]
+    if opened and _closes(actions, opened[-1].generation):
+        state = state.model_copy(update={"incident_open": False})  # opened only to be resolved (episode over)
     acknowledgements = [r for a, r in zip(actions, results, strict=False) if isinstance(a, AcknowledgeEscalation)]
     if any(result.get("acknowledged") for result in acknowledgements):
         state = state.model_copy(update={"pending_escalations": []})
@@ -368,6 +385,7 @@ def _severity_upgrade(
         update={
             "episode_severity": alert.severity,
             "episode_rules": [*before.episode_rules, *(matched.rule for matched in added)],
+            "acknowledged_at": None,  # a more severe alert is news: the levels it adds run
         }
     )
     return actions, state, notes

@@ -8,10 +8,10 @@ save or a cleared escalation is recognised as stale and dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alert_courier.domain.actions import Escalate
+from alert_courier.domain.actions import Escalate, OpenIncident
 from alert_courier.domain.group_state import GroupState
 
 TIMER_PK = "timer"
@@ -72,6 +72,17 @@ def needs_page_check(state: GroupState, now: datetime) -> bool:
     return bool(due_levels(state, now)) and state.acknowledged_at is None and bool(state.firing)
 
 
+OPENING_GRACE = timedelta(minutes=10)
+
+
+def _incident_being_opened(state: GroupState) -> bool:
+    return not state.incident_open and any(
+        isinstance(action, OpenIncident) and action.generation == state.generation
+        for actions in state.unfinished.values()
+        for action in actions
+    )
+
+
 def decide_escalations(state: GroupState, now: datetime, page_statuses: dict[str, str]) -> EscalationDecision:
     """`page_statuses`: escalation id → status, as incident.io reported them for `state.escalation_ids`."""
     if not state.pending_escalations:
@@ -89,6 +100,9 @@ def decide_escalations(state: GroupState, now: datetime, page_statuses: dict[str
     due = [pending for pending in state.pending_escalations if pending.due_at <= now]
     if not due:
         return EscalationDecision([], state, ["no escalation level is due yet"])
+    if _incident_being_opened(state) and all(now < pending.due_at + OPENING_GRACE for pending in due):
+        # A page should link its incident; a stuck opening must not hold the page back for long.
+        return EscalationDecision([], state, ["level due, waiting for the group's incident to open (retried)"])
     waited = {page: status for page, status in page_statuses.items()}
     why = f"pages {waited} not acknowledged" if waited else "nobody has acknowledged"
     actions = []

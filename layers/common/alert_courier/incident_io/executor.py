@@ -14,6 +14,7 @@ from alert_courier.domain.actions import (
     ResolveIncident,
     SendAlertEvent,
     UpdateIncident,
+    opened_in,
 )
 from alert_courier.domain.group_state import GroupState
 from alert_courier.incident_io import lookups
@@ -57,7 +58,7 @@ class IncidentIoExecutor:
         if isinstance(action, SendAlertEvent):
             return self._send_alert_event(action)
         if isinstance(action, Escalate):
-            incident_id = next((r["incident_id"] for r in earlier if r.get("incident_id")), state.incident_id)
+            incident_id = opened_in(earlier) or state.incident_id
             return self._escalate(action, claim, incident_id, remaining)
         return self._acknowledge(action, remaining)
 
@@ -177,7 +178,7 @@ class IncidentIoExecutor:
 
 def _just_opened(action: Action, state: GroupState, earlier: Sequence[dict[str, Any]]) -> str:
     """The incident an action of "the incident this decision opens" means."""
-    opened = next((r["incident_id"] for r in earlier if r.get("incident_id")), state.incident_id)
+    opened = opened_in(earlier) or state.incident_id
     if not opened:
         raise ToolCallError(FailureKind.PERMANENT, f"{action.kind}: no incident was opened to act on")
     return str(opened)
