@@ -37,6 +37,9 @@ class Secrets:
     def valid_values(self, _source: str) -> tuple[str, ...]:
         return tuple(SECRETS)
 
+    def reread(self, _source: str) -> tuple[str, ...] | None:
+        return None  # nothing rotates here: the cached values are the values
+
 
 @dataclass
 class RecordingSqs:
