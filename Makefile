@@ -9,7 +9,7 @@ VENV := .venv
 VENV_SAM := .venv-sam
 BIN := $(VENV)/bin
 
-.PHONY: run test unit lint format bench build deploy venv venv-sam system-packages clean
+.PHONY: run test unit lint format bench soak build deploy venv venv-sam system-packages clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ deploy: build
 # Options through ARGS, e.g. `make bench ARGS="--quick --only coldstart"` (`make bench ARGS=--help` lists them).
 bench: venv
 	$(BIN)/python -m alert_courier_local.bench $(ARGS)
+
+# The model-based end-state test at length: ≥ 10,000 random sequences on the in-memory ports; prints what the
+# sequences covered (Hypothesis events: actions taken, faults recovered from, stale events recognised).
+soak: venv
+	END_STATE_PROFILE=soak $(BIN)/pytest -q -p no:cacheprovider -o timeout=7200 tests/unit/test_end_state_model.py \
+		--hypothesis-show-statistics
 
 clean:
 	rm -rf $(VENV) $(VENV_SAM) .aws-sam .pytest_cache .mypy_cache .ruff_cache
