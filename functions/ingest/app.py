@@ -17,12 +17,14 @@ from alert_courier.aws.alert_queue import AlertQueue, EnqueueFailed
 from alert_courier.aws.powertools_telemetry import PowertoolsTelemetry
 from alert_courier.aws.webhook_secrets import WebhookSecrets
 from alert_courier.domain.alert import AlertEnvelope
+from alert_courier.ingress import sns_topics
 from alert_courier.ingress.intake import read_webhook
 from alert_courier.ingress.rejection import WebhookRejected
 from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.settings import ingest_settings
 
 settings = ingest_settings()
+sns_topics.trust(settings.cloudwatch_topics)  # the SNS topics whose HTTPS deliveries are accepted
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # only what this function calls; patching costs cold-start time
 metrics = Metrics()

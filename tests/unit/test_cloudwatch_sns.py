@@ -356,15 +356,13 @@ def test_an_unknown_topic_is_refused_before_any_fetch(trust: Trust) -> None:
 
 
 def test_no_topic_is_trusted_without_configuration(trust: Trust, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cloudwatch.SNS_HTTPS, "allowed_topics", cloudwatch.configured_topics)
-    monkeypatch.delenv("ALERT_QUEUE_URL", raising=False)
-    from alert_courier.settings import ingest_settings
+    from alert_courier.ingress import sns_topics
 
-    ingest_settings.cache_clear()
-    try:
-        assert refused(trust.signer.signed("cloudwatch/sns-https-notification.json")).code == "topic_not_allowed"
-    finally:
-        ingest_settings.cache_clear()
+    monkeypatch.setattr(cloudwatch.SNS_HTTPS, "allowed_topics", sns_topics.trusted)
+    monkeypatch.setattr(sns_topics, "_trusted", frozenset())
+    assert refused(trust.signer.signed("cloudwatch/sns-https-notification.json")).code == "topic_not_allowed"
+    sns_topics.trust([TOPIC])  # what the ingest function does with CLOUDWATCH_TOPIC_ARNS
+    assert sns_topics.trusted() == {TOPIC}
 
 
 def test_cloudwatch_topic_arns_setting_is_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "aws": (*OUTER, "alert_courier.incident_io", "alert_courier.ingress", "alert_courier.sources"),
     "ingress": (*OUTER, "alert_courier.incident_io", "alert_courier.aws", "alert_courier.use_cases"),
+    "sources": (*OUTER, "alert_courier.incident_io", "alert_courier.aws", "alert_courier.settings"),
 }
 # The incident.io modules a dry run needs to show exact tool calls: data and mappings, no client.
 DRY_RUN_INCIDENT_IO = ("tool_table", "organisation", "tool_errors")

@@ -37,7 +37,6 @@ from pydantic import (
     Field,
     RootModel,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -45,6 +44,7 @@ from pydantic_core import PydanticCustomError
 
 from alert_courier.domain.alert import Alert, AlertStatus
 from alert_courier.domain.severity import severity_from_word
+from alert_courier.ingress import sns_topics
 from alert_courier.ingress.credentials import matches_any, presented_secret
 from alert_courier.ingress.handshake import Handshake
 from alert_courier.ingress.rejection import WebhookRejected, unauthorized
@@ -658,21 +658,11 @@ def _aware(moment: datetime | None) -> datetime | None:
 # --- the HTTPS path: SNS signature (or the integration's secret) and subscription confirmation ------------------
 
 
-def configured_topics() -> frozenset[str]:
-    """CLOUDWATCH_TOPIC_ARNS of the ingest function; outside it (no settings) no topic is trusted."""
-    from alert_courier.settings import ingest_settings
-
-    try:
-        return ingest_settings().cloudwatch_topics
-    except ValidationError:
-        return frozenset()
-
-
 @dataclass
 class SnsHttpsTrust:
     """What the HTTPS path trusts and how it reaches SNS; tests swap `SNS_HTTPS` for one with fakes."""
 
-    allowed_topics: Callable[[], Collection[str]] = configured_topics
+    allowed_topics: Callable[[], Collection[str]] = sns_topics.trusted  # the ingest function sets them
     certificates: CertificateStore = field(default_factory=lambda: DEFAULT_CERTIFICATES)
     confirm: SubscriptionConfirmer = confirm_subscription
     max_age: timedelta = MAX_AGE
