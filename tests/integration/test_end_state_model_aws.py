@@ -78,7 +78,7 @@ class AwsEndStates(EndStateMachine):
 
 
 AwsEndStates.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=30, deadline=None, suppress_health_check=list(HealthCheck)
+    max_examples=40, stateful_step_count=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
 
 

@@ -437,7 +437,7 @@ def _track(alert: Alert, state: GroupState) -> _Tracked:
         )
     firing = {name: value for name, value in state.firing.items() if name != key}
     next_state = base.model_copy(
-        update={"firing": firing, "resolved_through": {**state.resolved_through, key: started or live}}
+        update={"firing": firing, "resolved_through": {**state.resolved_through, key: max(started or live, ended)}}
     )
     note = "" if not firing else f"alert resolved; {len(firing)} alert(s) of the group still firing"
     return _Tracked(next_state, True, False, not firing, note)
