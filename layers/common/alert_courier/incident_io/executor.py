@@ -37,6 +37,11 @@ from alert_courier.incident_io.tool_table import (
 from alert_courier.use_cases.ports import AlertEventSender, Claim, IncidentTools, Remaining, Telemetry
 
 CLOSED_CATEGORIES = ("closed", "learning", "declined", "canceled", "merged")
+NO_ESCALATION_TOOL = (
+    "the server offers no escalation_create, so nobody can be paged through MCP: page through an alert source "
+    "instead (an alert_event action in the rule, with an incident.io alert route that escalates), or ask an "
+    "incident.io admin to make escalations available to this key"
+)
 
 
 class IncidentIoExecutor:
@@ -134,6 +139,8 @@ class IncidentIoExecutor:
         self, action: Escalate, claim: Claim, incident_id: str | None, remaining: Remaining
     ) -> dict[str, Any]:
         tool = TOOLS["escalate"]
+        if not self._calls.offers(tool):
+            raise ToolCallError(FailureKind.PERMANENT, NO_ESCALATION_TOOL, tool=tool, code="no_escalation_tool")
         schema = self._calls.schema(tool)
         keyed = "idempotency_key" in (schema.get("properties") or {})
         if claim.previously_ambiguous and keyed and (found := lookups.find_escalation(self._calls, action, remaining)):
