@@ -27,6 +27,7 @@ from alert_courier.aws.api_key import ApiKeySource
 from alert_courier.incident_io.mcp_client import SAFETY_MARGIN_SECONDS, IncidentIoMcp
 from alert_courier.incident_io.retry_policy import RetryPolicy
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text
+from alert_courier.incident_io.tool_table import escalation_from_result, incident_from_result, suggestion_from_result
 from alert_courier_local.simulator import RunningSimulator, SimEvent, start_simulator
 from alert_courier_local.simulator import schemas as simulator_schemas
 
@@ -389,22 +390,24 @@ def test_a_partial_error_rate_succeeds_after_exactly_the_failed_attempts(
 # ---- permanent failures are not retried ------------------------------------------------------
 
 
+@pytest.mark.parametrize("error_style", ["rest_json", "plain_text"])
 @pytest.mark.parametrize("jsonrpc", [False, True], ids=["isError", "jsonrpc-error"])
 def test_a_422_is_permanent_names_the_field_and_is_sent_once(
-    sim: RunningSimulator, make_client: MakeClient, clock: FakeClock, jsonrpc: bool
+    sim: RunningSimulator, make_client: MakeClient, clock: FakeClock, jsonrpc: bool, error_style: str
 ) -> None:
     client = make_client()
     warm(client)
     error = {"status": 422, "code": "is_required", "field": "severity_id", "message": "A severity is required"}
-    set_faults(sim, tool_errors={"incident_create": error}, jsonrpc_errors=jsonrpc)
+    set_faults(sim, tool_errors={"incident_create": error}, jsonrpc_errors=jsonrpc, error_style=error_style)
     meter = Meter(sim)
     with pytest.raises(ToolCallError) as raised:
         client.call_tool("incident_create", {"name": "no severity"})
     failure = raised.value
+    code = "is_required" if error_style == "rest_json" else "validation_error"  # words carry no error code
     assert (failure.kind, failure.status, failure.code, failure.field) == (
         FailureKind.PERMANENT,
         422,
-        "is_required",
+        code,
         "severity_id",
     )
     assert meter.delta()["tool_calls"] == {"incident_create": 1} and clock.delays == []
@@ -548,9 +551,8 @@ def test_malformed_results_are_ambiguous_and_the_client_carries_on(
     client = make_client()
     warm(client)
     set_faults(sim, malformed_rate=1.0)  # variants in turn: not JSON, wrong shape, no content
-    with pytest.raises(ToolCallError) as not_json:
-        client.call_tool("incident_create", {"name": "m1"})
-    assert not_json.value.kind is FailureKind.AMBIGUOUS
+    not_json = client.call_tool("incident_create", {"name": "m1"})  # may be prose: the reader judges it
+    assert incident_from_result(not_json) == {}  # names no incident: the courier re-checks (next test)
     wrong_shape = client.call_tool("incident_create", {"name": "m2"})
     assert wrong_shape == {"data": None}  # valid JSON the client cannot judge: the courier checks the shape
     with pytest.raises(ToolCallError) as empty:
@@ -749,3 +751,126 @@ def test_a_create_answer_without_an_incident_is_rechecked_not_trusted(
     assert outcome["results"][0].get("found_by_recheck") is True
     assert outcome["results"][0]["incident_id"] == incidents(sim)[0]["id"]
     assert len(incidents(sim)) == 1
+
+
+# ---- every answer and error style the server may use ---------------------------------------------
+
+ANSWER_STYLES = ["structured", "json_text", "prose"]
+
+
+@pytest.mark.parametrize("answer_style", ANSWER_STYLES)
+def test_ids_references_and_statuses_are_read_in_every_answer_style(
+    sim: RunningSimulator, make_client: MakeClient, answer_style: str
+) -> None:
+    client = make_client()
+    organisation = client.read_resource("config://organisation")
+    closed = next(s for s in organisation["incident_statuses"] if s["category"] == "closed")
+    set_faults(sim, answer_style=answer_style)
+
+    answer = client.call_tool("incident_create", {"name": f"style {answer_style}"})
+    assert ("prose" in answer) == (answer_style == "prose") and ("incident" in answer) != (answer_style == "prose")
+    created = incident_from_result(answer)
+    stored = incidents(sim)[0]
+    assert (created["id"], created["reference"]) == (stored["id"], stored["reference"])
+    assert created["incident_status"]["name"] == stored["status"]
+    update = {"incident_id": created["id"], "incident_status_id": closed["id"]}
+    updated = incident_from_result(client.call_tool("incident_update", update))
+    assert (updated["id"], updated["incident_status"]["name"]) == (created["id"], closed["name"])
+    shown = incident_from_result(client.call_tool("incident_show", {"id": created["id"]}, retry_ambiguous=True))
+    assert (shown["id"], shown["incident_status"]["name"]) == (created["id"], closed["name"])
+
+    path_id = sim.simulator.directory.escalation_path_ids()[0]
+    draft_arguments = {"title": "page", "escalation_path_id": path_id, "incident_id": created["id"]}
+    draft = client.call_tool("escalation_create", draft_arguments | {"idempotency_key": uuid.uuid4().hex})
+    suggestion = suggestion_from_result(draft)
+    assert suggestion is not None and suggestion not in (path_id, created["id"])
+    execute = {"action": "execute", "suggestion_id": suggestion}
+    page = escalation_from_result(client.call_tool("escalation_create", execute))
+    stored_page = sim.simulator.state_snapshot()["escalations"][0]
+    assert (page["id"], page["status"]) == (stored_page["id"], "triggered")
+    acked = escalation_from_result(client.call_tool("escalation_respond", {"id": page["id"]}, retry_ambiguous=True))
+    assert (acked["id"], acked["status"]) == (page["id"], "acked")
+    assert client.call_tool("incident_list", {})["incidents"][0]["id"] == created["id"]  # lists stay JSON
+
+
+def test_a_list_answered_in_prose_is_ambiguous_not_empty(make_client: MakeClient) -> None:
+    from alert_courier.incident_io.tool_results import result_document
+
+    with pytest.raises(ToolCallError) as raised:
+        result_document("incident_list", None, "No incidents match.")
+    assert raised.value.kind is FailureKind.AMBIGUOUS
+
+
+PLAIN_TEXT_FAILURES = [
+    # (tool, arguments, injected status, expected kind, expected status, calls sent)
+    ("incident_update", {"incident_id": "x", "name": "n"}, 404, FailureKind.PERMANENT, 404, 1),
+    ("incident_update", {"incident_id": "x", "name": "n"}, 403, FailureKind.PERMANENT, 403, 1),
+    ("incident_update", {"incident_id": "x", "name": "n"}, 409, FailureKind.PERMANENT, 409, 1),
+    ("incident_create", {"name": "n"}, 422, FailureKind.PERMANENT, 422, 1),
+    ("incident_list", {}, 429, FailureKind.TRANSIENT, 429, ATTEMPTS),  # retried, then given up
+    ("incident_create", {"name": "n"}, 500, FailureKind.AMBIGUOUS, 500, 1),  # may have landed: not repeated
+    ("incident_list", {}, 500, FailureKind.AMBIGUOUS, 500, ATTEMPTS),  # a read repeats safely
+]
+
+
+@pytest.mark.parametrize("jsonrpc", [False, True], ids=["isError", "jsonrpc-error"])
+@pytest.mark.parametrize(
+    ("tool", "arguments", "injected", "kind", "status", "sent"),
+    PLAIN_TEXT_FAILURES,
+    ids=[f"{t}-{s}" for t, _, s, *_ in PLAIN_TEXT_FAILURES],
+)
+def test_plain_text_errors_are_handled_as_their_words_say(
+    sim: RunningSimulator,
+    make_client: MakeClient,
+    jsonrpc: bool,
+    tool: str,
+    arguments: dict[str, Any],
+    injected: int,
+    kind: FailureKind,
+    status: int,
+    sent: int,
+) -> None:
+    client = make_client()
+    warm(client)
+    spec = {"status": injected} | ({"message": "Incident is already closed"} if injected == 409 else {})
+    set_faults(sim, tool_errors={tool: spec}, error_style="plain_text", jsonrpc_errors=jsonrpc)
+    meter = Meter(sim)
+    with pytest.raises(ToolCallError) as raised:
+        client.call_tool(tool, arguments, retry_ambiguous=tool.endswith("_list"))
+    assert (raised.value.kind, raised.value.status) == (kind, status)
+    assert "{" not in raised.value.message  # really words, no JSON body
+    assert meter.delta()["tool_calls"] == {tool: sent}
+
+
+@pytest.mark.parametrize("answer_style", ANSWER_STYLES)
+def test_resolving_an_incident_already_closed_by_hand_in_plain_text_and_any_answer_style(
+    sim: RunningSimulator, make_client: MakeClient, answer_style: str
+) -> None:
+    from alert_courier.domain.actions import ResolveIncident
+    from alert_courier.domain.group_state import GroupState
+    from alert_courier.incident_io.executor import IncidentIoExecutor
+    from alert_courier.use_cases.ports import Claim
+
+    client = make_client()
+    created = incident_from_result(client.call_tool("incident_create", {"name": "closed by hand"}))
+    closed = next(s for s in sim.simulator.organisation_config()["incident_statuses"] if s["category"] == "closed")
+    client.call_tool("incident_update", {"incident_id": created["id"], "incident_status_id": closed["id"]})
+    refusal = {"status": 409, "message": f"{created['reference']} has already been closed"}
+    set_faults(sim, answer_style=answer_style, error_style="plain_text", tool_errors={"incident_update": refusal})
+    action = ResolveIncident(group_id="g", reason="resolved", generation=1, incident_id=created["id"], summary="ok")
+    result = IncidentIoExecutor(client).execute(
+        action, Claim(action_key="k", done=False), GroupState(group_id="g"), [], lambda: 30.0
+    )
+    assert result == {"incident_id": created["id"], "status": closed["name"], "already_resolved": True}
+
+
+def test_the_style_switches_are_checked_and_shown(sim: RunningSimulator) -> None:
+    for bad in ({"answer_style": "haiku"}, {"error_style": "xml"}):
+        assert httpx.post(f"{sim.url}/_sim/faults", json=bad, timeout=10).status_code == 400
+    set_faults(sim, answer_style="prose", error_style="plain_text")
+    assert httpx.get(f"{sim.url}/_sim/faults", timeout=10).json() == {
+        "answer_style": "prose",
+        "error_style": "plain_text",
+    }
+    set_faults(sim, answer_style=None)
+    assert sim.simulator.answer_style == "structured" and sim.simulator.error_style == "plain_text"

@@ -38,7 +38,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "sources": (*OUTER, "alert_courier.incident_io", "alert_courier.aws", "alert_courier.settings"),
 }
 # The incident.io modules a dry run needs to show exact tool calls: data and mappings, no client.
-DRY_RUN_INCIDENT_IO = ("tool_table", "organisation", "tool_errors")
+DRY_RUN_INCIDENT_IO = ("tool_table", "organisation", "tool_errors", "tool_results")  # pure: no SDK, no HTTP
 
 
 def imported_modules(source: str) -> list[str]:

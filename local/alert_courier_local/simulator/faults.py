@@ -16,6 +16,8 @@ clears them all. Counts (`status_429`, `status_5xx`) take `true` (every call) or
     session_expiry           legacy sessions open now answer 404 (stateless 2026-07-28 requests have none)
     rotate_key               {"new_key": "..."}: only the new key is accepted from now on
     jsonrpc_errors           tool failures as JSON-RPC errors (-32603) instead of isError results
+    answer_style             "structured" | "json_text" | "prose": how results are worded (styles.py)
+    error_style              "rest_json" | "plain_text": errors as incident.io's JSON body or in words only
     refuse_respond           escalation_respond answers 403 (a service actor may not respond)
     rate_limit_per_minute, escalation_limit_per_minute   override the buckets (they restart full)
     seed                     restart the random sequence
@@ -30,6 +32,7 @@ from typing import Any
 
 from .errors import IncidentIoError, error_type_for
 from .schemas import tool_names
+from .styles import ANSWER_STYLES, ERROR_STYLES
 
 ERROR_KINDS = ("http_503", "http_429", "tool_5xx")
 EVERY_CALL = -1
@@ -55,6 +58,8 @@ class Faults:
     stall_ms: int = 30_000
     tool_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
     jsonrpc_errors: bool = False
+    answer_style: str | None = None  # None: the Simulator's own setting
+    error_style: str | None = None
     refuse_respond: bool = False
     rate_limit_per_minute: int | None = None
     escalation_limit_per_minute: int | None = None
@@ -199,6 +204,11 @@ def _parse(name: str, value: Any) -> Any:
             return new_key
         case "tool_errors":
             return _tool_errors(value)
+        case "answer_style" | "error_style":
+            styles = ANSWER_STYLES if name == "answer_style" else ERROR_STYLES
+            if value not in styles:
+                raise ValueError(f"{name} must be one of {list(styles)}")
+            return value
     raise ValueError(f"unknown fault key {name!r}")  # pragma: no cover - merge_faults checks names first
 
 

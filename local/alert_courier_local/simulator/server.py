@@ -32,6 +32,7 @@ from .faults import ToolFault
 from .ratelimit import RateVerdict
 from .schemas import input_schema, tool_definitions
 from .simulator import Simulator, UnknownTool
+from .styles import plain_text_of, prose_of
 
 MCP_PATH = "/mcp"
 ORGANISATION_URI = "config://organisation"
@@ -69,12 +70,15 @@ def build_mcp_server(simulator: Simulator) -> Server[Any]:
         except UnknownTool:
             raise MCPError(code=mcp_types.INVALID_PARAMS, message=f"Unknown tool: {params.name}") from None
         except IncidentIoError as error:
+            plain = simulator.error_style == "plain_text"
+            text = plain_text_of(error) if plain else error.to_json()
             if simulator.emits_jsonrpc_errors:
-                raise MCPError(code=mcp_types.INTERNAL_ERROR, message=error.to_json(), data=error.body()) from None
-            return mcp_types.CallToolResult(content=[_text(error.to_json())], is_error=True)
+                data = None if plain else error.body()
+                raise MCPError(code=mcp_types.INTERNAL_ERROR, message=text, data=data) from None
+            return mcp_types.CallToolResult(content=[_text(text)], is_error=True)
         if fault.action == "malformed":
             return _malformed(simulator.next_malformed_variant())
-        return mcp_types.CallToolResult(content=[_text(json.dumps(result))], structured_content=result)
+        return _answer(simulator.answer_style, params.name, result)
 
     async def list_resources(
         ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
@@ -118,6 +122,15 @@ def _tool_fault_of(ctx: ServerRequestContext[Any]) -> ToolFault:
 
 def _text(text: str) -> mcp_types.TextContent:
     return mcp_types.TextContent(type="text", text=text)
+
+
+def _answer(style: str, tool: str, result: dict[str, Any]) -> mcp_types.CallToolResult:
+    """The result in the chosen style (styles.py): structured content, JSON text only, or prose."""
+    if style == "prose" and (prose := prose_of(tool, result)) is not None:
+        return mcp_types.CallToolResult(content=[_text(prose)])
+    if style == "structured":
+        return mcp_types.CallToolResult(content=[_text(json.dumps(result))], structured_content=result)
+    return mcp_types.CallToolResult(content=[_text(json.dumps(result))])
 
 
 def _malformed(variant: str) -> mcp_types.CallToolResult:

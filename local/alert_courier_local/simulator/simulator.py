@@ -25,6 +25,7 @@ from .ids import new_ulid
 from .ratelimit import RateLimiter, RateVerdict
 from .schemas import check_arguments
 from .state import AlertRecord, HeartbeatRecord, SimState
+from .styles import ANSWER_STYLES, ERROR_STYLES
 from .tools import TOOLS, ToolContext
 
 DEFAULT_API_KEY = DEV_API_KEY
@@ -74,6 +75,8 @@ class Simulator:
         require_severity: bool = False,
         refuse_respond: bool = False,
         jsonrpc_errors: bool = False,
+        answer_style: str = "structured",
+        error_style: str = "rest_json",
         faults: Mapping[str, Any] | None = None,
         on_event: EventHook | None = None,
     ) -> None:
@@ -90,6 +93,10 @@ class Simulator:
         self.require_severity = require_severity
         self.refuse_respond = refuse_respond
         self.jsonrpc_errors = jsonrpc_errors
+        if answer_style not in ANSWER_STYLES or error_style not in ERROR_STYLES:
+            raise ValueError(f"answer_style is one of {ANSWER_STYLES}, error_style one of {ERROR_STYLES}")
+        self.default_answer_style = answer_style
+        self.default_error_style = error_style
         self.on_event = on_event
         self.directory = Directory()
         self.state = SimState()
@@ -155,6 +162,15 @@ class Simulator:
     @property
     def emits_jsonrpc_errors(self) -> bool:
         return self.jsonrpc_errors or self.injector.faults.jsonrpc_errors
+
+    @property
+    def answer_style(self) -> str:
+        """How results are worded (styles.py): the answer_style fault, else the constructor's setting."""
+        return self.injector.faults.answer_style or self.default_answer_style
+
+    @property
+    def error_style(self) -> str:
+        return self.injector.faults.error_style or self.default_error_style
 
     # ---- faults -----------------------------------------------------------------------------------
 

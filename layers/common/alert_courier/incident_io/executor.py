@@ -18,6 +18,7 @@ from alert_courier.domain.actions import (
 )
 from alert_courier.domain.group_state import GroupState
 from alert_courier.incident_io import lookups
+from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_calls import ToolCalls
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError
 from alert_courier.incident_io.tool_table import (
@@ -30,11 +31,17 @@ from alert_courier.incident_io.tool_table import (
     incident_from_result,
     open_incident_arguments,
     resolve_incident_arguments,
+    suggestion_from_result,
     update_incident_arguments,
 )
 from alert_courier.use_cases.ports import AlertEventSender, Claim, IncidentTools, Remaining, Telemetry
 
 CLOSED_CATEGORIES = ("closed", "learning", "declined", "canceled", "merged")
+NO_ESCALATION_TOOL = (
+    "the server offers no escalation_create, so nobody can be paged through MCP: page through an alert source "
+    "instead (an alert_event action in the rule, with an incident.io alert route that escalates), or ask an "
+    "incident.io admin to make escalations available to this key"
+)
 
 
 class IncidentIoExecutor:
@@ -103,7 +110,7 @@ class IncidentIoExecutor:
                 TOOLS["show_incident"], {"id": action.incident_id}, retry_ambiguous=True, remaining=remaining
             )
             status = incident_from_result(shown).get("incident_status") or {}
-            if status.get("category") not in CLOSED_CATEGORIES:
+            if _category(status, self._calls.organisation(remaining)) not in CLOSED_CATEGORIES:
                 raise
             return {"incident_id": action.incident_id, "status": status.get("name"), "already_resolved": True}
         status = incident_from_result(result).get("incident_status") or {}
@@ -132,6 +139,8 @@ class IncidentIoExecutor:
         self, action: Escalate, claim: Claim, incident_id: str | None, remaining: Remaining
     ) -> dict[str, Any]:
         tool = TOOLS["escalate"]
+        if not self._calls.offers(tool):
+            raise ToolCallError(FailureKind.PERMANENT, NO_ESCALATION_TOOL, tool=tool, code="no_escalation_tool")
         schema = self._calls.schema(tool)
         keyed = "idempotency_key" in (schema.get("properties") or {})
         if claim.previously_ambiguous and keyed and (found := lookups.find_escalation(self._calls, action, remaining)):
@@ -139,7 +148,7 @@ class IncidentIoExecutor:
         draft = self._calls.call(
             tool, escalation_draft_arguments(action, incident_id, schema), retry_ambiguous=keyed, remaining=remaining
         )
-        suggestion_id = draft.get("suggestion_id")
+        suggestion_id = suggestion_from_result(draft)
         if not suggestion_id:  # the server paged straight away, or returned the page this key already made
             result = draft
         else:  # a draft pages nobody: execute it so the page really goes out
@@ -182,6 +191,11 @@ def _just_opened(action: Action, state: GroupState, earlier: Sequence[dict[str, 
     if not opened:
         raise ToolCallError(FailureKind.PERMANENT, f"{action.kind}: no incident was opened to act on")
     return str(opened)
+
+
+def _category(status: dict[str, Any], org: Organisation) -> str | None:
+    """A status's category; an answer in prose may name only the status, whose category the organisation has."""
+    return status.get("category") or org.status_category(org.status_id(name=status.get("name")))
 
 
 def _opened_incident(tool: str, result: dict[str, Any]) -> dict[str, Any]:

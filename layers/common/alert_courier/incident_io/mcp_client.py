@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from alert_courier.incident_io.mcp_session import ApiKey, Connection, HttpOutcome, McpSession, current_outcome
 from alert_courier.incident_io.retry_policy import RetryPolicy, parse_retry_after
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
+from alert_courier.incident_io.tool_results import result_document
 
 if TYPE_CHECKING:
     import jsonschema
@@ -229,9 +229,7 @@ class IncidentIoMcp:
         text = "".join(getattr(block, "text", "") for block in result.content)
         if result.is_error:
             raise _may_have_acted(from_error_text(name, text))
-        if isinstance(result.structured_content, dict):
-            return result.structured_content
-        return _json_object(name, text)
+        return result_document(name, result.structured_content, text)
 
     async def _read_once(self, uri: str, timeout: float) -> dict[str, Any]:
         connection = await self._session.ensure()
@@ -249,7 +247,7 @@ class IncidentIoMcp:
         finally:
             current_outcome.reset(token)
         text = "".join(getattr(content, "text", "") for content in result.contents)
-        return _json_object(uri, text)
+        return result_document(uri, None, text, prose_allowed=False)
 
     async def _classify(
         self, name: str, error: Exception, outcome: HttpOutcome, connection: Connection, timeout: float
@@ -287,18 +285,6 @@ def _may_have_acted(failure: ToolCallError) -> ToolCallError:
     if failure.kind is FailureKind.TRANSIENT and failure.status in MAY_HAVE_ACTED_STATUSES:
         failure.kind = FailureKind.AMBIGUOUS
     return failure
-
-
-def _json_object(name: str, text: str) -> dict[str, Any]:
-    if not text.strip():
-        raise ToolCallError(FailureKind.AMBIGUOUS, "the result is empty", tool=name)
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        raise ToolCallError(FailureKind.AMBIGUOUS, "the result is not JSON", tool=name) from None
-    if not isinstance(document, dict):
-        raise ToolCallError(FailureKind.AMBIGUOUS, "the result is not a JSON object", tool=name)
-    return document
 
 
 def _field_of(error: jsonschema.ValidationError) -> str:

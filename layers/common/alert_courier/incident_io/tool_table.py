@@ -11,6 +11,7 @@ from typing import Any
 
 from alert_courier.domain.actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent, UpdateIncident
 from alert_courier.domain.errors import ActionFailed
+from alert_courier.incident_io import tool_results
 from alert_courier.incident_io.organisation import Organisation
 
 TOOLS: dict[str, str] = {
@@ -158,14 +159,17 @@ def planned_calls(
 
 
 def incident_from_result(result: dict[str, Any]) -> dict[str, Any]:
-    """Tools answer {"incident": {...}} like the REST API; accept a bare incident too."""
-    incident = result.get("incident", result)
-    return incident if isinstance(incident, dict) else {}
+    """{"incident": {...}} like the REST API, a bare incident, or prose with its id, reference and status."""
+    return tool_results.entity(result, "incident")
 
 
 def escalation_from_result(result: dict[str, Any]) -> dict[str, Any]:
-    escalation = result.get("escalation", result)
-    return escalation if isinstance(escalation, dict) else {}
+    return tool_results.entity(result, "escalation")
+
+
+def suggestion_from_result(result: dict[str, Any]) -> str | None:
+    """A draft page's suggestion id (None: the server paged straight away, or returned a page already made)."""
+    return tool_results.suggestion_id(result)
 
 
 def _resolve(org: Organisation | None, what: str, name: str) -> str:
