@@ -180,3 +180,23 @@ def test_an_unknown_table_is_one_line(local_settings_of: Any, capsys: pytest.Cap
         local_stack_probe.TABLE_NAME = original
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("alert-courier: ") and "Traceback" not in line
+
+
+def test_a_stacks_rules_override_decides_the_heartbeat_deadlines(
+    local_stack: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--stack` judges heartbeats by the shipped rules with the stack's RulesParameter override (here in moto's SSM),
+    as the scheduler does; an invalid override is said on stderr and the shipped rules are used."""
+    import argparse
+
+    name = f"/alert-courier/status-test-{uuid.uuid4().hex[:8]}"
+    local_stack.aws.client("ssm").put_parameter(
+        Name=name, Type="String", Value="heartbeats:\n  - name: nightly\n    deadline: '03:00'\n"
+    )
+    deployment = cli.Deployment("q", "dlq", TABLE_NAME, local_stack.aws.endpoint_url, rules_parameter=name)
+    rules = cli._deployed_rules(argparse.Namespace(rules=None), deployment)
+    assert [spec.name for spec in rules.heartbeats] == ["nightly"] and rules.rules  # the shipped rules stay
+    local_stack.aws.client("ssm").put_parameter(Name=name, Type="String", Value="heartbeats: 3\n", Overwrite=True)
+    rules = cli._deployed_rules(argparse.Namespace(rules=None), deployment)
+    assert [spec.name for spec in rules.heartbeats] == [WATCHDOG]
+    assert f"the rules override {name} is invalid" in capsys.readouterr().err
