@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,16 @@ def local_stack() -> Any:
     ).start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture
+def local_settings_of(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """LOCAL_* pointing at the test session's stack (ephemeral ports), as a user's overrides would."""
+    from urllib.parse import urlsplit
+
+    for name in [name for name in os.environ if name.startswith("LOCAL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LOCAL_AWS_PORT", str(urlsplit(local_stack.aws.endpoint_url).port))
+    monkeypatch.setenv("LOCAL_SIMULATOR_PORT", str(local_stack.simulator.port))
+    monkeypatch.setenv("LOCAL_FRONT_DOOR_PORT", str(local_stack.front_door.port))
+    return local_stack

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -105,7 +104,7 @@ def test_stack_without_a_region_is_one_line() -> None:
 
 def test_local_with_the_stack_down_names_the_variable_that_moves_it() -> None:
     port = free_port()
-    for args in (("dlq", "list"), ("history", "some-key"), ("doctor",)):
+    for args in (("dlq", "list"), ("history", "some-key"), ("doctor",), ("status",)):
         completed = run_cli(*args, "--local", LOCAL_AWS_PORT=str(port))
         assert_one_line_failure(completed, f"no local stack answers at http://127.0.0.1:{port}", "LOCAL_AWS_PORT")
 
@@ -141,17 +140,6 @@ def test_a_closed_pipe_is_one_line_not_a_traceback() -> None:
 
 
 # --------------------------------------------------------------------------- --local against the stack
-
-
-@pytest.fixture
-def local_settings_of(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """LOCAL_* pointing at the test session's stack (ephemeral ports), as a user's overrides would."""
-    for name in [name for name in os.environ if name.startswith("LOCAL_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("LOCAL_AWS_PORT", str(urlsplit(local_stack.aws.endpoint_url).port))
-    monkeypatch.setenv("LOCAL_SIMULATOR_PORT", str(local_stack.simulator.port))
-    monkeypatch.setenv("LOCAL_FRONT_DOOR_PORT", str(local_stack.front_door.port))
-    return local_stack
 
 
 def test_local_follows_the_local_port_settings(local_settings_of: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -203,6 +191,7 @@ def test_check_config_prints_json(capsys: pytest.CaptureFixture[str], tmp_path: 
         ["explain", "--source", "alertmanager", "F"],
         ["check-config"],
         ["doctor"],
+        ["status"],
     ],
 )
 def test_every_command_with_output_accepts_json(args: list[str]) -> None:

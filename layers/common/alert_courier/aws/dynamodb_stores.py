@@ -9,6 +9,8 @@ One table, keys `pk`/`sk`, TTL attribute `expiration`:
                                         a pending escalation level, by due time (`EscalationTimers`)
   heartbeat#<name> / ping#<instance>    the last ping of a heartbeat instance (`HeartbeatStore`)
   heartbeat#<name> / state#<instance>   what the scheduler remembers of it (`HeartbeatStore`)
+
+`scan_live_state` reads every group and heartbeat item at once (a table scan: for the operator's `status`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -312,11 +315,7 @@ class HeartbeatStore:
         while True:
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
-                kind, _, instance = str(item["sk"]).partition("#")
-                if kind == "ping" and item.get("last_seen"):
-                    pings[instance] = parse_sortable(str(item["last_seen"]))
-                elif kind == "state":
-                    states[instance] = HeartbeatState.model_validate_json(item["state"])
+                _read_heartbeat_item(item, pings, states)
             if "LastEvaluatedKey" not in page:
                 return HeartbeatRecords(pings, states)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -348,6 +347,47 @@ class HeartbeatStore:
                 raise StaleState(state.key) from None
             raise
         return saved
+
+
+def _read_heartbeat_item(item: dict[str, Any], pings: dict[str, datetime], states: dict[str, HeartbeatState]) -> None:
+    kind, _, instance = str(item["sk"]).partition("#")
+    if kind == "ping" and item.get("last_seen"):
+        pings[instance] = parse_sortable(str(item["last_seen"]))
+    elif kind == "state":
+        states[instance] = HeartbeatState.model_validate_json(item["state"])
+
+
+@dataclass
+class LiveState:
+    """Every alert group's state and every heartbeat's records, as one scan of the table found them."""
+
+    groups: list[GroupState] = field(default_factory=list)
+    heartbeats: dict[str, HeartbeatRecords] = field(default_factory=dict)  # heartbeat name → its records
+    scanned_items: int = 0
+
+
+def scan_live_state(table: Any) -> LiveState:
+    """Scans the whole table for `group#` and `heartbeat#` items (an operator's read, not for the functions:
+    it reads every item, so it costs read units in proportion to the table's size)."""
+    live = LiveState()
+    kwargs: dict[str, Any] = {
+        "FilterExpression": "begins_with(pk, :group) OR begins_with(pk, :heartbeat)",
+        "ExpressionAttributeValues": {":group": "group#", ":heartbeat": "heartbeat#"},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = table.scan(**kwargs)
+        live.scanned_items += int(page.get("ScannedCount", 0))
+        for item in page.get("Items", []):
+            pk = str(item["pk"])
+            if pk.startswith("group#") and item.get("sk") == STATE_SK:
+                live.groups.append(_stored_state(item))
+            elif pk.startswith("heartbeat#"):
+                records = live.heartbeats.setdefault(pk.removeprefix("heartbeat#"), HeartbeatRecords({}, {}))
+                _read_heartbeat_item(item, records.pings, records.states)
+        if "LastEvaluatedKey" not in page:
+            return live
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _decimal(value: float) -> Any:

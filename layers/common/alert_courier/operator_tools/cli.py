@@ -21,6 +21,7 @@ class Deployment:
     dlq_url: str
     table_name: str
     endpoint_url: str | None = None
+    rules_parameter: str = ""  # the stack's RulesParameter: an SSM override of the shipped rules
 
 
 def _client(service: str, deployment: Deployment) -> Any:
@@ -56,7 +57,13 @@ def find_deployment(args: argparse.Namespace) -> Deployment:
 
         stack = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
         outputs = {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
-        return Deployment(outputs["AlertQueueUrl"], outputs["AlertDeadLetterQueueUrl"], outputs["StateTableName"])
+        parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters", [])}
+        return Deployment(
+            outputs["AlertQueueUrl"],
+            outputs["AlertDeadLetterQueueUrl"],
+            outputs["StateTableName"],
+            rules_parameter=parameters.get("RulesParameter", ""),
+        )
     missing = [
         name for name in ("ALERT_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "STATE_TABLE_NAME") if not os.environ.get(name)
     ]
@@ -136,6 +143,43 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no decisions recorded for {args.dedup_key}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _deployed_rules(args: argparse.Namespace, deployment: Deployment) -> Any:
+    """`--rules`, else the shipped rules with the deployment's SSM override (if it has one) applied."""
+    rules = _load_rules_or_exit(args.rules)
+    if args.rules or not deployment.rules_parameter:
+        return rules
+    from alert_courier.domain.rules import RulesError
+    from alert_courier.domain.rules_override import override_rules
+
+    name = deployment.rules_parameter
+    text = _client("ssm", deployment).get_parameter(Name=name)["Parameter"]["Value"]
+    try:
+        return override_rules(rules, text, f"ssm:{name}")
+    except RulesError as error:
+        why = (str(error).strip().splitlines() or [""])[0]
+        warning = f"the rules override {name} is invalid; judging by the shipped rules: {why}"
+        print(f"alert-courier: {warning}", file=sys.stderr)
+        return rules
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    import boto3
+
+    from alert_courier.aws.dynamodb_stores import scan_live_state
+    from alert_courier.operator_tools.status import build_status, dlq_depth, format_status
+
+    deployment = find_deployment(args)
+    rules = _deployed_rules(args, deployment)
+    table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
+    live = scan_live_state(table)
+    dlq = dlq_depth(_client("sqs", deployment), deployment.dlq_url)
+    document = build_status(live, rules, dlq, datetime.now(UTC))
+    print(json.dumps(document, indent=2) if args.json else format_status(document))
     return 0
 
 
@@ -298,6 +342,22 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("dedup_key")
     history.add_argument("--source", help="the monitoring source (default: look in every source)")
     history.set_defaults(handler=cmd_history)
+
+    status = commands.add_parser(
+        "status",
+        parents=[where],
+        help="the live picture: open groups, pending escalations, heartbeats, DLQ depth (scans the state table)",
+        description=(
+            "Open alert groups (source, group key, incident, severity, age, alerts firing), their pending escalation "
+            "levels and when they are due, every heartbeat instance's last ping and next deadline (judged by the "
+            "rules, as the scheduler does), and the dead-letter queue's approximate depth. It scans the whole state "
+            "table (read units in proportion to its size): an operator's command, not one to poll."
+        ),
+    )
+    status.add_argument(
+        "--rules", help="rules file for the heartbeat deadlines (default: the shipped rules and the stack's override)"
+    )
+    status.set_defaults(handler=cmd_status)
 
     explain = commands.add_parser("explain", help="dry-run a payload: normalised alerts, matched rules, tool calls")
     explain.add_argument("file", help="a webhook body, or an API Gateway HTTP API event carrying one")
