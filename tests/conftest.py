@@ -74,3 +74,20 @@ def local_settings_of(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LOCAL_SIMULATOR_PORT", str(local_stack.simulator.port))
     monkeypatch.setenv("LOCAL_FRONT_DOOR_PORT", str(local_stack.front_door.port))
     return local_stack
+
+
+@pytest.fixture
+def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto in this process with test credentials (not the session stack's moto server, whose endpoint the
+    stack may have put in AWS_ENDPOINT_URL). moto is imported here, so tests that do not use it never load it."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield

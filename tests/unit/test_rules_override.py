@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from alert_courier.aws.parameter_providers import ssm_provider
 from alert_courier.aws.rules_source import RULES_CACHE_SECONDS, RulesSource
@@ -31,16 +30,8 @@ class Ticks:
 
 
 @pytest.fixture
-def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("ssm")
+def ssm(in_process_aws: None) -> Iterator[object]:
+    yield boto3.client("ssm")
 
 
 def put(ssm: object, text: str) -> None:

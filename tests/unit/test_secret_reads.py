@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from alert_courier.aws.alert_source_tokens import AlertSourceTokens
 from alert_courier.aws.webhook_secrets import WebhookSecrets
@@ -19,19 +18,11 @@ SOURCE_TOKEN = "src-Hy7Nc3Vb9Rt1-MUST-NOT-LEAK"
 
 
 @pytest.fixture
-def stored_secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("secretsmanager")
-        client.create_secret(Name="webhooks/alertmanager", SecretString=json.dumps({"current": WEBHOOK_TOKEN}))
-        client.create_secret(Name="alert-sources/src-1", SecretString=json.dumps({"current": SOURCE_TOKEN}))
-        yield
+def stored_secrets(in_process_aws: None) -> Iterator[None]:
+    client = boto3.client("secretsmanager")
+    client.create_secret(Name="webhooks/alertmanager", SecretString=json.dumps({"current": WEBHOOK_TOKEN}))
+    client.create_secret(Name="alert-sources/src-1", SecretString=json.dumps({"current": SOURCE_TOKEN}))
+    yield
 
 
 def test_webhook_credentials_and_alert_source_tokens_never_reach_a_log_line(

@@ -11,7 +11,6 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 from alert_courier.aws.webhook_secrets import REREAD_INTERVAL_SECONDS, WebhookSecrets
 from alert_courier.ingress.heartbeat_pings import read_ping
@@ -55,16 +54,8 @@ class Store:
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield Store()
+def store(in_process_aws: None) -> Iterator[Store]:
+    yield Store()
 
 
 def webhook(store: Store, token: str) -> int:
