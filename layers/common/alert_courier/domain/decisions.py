@@ -18,13 +18,14 @@ from alert_courier.domain.actions import (
     ResolveIncident,
     SendAlertEvent,
     UpdateIncident,
-    opened_in,
     opened_incident_fields,
 )
 from alert_courier.domain.alert import Alert, AlertStatus
 from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
+from alert_courier.domain.incident_specs import open_incident_from_spec, resolve_incident_from_spec
 from alert_courier.domain.rules import EscalateSpec, OpenIncidentSpec, Plan, RuleSet, plan_for, plan_with_rules
 from alert_courier.domain.templates import render
+from alert_courier.domain.unfinished_work import closes, resume_unfinished
 
 
 @dataclass(frozen=True)
@@ -55,139 +56,10 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     """The decision for one alert given its group's state (`state_id_of`) and the rules."""
     plan = follow_up_plan(plan_for(alert, rules), state, rules)
     decision = decide(plan, state, rules, now)
-    actions, next_state, notes = _resume_unfinished(alert.transition_id(), state, decision, plan, rules)
+    actions, next_state, notes = resume_unfinished(
+        alert.transition_id(), state, decision.actions, decision.next_state, plan, rules
+    )
     return AlertDecision(plan, _once_each(actions), next_state, decision.reasons + notes)
-
-
-def leave_unfinished(state: GroupState, transition_id: str, actions: list[Action]) -> GroupState:
-    """`actions` of this transition are not known to be done: saved before acting (so a worker that dies after
-    a side effect leaves a trace) and after a failure (what succeeded is folded in by `apply_results`); the
-    transition's redelivery or replay, or the episode's end, resumes them (`decide_alert`)."""
-    unfinished = {key: value for key, value in state.unfinished.items() if key != transition_id}
-    if actions:
-        unfinished[transition_id] = list(actions)
-    return state.model_copy(update={"unfinished": unfinished})
-
-
-def undone_after(actions: list[Action], results: list[dict[str, Any]]) -> list[Action]:
-    """The actions a failure left undone; a resolve of "the incident just opened" names it once it is known."""
-    opened = opened_in(results)
-    return [
-        action.model_copy(update={"incident_id": opened})
-        if isinstance(action, ResolveIncident | UpdateIncident) and not action.incident_id and opened
-        else action
-        for action in actions[len(results) :]
-    ]
-
-
-def _resume_unfinished(
-    transition_id: str, before: GroupState, decision: Decision, plan: Plan, rules: RuleSet
-) -> tuple[list[Action], GroupState, list[str]]:
-    """Does first what earlier attempts left undone (a failure, or a worker that died after acting).
-
-    A redelivered or replayed transition resumes its own leftovers. When the group's episode ends, an incident
-    whose opening never completed is opened (the ledger finds it if a dead worker did) and resolved with the
-    rest, as a fault-free run would have; its pages are dropped (nobody is paged for what has recovered). A new
-    episode first finishes the last one's (its resolve: never two incidents open at once). A severity upgrade
-    takes over an unfinished opening, so the pages it adds link to the incident.
-    """
-    state = decision.next_state
-    ended = bool(before.firing) and not state.firing
-    raised = (
-        state.episode_severity is not None
-        and before.episode_severity is not None
-        and state.episode_severity.rank > before.episode_severity.rank
-    )
-    started = state.generation > before.generation  # the previous episode's leftovers go first (its resolve)
-    everything = ended or raised or started
-    taken = list(before.unfinished) if everything else [key for key in before.unfinished if key == transition_id]
-
-    def due(action: Action, own: bool, batch: list[Action]) -> bool:
-        if isinstance(action, OpenIncident):
-            if action.generation < state.generation:  # an earlier episode's opening, then its resolve
-                return any(_resolves_opened(other, action.generation) for other in batch)
-            return not before.incident_open and (own or ended or bool(state.firing))
-        if isinstance(action, ResolveIncident) and not action.incident_id:  # goes with its opening
-            return any(isinstance(other, OpenIncident) and due(other, own, batch) for other in batch)
-        if isinstance(action, Escalate | UpdateIncident):
-            return not ended and bool(state.firing) and action.generation == state.generation
-        return True
-
-    resumed = [
-        again
-        for key in taken
-        for action in before.unfinished[key]
-        if due(action, key == transition_id, before.unfinished[key])
-        for again in _at_episode_severity(action, state, rules)
-    ]
-    spec = plan.incident_spec
-    opens = any(isinstance(action, OpenIncident) for action in resumed)
-    resolves = any(
-        isinstance(action, ResolveIncident) and action.generation == state.generation
-        for action in [*resumed, *decision.actions]
-    )
-    if ended and opens and not resolves and spec is not None and spec.on_resolve != "none":
-        resumed.append(
-            resolve_incident_from_spec(
-                spec,
-                group_id=state.group_id,
-                generation=state.generation,
-                incident_id="",  # the one the resumed opening names
-                summary="Recovered: every alert of the group has resolved. — alert-courier",
-                why="every alert of the group has resolved",
-            )
-        )
-    left = {
-        key: [a for a in actions if not _obsolete(a, state, actions)]
-        for key, actions in state.unfinished.items()
-        if key not in taken
-    }
-    next_state = state.model_copy(update={"unfinished": {key: value for key, value in left.items() if value}})
-    if not resumed:
-        return decision.actions, next_state, []
-    note = f"resuming what an earlier attempt left undone: {', '.join(action.kind for action in resumed)}"
-    return [*resumed, *decision.actions], next_state, [note]
-
-
-def _closes(actions: list[Action], generation: int) -> bool:
-    return any(isinstance(a, ResolveIncident) and a.generation == generation for a in actions)
-
-
-def _resolves_opened(action: Action, generation: int) -> bool:
-    return isinstance(action, ResolveIncident) and not action.incident_id and action.generation == generation
-
-
-def _obsolete(action: Action, state: GroupState, batch: list[Action]) -> bool:
-    """Left undone by another transition, and no longer wanted: an opening of an episode that has been followed
-    by another (unless its resolve goes with it), or a page (or raise) for a group that no longer fires."""
-    if isinstance(action, OpenIncident):
-        return action.generation != state.generation and not any(_resolves_opened(a, action.generation) for a in batch)
-    if isinstance(action, ResolveIncident) and not action.incident_id:
-        return not any(isinstance(a, OpenIncident) and a.generation == action.generation for a in batch)
-    if isinstance(action, Escalate | UpdateIncident):
-        return action.generation != state.generation or not state.firing
-    return False
-
-
-def _at_episode_severity(action: Action, state: GroupState, rules: RuleSet) -> list[Action]:
-    """An incident whose opening did not complete opens at the severity the episode has reached since (an
-    upgrade that came meanwhile had no incident to raise); a dead worker may have opened it at the old one,
-    so it is raised as well."""
-    severity = state.episode_severity
-    if not isinstance(action, OpenIncident) or severity is None or severity.rank <= action.severity.rank:
-        return [action]
-    name = rules.severity.incident_io.get(severity)
-    return [
-        action.model_copy(update={"severity": severity, "severity_name": name}),
-        UpdateIncident(
-            group_id=action.group_id,
-            generation=action.generation,
-            incident_id="",  # the one the opening names
-            severity=severity,
-            severity_name=name,
-            reason=f"the episode reached {severity.value} while its incident was being opened",
-        ),
-    ]
 
 
 def _once_each(actions: list[Action]) -> list[Action]:
@@ -229,7 +101,7 @@ def apply_results(state: GroupState, actions: list[Action], results: list[dict[s
         elif isinstance(action, ResolveIncident):
             state = state.model_copy(update={"incident_open": False})
     opened = [a for a in actions[: len(results)] if isinstance(a, OpenIncident)]
-    if opened and _closes(actions, opened[-1].generation):
+    if opened and closes(actions, opened[-1].generation):
         state = state.model_copy(update={"incident_open": False})  # opened only to be resolved (episode over)
     acknowledgements = [r for a, r in zip(actions, results, strict=False) if isinstance(a, AcknowledgeEscalation)]
     if any(result.get("acknowledged") for result in acknowledgements):
@@ -481,48 +353,6 @@ def _incident(
         why="every alert of the group has resolved",
     )
     return [resolve], closed, ""
-
-
-def resolve_incident_from_spec(
-    spec: OpenIncidentSpec, *, group_id: str, generation: int, incident_id: str, summary: str, why: str
-) -> ResolveIncident:
-    """The one way a recovery becomes an action under the spec's `on_resolve` (resolve, or only post an update)."""
-    closes = spec.on_resolve == "resolve"
-    return ResolveIncident(
-        group_id=group_id,
-        generation=generation,
-        incident_id=incident_id,
-        summary=summary,
-        close=closes,
-        status_name=spec.resolve_status,
-        reason=f"{why}: " + ("resolve the incident" if closes else "post the recovery, leave it open"),
-    )
-
-
-def open_incident_from_spec(
-    spec: OpenIncidentSpec,
-    alert: Alert,
-    rules: RuleSet,
-    *,
-    group_id: str,
-    generation: int,
-    reason: str,
-    links: dict[str, str] | None = None,
-) -> OpenIncident:
-    """The one way a rule's incident spec becomes an action (alert groups and heartbeats alike)."""
-    return OpenIncident(
-        group_id=group_id,
-        generation=generation,
-        name=render(spec.name, alert)[:250] or alert.title,
-        summary=render(spec.summary, alert),
-        severity=alert.severity,
-        severity_name=spec.severity or rules.severity.incident_io.get(alert.severity),
-        incident_type=spec.incident_type,
-        mode=spec.mode,
-        visibility=spec.visibility,
-        links=links or {},
-        reason=reason,
-    )
 
 
 def _alert_event(alert: Alert, state: GroupState, config_id: str, title: str, description: str) -> SendAlertEvent:

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict
 
 from alert_courier.domain.actions import Action, OpenIncident, SendAlertEvent, opened_incident_fields
 from alert_courier.domain.alert import Alert, AlertStatus
-from alert_courier.domain.decisions import open_incident_from_spec, resolve_incident_from_spec
 from alert_courier.domain.group_state import state_id_for
+from alert_courier.domain.incident_specs import open_incident_from_spec, resolve_incident_from_spec
 from alert_courier.domain.rules import DailyDeadlines, HeartbeatSpec, RuleSet
 from alert_courier.domain.templates import render
 

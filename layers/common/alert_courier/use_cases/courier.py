@@ -9,17 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alert_courier.domain.alert import AlertEnvelope
-from alert_courier.domain.decisions import (
-    AlertDecision,
-    apply_results,
-    decide_alert,
-    leave_unfinished,
-    state_id_of,
-    undone_after,
-)
+from alert_courier.domain.decisions import AlertDecision, apply_results, decide_alert, state_id_of
 from alert_courier.domain.errors import ActionFailed, GroupTooLarge, PermanentFailure
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.rules import RuleSet
+from alert_courier.domain.unfinished_work import leave_unfinished, undone_after
 from alert_courier.use_cases.history_entry import history_entry
 from alert_courier.use_cases.ports import Clock, GroupStates, History, Remaining
 from alert_courier.use_cases.runner import ActionRunner
