@@ -209,12 +209,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from alert_courier.operator_tools.explain import ExplainError, alerts_from_document, explain, format_report
 
     rules = _load_rules_or_exit(args.rules)
-    try:
-        document = json.loads(open(args.file, encoding="utf-8").read())  # noqa: SIM115
-        alerts = alerts_from_document(args.source, document)
-    except (OSError, json.JSONDecodeError, ExplainError) as error:
-        print(f"cannot read {args.file}: {error}", file=sys.stderr)
-        return 1
+    alerts = []
+    for name in args.files:  # read in order: the decisions carry the group's state from one to the next
+        try:
+            document = json.loads(Path(name).read_text(encoding="utf-8"))
+            alerts += alerts_from_document(args.source, document)
+        except (OSError, json.JSONDecodeError, ExplainError) as error:
+            print(f"cannot read {name}: {error}", file=sys.stderr)
+            return 1
     organisation = None
     if args.org:
         try:
@@ -360,7 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     explain = commands.add_parser("explain", help="dry-run a payload: normalised alerts, matched rules, tool calls")
-    explain.add_argument("file", help="a webhook body, or an API Gateway HTTP API event carrying one")
+    explain.add_argument(
+        "files",
+        nargs="+",
+        metavar="file",
+        help="webhook bodies (or API Gateway HTTP API events carrying them), replayed in order with state",
+    )
     explain.add_argument("--source", required=True)
     explain.add_argument("--rules", help="rules file (default: the bundled one)")
     explain.add_argument("--org", help="a saved config://organisation document, to show real IDs")

@@ -99,6 +99,12 @@ def explain(
                     "status": alert.status.value,
                     "severity": plan.alert.severity.value,
                     "title": alert.title,
+                    "labels": alert.labels,
+                    "annotations": alert.annotations,
+                    "links": alert.links,
+                    "started_at": alert.started_at.isoformat() if alert.started_at else None,
+                    "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
+                    "intake_notes": list(alert.raw.get("intake_notes", [])),
                 },
                 "matched_rules": [matched.rule for matched in plan.matched],
                 "why": plan.explanation,
@@ -115,6 +121,11 @@ def format_report(report: list[dict[str, Any]]) -> str:
         alert = entry["alert"]
         lines.append(f"{index}. {alert['source']} {alert['status']} {alert['severity']} {alert['title']!r}")
         lines.append(f"   dedup key {alert['dedup_key']}, group {alert['group_key']!r}")
+        for what in ("labels", "annotations", "links"):  # what rules and templates can use
+            if alert.get(what):
+                shown = ", ".join(f"{key}={value!r}" for key, value in sorted(alert[what].items()))
+                lines.append(f"   {what}: {shown}")
+        lines += [f"   note: {note}" for note in alert.get("intake_notes", [])]
         lines.append(f"   rules: {', '.join(entry['matched_rules'])}")
         lines += [f"     - {why}" for why in entry["why"]]
         lines += [f"   decision: {reason}" for reason in entry["reasons"]]
