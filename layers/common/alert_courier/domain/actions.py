@@ -123,6 +123,8 @@ class Escalate(_Action):
     escalation_path_id: str | None = None
     user_ids: list[str] | None = None
     link_incident: bool = True
+    # The rule's alert source: if the server offers no escalation tool, its incident.io alert route pages instead.
+    alert_source_config_id: str | None = None
 
     @property
     def action_key(self) -> str:

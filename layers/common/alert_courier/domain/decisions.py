@@ -23,7 +23,15 @@ from alert_courier.domain.actions import (
 from alert_courier.domain.alert import Alert, AlertStatus
 from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
 from alert_courier.domain.incident_specs import open_incident_from_spec, resolve_incident_from_spec
-from alert_courier.domain.rules import EscalateSpec, OpenIncidentSpec, Plan, RuleSet, plan_for, plan_with_rules
+from alert_courier.domain.rules import (
+    ActionSpec,
+    EscalateSpec,
+    OpenIncidentSpec,
+    Plan,
+    RuleSet,
+    plan_for,
+    plan_with_rules,
+)
 from alert_courier.domain.templates import render
 from alert_courier.domain.unfinished_work import closes, resume_unfinished
 
@@ -178,7 +186,9 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
             notes.append(note)
         elif spec.escalate is not None:
             if tracked.starts_episode:
-                action_or_pending = _escalation(alert, next_state, spec.escalate, level, now)
+                action_or_pending = _escalation(
+                    alert, next_state, spec.escalate, level, now, _alert_source(plan.actions)
+                )
                 if isinstance(action_or_pending, PendingEscalation):
                     next_state = next_state.model_copy(
                         update={"pending_escalations": [*next_state.pending_escalations, action_or_pending]}
@@ -232,7 +242,7 @@ def _severity_upgrade(
                 )
             )
         elif spec.escalate is not None:
-            action_or_pending = _escalation(alert, state, spec.escalate, level, now)
+            action_or_pending = _escalation(alert, state, spec.escalate, level, now, _alert_source(plan.actions))
             if isinstance(action_or_pending, PendingEscalation):
                 pending = [*state.pending_escalations, action_or_pending]
                 state = state.model_copy(update={"pending_escalations": pending})
@@ -371,7 +381,7 @@ def _alert_event(alert: Alert, state: GroupState, config_id: str, title: str, de
 
 
 def _escalation(
-    alert: Alert, state: GroupState, spec: EscalateSpec, level: int, now: datetime
+    alert: Alert, state: GroupState, spec: EscalateSpec, level: int, now: datetime, alert_source: str | None
 ) -> Escalate | PendingEscalation:
     title, description = render(spec.title, alert), render(spec.description, alert)
     if spec.after_minutes > 0:
@@ -382,6 +392,7 @@ def _escalation(
             user_ids=spec.user_ids,
             title=title,
             description=description,
+            alert_source_config_id=alert_source,
         )
     target = f"path {spec.escalation_path_id}" if spec.escalation_path_id else f"users {spec.user_ids}"
     return Escalate(
@@ -392,8 +403,14 @@ def _escalation(
         description=description,
         escalation_path_id=spec.escalation_path_id,
         user_ids=spec.user_ids,
+        alert_source_config_id=alert_source,
         reason=f"page {target} (level {level})",
     )
+
+
+def _alert_source(specs: list[ActionSpec]) -> str | None:
+    """The alert source a rule sends its alert events to (whose incident.io alert route can page)."""
+    return next((spec.alert_event.alert_source_config_id for spec in specs if spec.alert_event is not None), None)
 
 
 def _on_acknowledged(state: GroupState, act: bool, reasons: list[str], now: datetime) -> Decision:

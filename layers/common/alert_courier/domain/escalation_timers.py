@@ -117,6 +117,7 @@ def decide_escalations(state: GroupState, now: datetime, page_statuses: dict[str
                 description=pending.description,
                 escalation_path_id=pending.escalation_path_id,
                 user_ids=pending.user_ids,
+                alert_source_config_id=pending.alert_source_config_id,
                 reason=f"level {pending.level} due at {pending.due_at.isoformat()} and {why}: page {target}",
             )
         )

@@ -26,6 +26,7 @@ class PendingEscalation(BaseModel):
     user_ids: list[str] | None = None
     title: str = ""
     description: str = ""
+    alert_source_config_id: str | None = None  # the rule's alert source, the fallback if nothing can page
 
 
 class GroupState(BaseModel):

@@ -140,6 +140,9 @@ class IncidentIoExecutor:
     ) -> dict[str, Any]:
         tool = TOOLS["escalate"]
         if not self._calls.offers(tool):
+            if action.alert_source_config_id and self._alert_events is not None:
+                # The rule's alert event went to this source; its incident.io alert route pages (and escalates).
+                return {"escalation_id": None, "delegated_to_alert_source": action.alert_source_config_id}
             raise ToolCallError(FailureKind.PERMANENT, NO_ESCALATION_TOOL, tool=tool, code="no_escalation_tool")
         schema = self._calls.schema(tool)
         keyed = "idempotency_key" in (schema.get("properties") or {})
