@@ -90,14 +90,28 @@ _module: ModuleType | None = None
 def ingest_module() -> ModuleType:
     global _module
     if _module is None:
+        from alert_courier.settings import ingest_settings
+
+        # The handler reads its settings at import; they must not leak to a local stack started later in this
+        # process (its ingest would queue to the harness's queue URL): environment restored, settings cache cleared.
+        saved = {name: os.environ.get(name) for name in ("ALERT_QUEUE_URL",)}  # Powertools' stay: read per call
         for name, value in _ENVIRONMENT.items():
             os.environ.setdefault(name, value)
-        path = REPO_ROOT / "functions" / "ingest" / "app.py"
-        spec = importlib.util.spec_from_file_location("tests_ingest_harness_app", path)
-        assert spec is not None and spec.loader is not None
-        _module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = _module
-        spec.loader.exec_module(_module)
+        ingest_settings.cache_clear()
+        try:
+            path = REPO_ROOT / "functions" / "ingest" / "app.py"
+            spec = importlib.util.spec_from_file_location("tests_ingest_harness_app", path)
+            assert spec is not None and spec.loader is not None
+            _module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = _module
+            spec.loader.exec_module(_module)
+        finally:
+            for name, previous in saved.items():
+                if previous is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = previous
+            ingest_settings.cache_clear()
         _module.webhook_secrets = Secrets()
     return _module
 

@@ -159,6 +159,11 @@ class ActionSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _bare_name(cls, value: Any) -> Any:
+        valid = list(cls.model_fields)
+        named = [value] if isinstance(value, str) else list(value) if isinstance(value, dict) else []
+        unknown = [name for name in named if name not in valid]
+        if unknown:
+            raise ValueError(f"unknown action {unknown[0]!r}; the actions are {', '.join(valid)}")
         if isinstance(value, str):  # `- suppress` or `- open_incident` with defaults
             return {value: True if value in ("suppress", "acknowledge") else {}}
         return value

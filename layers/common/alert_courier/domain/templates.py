@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from alert_courier.domain.alert import Alert
@@ -33,6 +33,17 @@ def context_for(alert: Alert) -> dict[str, Any]:
         "severity": alert.severity.value,
         "status": alert.status.value,
     }
+
+
+TEMPLATE_NAMES = frozenset({"alert", "labels", "annotations", "links", "source", "severity", "status"})
+
+
+def template_names(template: str) -> set[str]:
+    """The top-level names a template uses (a typo such as `lables` would render empty); none if it is broken."""
+    try:
+        return set(meta.find_undeclared_variables(_environment().parse(template)))
+    except TemplateError:
+        return set()
 
 
 def render(template: str, alert: Alert) -> str:

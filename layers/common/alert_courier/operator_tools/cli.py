@@ -243,13 +243,25 @@ def _mcp_server(url: str, key: str) -> Any:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from alert_courier.domain.heartbeat_decisions import HEARTBEAT_SOURCE
+    from alert_courier.domain.rules import BUNDLED_RULES
     from alert_courier.operator_tools.config_check import CheckReport, check_against_server, template_problems
+    from alert_courier.operator_tools.rules_lint import lint
+    from alert_courier.sources import SOURCES
 
     rules = _load_rules_or_exit(args.rules)
     report = CheckReport()
     report.ok(f"{args.rules or 'bundled rules'}: {len(rules.rules)} rules parse")
     for problem in template_problems(rules):
         report.fail(problem)
+    text = Path(args.rules or BUNDLED_RULES).read_text(encoding="utf-8")
+    for finding in lint(rules, text, frozenset([*SOURCES, HEARTBEAT_SOURCE])):
+        if finding.level == "error" or args.strict:
+            report.fail(finding.text)
+        else:
+            report.warn(finding.text)
+    for heartbeat in rules.heartbeats:
+        report.ok(f"heartbeat {heartbeat.name!r} ({heartbeat.kind}) is watched")
     if args.mcp_url:
         key = os.environ.get(args.api_key_env, "")
         if not key:
@@ -379,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--mcp-url", help="also list the server's tools and check every planned call")
     check.add_argument("--api-key-env", default="INCIDENT_IO_API_KEY", help="variable holding the API key")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--strict", action="store_true", help="warnings fail the check too")
     check.set_defaults(handler=cmd_check_config)
 
     doctor = commands.add_parser("doctor", parents=[where], help="check a deployment's prerequisites")

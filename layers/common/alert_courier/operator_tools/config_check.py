@@ -34,6 +34,9 @@ class CheckReport:
     def ok(self, text: str) -> None:
         self.lines.append(f"ok    {text}")
 
+    def warn(self, text: str) -> None:
+        self.lines.append(f"warn  {text}")
+
     def fail(self, text: str) -> None:
         self.failures += 1
         self.lines.append(f"FAIL  {text}")
