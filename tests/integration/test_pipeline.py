@@ -222,6 +222,11 @@ def test_a_permanently_rejected_call_lands_in_the_dlq_with_its_reason_and_replay
     history = json.loads(capsys.readouterr().out)
     assert [bool(entry["error"]) for entry in history] == [True, False]
     assert history[1]["results"][0]["incident_reference"].startswith("INC-")
+    assert history[0]["recorded_at"] <= history[1]["recorded_at"]  # when each decision was taken (issue 16)
+    capsys.readouterr()
+    assert cli.main(["history", fingerprint, "--source", "alertmanager", "--since", "1h", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert cli.main(["history", fingerprint, "--source", "alertmanager", "--since", "2999-01-01T00:00"]) == 1
 
 
 def test_sample_events_run_through_the_handlers(local_stack: Any) -> None:

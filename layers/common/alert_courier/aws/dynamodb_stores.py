@@ -220,7 +220,10 @@ class DecisionHistory:
         }
         while True:
             page = self._table.query(**kwargs)
-            items.extend(json.loads(item["entry"]) for item in page.get("Items", []))
+            items.extend(
+                {**json.loads(item["entry"]), "recorded_at": str(item["sk"]).split("#", 1)[0]}  # the sort key's time
+                for item in page.get("Items", [])
+            )
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -226,6 +226,14 @@ def _duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `5m`, `1h30m`, `2d` (the rules' durations); ValueError otherwise."""
+    value = _duration(text)
+    if not isinstance(value, timedelta):
+        raise ValueError(f"{text!r} is not a duration")
+    return value
+
+
 def _numbers(field: str, text: str, low: int, high: int, names: dict[str, int] | None = None) -> tuple[int, ...]:
     """One cron field of plain values, lists and ranges (`3`, `0,30`, `1-5`, `MON-FRI`); no steps."""
     values: set[int] = set()

@@ -129,13 +129,20 @@ def cmd_history(args: argparse.Namespace) -> int:
     table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
     history = DecisionHistory(table)
     sources = [args.source] if args.source else list(SOURCES)
-    entries = [(source, entry) for source in sources for entry in history.read(source, args.dedup_key)]
+    since = _since(args.since) if args.since else ""
+    entries = [
+        (source, entry)
+        for source in sources
+        for entry in history.read(source, args.dedup_key)
+        if str(entry.get("recorded_at", "")) >= since
+    ]
     if args.json:
         print(json.dumps([{"source": source, **entry} for source, entry in entries], indent=2, default=str))
         return 0 if entries else 1
     for source, entry in entries:
         actions = ", ".join(action["kind"] for action in entry.get("actions", [])) or "no action"
-        print(f"{source}/{args.dedup_key} {entry.get('status')}: {'; '.join(entry.get('reasons', []))}")
+        when = entry.get("recorded_at", "")
+        print(f"{when} {source}/{args.dedup_key} {entry.get('status')}: {'; '.join(entry.get('reasons', []))}")
         print(
             f"    actions: {actions}; results: {json.dumps(entry.get('results'), default=str)}"
             + (f"; error: {entry['error']}" if entry.get("error") else "")
@@ -144,6 +151,23 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"no decisions recorded for {args.dedup_key}", file=sys.stderr)
         return 1
     return 0
+
+
+def _since(text: str) -> str:
+    """`--since`: an ISO 8601 time, or a duration back from now (`90m`, `2h`, `1d`), as a sortable UTC time."""
+    from datetime import UTC, datetime
+
+    from alert_courier.domain.rules import parse_duration
+
+    try:
+        return (datetime.now(UTC) - parse_duration(text)).isoformat()
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--since {text!r}: give an ISO 8601 time or a duration such as 90m, 2h, 1d") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def _deployed_rules(args: argparse.Namespace, deployment: Deployment) -> Any:
@@ -355,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", parents=[where], help="every decision taken for one alert")
     history.add_argument("dedup_key")
     history.add_argument("--source", help="the monitoring source (default: look in every source)")
+    history.add_argument("--since", help="only decisions recorded since: an ISO 8601 time or a duration (2h, 1d)")
     history.set_defaults(handler=cmd_history)
 
     status = commands.add_parser(
