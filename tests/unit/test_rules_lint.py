@@ -87,3 +87,8 @@ def test_check_config_exits_1_on_errors_and_strict_makes_warnings_fail(
     assert cli.main(["check-config", str(warned)]) == 0
     assert "warn  heartbeat 'hb'" in capsys.readouterr().out
     assert cli.main(["check-config", str(warned), "--strict"]) == 1
+
+
+def test_a_broken_template_is_one_error_not_also_a_name_error() -> None:
+    errors = [text for level, text in findings("rules: [{name: r, actions: [{open_incident: {name: '{{ oops'}}]}]")]
+    assert len(errors) == 1 and "template error" in errors[0]

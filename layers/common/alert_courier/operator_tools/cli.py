@@ -269,15 +269,13 @@ def _mcp_server(url: str, key: str) -> Any:
 def cmd_check_config(args: argparse.Namespace) -> int:
     from alert_courier.domain.heartbeat_decisions import HEARTBEAT_SOURCE
     from alert_courier.domain.rules import BUNDLED_RULES
-    from alert_courier.operator_tools.config_check import CheckReport, check_against_server, template_problems
+    from alert_courier.operator_tools.config_check import CheckReport, check_against_server
     from alert_courier.operator_tools.rules_lint import lint
     from alert_courier.sources import SOURCES
 
     rules = _load_rules_or_exit(args.rules)
     report = CheckReport()
     report.ok(f"{args.rules or 'bundled rules'}: {len(rules.rules)} rules parse")
-    for problem in template_problems(rules):
-        report.fail(problem)
     text = Path(args.rules or BUNDLED_RULES).read_text(encoding="utf-8")
     for finding in lint(rules, text, frozenset([*SOURCES, HEARTBEAT_SOURCE])):
         if finding.level == "error" or args.strict:

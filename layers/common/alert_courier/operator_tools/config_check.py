@@ -12,7 +12,6 @@ from alert_courier.domain.alert import Alert, AlertStatus, Severity
 from alert_courier.domain.decisions import decide
 from alert_courier.domain.group_state import GroupState, state_id_for
 from alert_courier.domain.rules import RuleSet, plan_for
-from alert_courier.domain.templates import check_template
 from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_errors import ToolCallError
 from alert_courier.incident_io.tool_table import ORGANISATION_RESOURCE, UnknownName, planned_calls
@@ -40,19 +39,6 @@ class CheckReport:
     def fail(self, text: str) -> None:
         self.failures += 1
         self.lines.append(f"FAIL  {text}")
-
-
-def template_problems(rules: RuleSet) -> list[str]:
-    problems = []
-    for rule in rules.rules:
-        for index, action in enumerate(rule.actions):
-            spec = action.open_incident or action.alert_event or action.escalate
-            if spec is None:
-                continue
-            for name, value in spec.model_dump().items():
-                if isinstance(value, str) and "{" in value and (error := check_template(value)):
-                    problems.append(f"rule {rule.name!r} action {index} {name}: template error: {error}")
-    return problems
 
 
 def sample_actions(rules: RuleSet) -> list[tuple[str, Action]]:

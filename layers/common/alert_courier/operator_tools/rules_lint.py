@@ -1,6 +1,7 @@
 """`check-config`'s reading of a rules file for what parses but cannot be meant: values that can never match,
-duplicate names, unreachable rules, contradictory actions, template names the alert does not have, an empty file,
-and heartbeats that are never watched. Errors fail the check; warnings are printed (`--strict`: they fail too).
+duplicate names, unreachable rules, contradictory actions, broken templates and names the alert does not have,
+an empty file, and heartbeats that are never watched. Errors fail the check; warnings are printed (`--strict`:
+they fail too).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from alert_courier.domain.alert import AlertStatus, Severity
 from alert_courier.domain.rules import ActionSpec, Condition, Rule, RuleSet
-from alert_courier.domain.templates import TEMPLATE_NAMES, template_names
+from alert_courier.domain.templates import TEMPLATE_NAMES, check_template, template_names
 
 ALERT_FIELDS = frozenset(
     {"source", "dedup_key", "group_key", "status", "severity", "title", "description", "labels", "annotations"}
@@ -99,6 +100,9 @@ def _template_names(where: str, actions: list[ActionSpec]) -> Iterator[Finding]:
             continue
         for name, value in spec.model_dump().items():
             if not isinstance(value, str) or "{" not in value:
+                continue
+            if error := check_template(value):
+                yield Finding("error", f"{where} action {index} {name}: template error: {error}")
                 continue
             unknown = template_names(value) - TEMPLATE_NAMES
             for bad in sorted(unknown):
