@@ -56,6 +56,13 @@ class IncidentIoSettings(EnvironmentSettings):
     alert_source_secret_prefix: str = "alert-courier/alert-sources/"
     incident_io_api_url: str = "https://api.incident.io"
     action_memory_days: int = Field(default=14, gt=0, description="how long a completed action is remembered")
+    call_budget_per_minute: int = Field(
+        default=1000, ge=0, description="incident.io requests a minute shared by every container; 0: no budget"
+    )
+    page_budget_per_minute: int = Field(default=50, gt=0, description="pages a minute (incident.io allows 60)")
+    call_budget_max_wait_seconds: float = Field(
+        default=5.0, ge=0, description="longest wait for the budget inside one invocation; longer: retried later"
+    )
 
 
 class DispatchSettings(IncidentIoSettings):

@@ -12,6 +12,7 @@ from typing import Any
 
 from alert_courier.aws.alert_source_tokens import AlertSourceTokens
 from alert_courier.aws.api_key import ApiKeySource
+from alert_courier.aws.call_budget_store import DynamoDbCallBudget
 from alert_courier.aws.dynamodb_stores import (
     ActionLedger,
     DecisionHistory,
@@ -22,6 +23,7 @@ from alert_courier.aws.dynamodb_stores import (
 from alert_courier.aws.rules_source import RulesSource
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.alert_events import IncidentIoRest
+from alert_courier.incident_io.call_budget_gate import BudgetLimits, CallBudgetGate
 from alert_courier.incident_io.executor import IncidentIoExecutor
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
 from alert_courier.settings import IncidentIoSettings, SchedulerSettings
@@ -67,6 +69,7 @@ def incident_io_edge(
         ApiKeySource(settings.incident_io_api_key_secret),
         mode=settings.mcp_protocol_mode,
         call_timeout_seconds=settings.mcp_call_timeout_seconds,
+        budget=call_budget_gate(settings, table, telemetry),
     )
     rest = IncidentIoRest(
         settings.incident_io_api_url,
@@ -80,6 +83,17 @@ def incident_io_edge(
     )
     courier = Courier(groups, runner, history, rules)
     return IncidentIoEdge(incident_io, rest, rules, groups, history, runner, courier)
+
+
+def call_budget_gate(settings: IncidentIoSettings, table: Any, telemetry: Telemetry) -> CallBudgetGate | None:
+    if not settings.call_budget_per_minute:
+        return None
+    limits = BudgetLimits(
+        requests_per_minute=settings.call_budget_per_minute,
+        pages_per_minute=settings.page_budget_per_minute,
+        max_wait_seconds=settings.call_budget_max_wait_seconds,
+    )
+    return CallBudgetGate(DynamoDbCallBudget(table), limits, telemetry=telemetry)
 
 
 def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, telemetry: Telemetry) -> Scheduler:

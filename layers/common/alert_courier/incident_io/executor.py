@@ -16,6 +16,7 @@ from alert_courier.domain.actions import (
     UpdateIncident,
     opened_in,
 )
+from alert_courier.domain.call_budget import calls_for, priority_of
 from alert_courier.domain.group_state import GroupState
 from alert_courier.incident_io import lookups
 from alert_courier.incident_io.organisation import Organisation
@@ -52,6 +53,12 @@ class IncidentIoExecutor:
         self._alert_events = alert_events
 
     def execute(
+        self, action: Action, claim: Claim, state: GroupState, earlier: Sequence[dict[str, Any]], remaining: Remaining
+    ) -> dict[str, Any]:
+        with calls_for(priority_of(action.kind)):  # its re-checks too: they decide whether it must act again
+            return self._execute(action, claim, state, earlier, remaining)
+
+    def _execute(
         self, action: Action, claim: Claim, state: GroupState, earlier: Sequence[dict[str, Any]], remaining: Remaining
     ) -> dict[str, Any]:
         if isinstance(action, OpenIncident):

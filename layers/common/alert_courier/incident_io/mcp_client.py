@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from alert_courier.incident_io.call_budget_gate import CallBudgetGate
 from alert_courier.incident_io.mcp_session import ApiKey, Connection, HttpOutcome, McpSession, current_outcome
 from alert_courier.incident_io.retry_policy import RetryPolicy, parse_retry_after
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, from_error_text, kind_for_status
 from alert_courier.incident_io.tool_results import result_document
+from alert_courier.incident_io.tool_table import TOOLS
 
 if TYPE_CHECKING:
     import jsonschema
@@ -79,8 +81,10 @@ class IncidentIoMcp:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        budget: CallBudgetGate | None = None,
     ) -> None:
         self._url = url
+        self._budget = budget
         self._api_key = api_key
         self._mode = mode
         self._call_timeout = call_timeout_seconds
@@ -102,7 +106,8 @@ class IncidentIoMcp:
 
     def input_schemas(self, *, remaining_seconds: Callable[[], float] | None = None) -> dict[str, dict[str, Any]]:
         """The advertised input schemas (listed once per connection); connecting is retried like a call."""
-        return self._with_retries("tools/list", self._schemas_once, True, remaining_seconds)
+        # Listed once per connection, with the session's own requests: not drawn from the call budget.
+        return self._with_retries("tools/list", self._schemas_once, True, remaining_seconds, budgeted=False)
 
     def close(self) -> None:
         """Ends the session and stops the loop thread (tests; a Lambda container just freezes)."""
@@ -135,7 +140,16 @@ class IncidentIoMcp:
             lambda timeout: self._call_once(name, arguments, timeout),
             retry_ambiguous,
             remaining_seconds,
+            pages=self._may_page(name, arguments),
         )
+
+    def _may_page(self, name: str, arguments: dict[str, Any]) -> bool:
+        """A call that may send a page (incident.io's 60/min escalation bucket): an execute, or any escalation call
+        when the tool has no draft step."""
+        if name != TOOLS["escalate"]:
+            return False
+        has_draft_step = "action" in (self.input_schemas().get(name, {}).get("properties") or {})
+        return arguments.get("action") == "execute" or not has_draft_step
 
     def read_resource(self, uri: str, *, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
         return self._with_retries(uri, lambda timeout: self._read_once(uri, timeout), True, remaining_seconds)
@@ -168,6 +182,9 @@ class IncidentIoMcp:
         attempt_once: Callable[[float], Coroutine[Any, Any, dict[str, Any]]],
         retry_ambiguous: bool,
         remaining_seconds: Callable[[], float] | None,
+        *,
+        pages: bool = False,
+        budgeted: bool = True,
     ) -> dict[str, Any]:
         load_sdk()
         started = self._monotonic()
@@ -176,6 +193,8 @@ class IncidentIoMcp:
         while True:
             attempt += 1
             timeout = self._timeout(remaining_seconds, what)
+            if self._budget is not None and budgeted:
+                self._budget.admit(what, pages=pages, remaining=remaining_seconds)
             try:
                 return self._loop.run(attempt_once(timeout), timeout + SAFETY_MARGIN_SECONDS)
             except TimeoutError:
@@ -184,6 +203,8 @@ class IncidentIoMcp:
                 )
             except ToolCallError as error:
                 failure = error
+            if failure.status == 429 and self._budget is not None:
+                self._budget.rate_limited(failure.retry_after)
             if failure.kind is FailureKind.UNAUTHORIZED and not reread_key:
                 reread_key = True  # the key may have been rotated: re-read the secret once, reconnect
                 self._session.reread_key_next()

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from alert_courier.domain.actions import Action
+from alert_courier.domain.call_budget import BucketLimit, Priority
 from alert_courier.domain.escalation_timers import Timer
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.heartbeat_decisions import HeartbeatState
@@ -26,6 +27,18 @@ class GroupStates(Protocol):
     def load(self, group_id: str) -> GroupState: ...
 
     def save(self, state: GroupState) -> GroupState: ...
+
+
+class CallBudget(Protocol):
+    """incident.io's request buckets, shared by every container (`domain.call_budget`)."""
+
+    def take(self, bucket: BucketLimit, priority: Priority) -> int:
+        """Admits one request (0) or says how many milliseconds it must wait; a waiting request took nothing."""
+        ...
+
+    def pause(self, bucket: BucketLimit, retry_after_ms: int) -> None:
+        """incident.io answered 429: nobody sends on this bucket until retry_after_ms has passed."""
+        ...
 
 
 @dataclass(frozen=True)

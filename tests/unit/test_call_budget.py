@@ -1,0 +1,146 @@
+"""The call budget's arithmetic (a GCRA token bucket with per-priority headroom) and the gate every request passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from alert_courier.domain.call_budget import (
+    HEADROOM,
+    BucketLimit,
+    Priority,
+    calls_for,
+    current_priority,
+    priority_of,
+)
+from alert_courier.incident_io.call_budget_gate import BudgetLimits, CallBudgetGate
+from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError
+
+
+class BucketInMemory:
+    """The port over a dict, with the store's semantics (one TAT per bucket, taken only when admitted)."""
+
+    def __init__(self) -> None:
+        self.now_ms = 1_000_000
+        self.tat: dict[str, int] = {}
+        self.paused: list[tuple[str, int]] = []
+
+    def take(self, bucket: BucketLimit, priority: Priority) -> int:
+        tat = max(self.tat.get(bucket.name, 0), self.now_ms)
+        wait = bucket.wait_ms(tat, self.now_ms, priority)
+        if wait == 0:
+            self.tat[bucket.name] = tat + bucket.interval_ms
+        return wait
+
+    def pause(self, bucket: BucketLimit, retry_after_ms: int) -> None:
+        self.paused.append((bucket.name, retry_after_ms))
+        until = bucket.emptied_until(self.now_ms, retry_after_ms)
+        self.tat[bucket.name] = max(self.tat.get(bucket.name, 0), until)
+
+    def sleep(self, seconds: float) -> None:
+        self.now_ms += round(seconds * 1000)
+
+
+def admitted_at_once(budget: BucketInMemory, bucket: BucketLimit, priority: Priority) -> int:
+    count = 0
+    while budget.take(bucket, priority) == 0:
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize("per_minute", [60, 1000, 1200])
+def test_a_full_bucket_admits_a_minutes_quota_at_once_to_pages_and_less_to_each_lower_class(per_minute: int) -> None:
+    bucket = BucketLimit("requests", per_minute)
+    for priority in Priority:
+        budget = BucketInMemory()
+        expected = round(per_minute * (1 - HEADROOM[priority]))
+        assert admitted_at_once(budget, bucket, priority) == pytest.approx(expected, abs=1)
+
+
+def test_an_emptied_bucket_refills_at_its_rate_and_lower_classes_wait_longer() -> None:
+    bucket = BucketLimit("requests", 1200)  # 50 ms a request
+    budget = BucketInMemory()
+    admitted_at_once(budget, bucket, Priority.PAGE_OR_OPEN)
+    assert budget.take(bucket, Priority.PAGE_OR_OPEN) == bucket.interval_ms
+    waits = [budget.take(bucket, priority) for priority in Priority]
+    assert waits == sorted(waits) and waits[0] < waits[-1]
+    assert waits[Priority.UPDATE] == pytest.approx(0.25 * 60_000 + bucket.interval_ms, abs=bucket.interval_ms)
+    budget.now_ms += 10_000
+    assert admitted_at_once(budget, bucket, Priority.PAGE_OR_OPEN) == 200  # 10 s at 20/s
+
+
+def test_when_requests_are_short_pages_go_before_resolves_and_resolves_before_updates() -> None:
+    """A crowd of every class drawing from one bucket for five minutes: each class's share follows its priority."""
+    bucket = BucketLimit("requests", 600)
+    budget = BucketInMemory()
+    admitted = dict.fromkeys(Priority, 0)
+    for _ in range(5 * 60 * 10):  # every 100 ms, one request of each class tries
+        for priority in Priority:
+            if budget.take(bucket, priority) == 0:
+                admitted[priority] += 1
+        budget.now_ms += 100
+    assert admitted[Priority.PAGE_OR_OPEN] >= admitted[Priority.RESOLVE] >= admitted[Priority.UPDATE]
+    assert admitted[Priority.PAGE_OR_OPEN] > admitted[Priority.BACKGROUND]
+    total = sum(admitted.values())
+    assert total <= 600 + 5 * 600  # never more than the burst plus what refilled
+
+
+def test_actions_map_to_their_priority_and_the_priority_is_scoped_to_the_block() -> None:
+    assert priority_of("escalate") is Priority.PAGE_OR_OPEN
+    assert priority_of("open_incident") is Priority.PAGE_OR_OPEN
+    assert priority_of("resolve_incident") is Priority.RESOLVE
+    assert priority_of("update_incident") is Priority.UPDATE
+    assert current_priority() is Priority.BACKGROUND
+    with calls_for(Priority.RESOLVE):
+        assert current_priority() is Priority.RESOLVE
+        with calls_for(Priority.PAGE_OR_OPEN):
+            assert current_priority() is Priority.PAGE_OR_OPEN
+        assert current_priority() is Priority.RESOLVE
+    assert current_priority() is Priority.BACKGROUND
+
+
+def gate_on(budget: BucketInMemory, **limits: float) -> CallBudgetGate:
+    return CallBudgetGate(budget, BudgetLimits(**limits), sleep=budget.sleep)  # type: ignore[arg-type]
+
+
+def test_the_gate_waits_when_it_can_afford_to_and_fails_as_transient_when_it_cannot() -> None:
+    budget = BucketInMemory()
+    gate = gate_on(budget, requests_per_minute=60, max_wait_seconds=1.5)
+    with calls_for(Priority.PAGE_OR_OPEN):
+        for _ in range(60):
+            gate.admit("incident_create", pages=False, remaining=None)
+        started = budget.now_ms
+        gate.admit("incident_create", pages=False, remaining=None)  # one interval (1 s) away: it waits
+        assert budget.now_ms - started == 1000
+        with pytest.raises(ToolCallError) as short:
+            gate.admit("incident_create", pages=False, remaining=lambda: 2.5)  # 0.5 s affordable, 1 s needed
+    assert short.value.kind is FailureKind.TRANSIENT and short.value.code == "call_budget"
+    assert short.value.retry_after == pytest.approx(1.0)
+    assert "requests" in str(short.value) and "60/min" in str(short.value)
+
+
+def test_a_page_draws_from_the_page_bucket_and_the_request_bucket() -> None:
+    budget = BucketInMemory()
+    gate = gate_on(budget, requests_per_minute=1000, pages_per_minute=3, max_wait_seconds=0)
+    with calls_for(Priority.PAGE_OR_OPEN):
+        for _ in range(3):
+            gate.admit("escalation_create", pages=True, remaining=None)
+        gate.admit("incident_create", pages=False, remaining=None)  # other requests still go
+        with pytest.raises(ToolCallError, match="'pages'"):
+            gate.admit("escalation_create", pages=True, remaining=None)
+    assert budget.tat["requests"] == 1_000_000 + 4 * 60
+
+
+def test_a_429_empties_the_shared_bucket_so_no_container_sends_before_its_retry_after() -> None:
+    budget = BucketInMemory()
+    gate = gate_on(budget, requests_per_minute=1200, max_wait_seconds=0)
+    gate.rate_limited(7.0)
+    assert budget.paused == [("requests", 7000)]
+    other_container = gate_on(budget, requests_per_minute=1200, max_wait_seconds=0)
+    for priority in Priority:
+        with calls_for(priority), pytest.raises(ToolCallError):
+            other_container.admit("incident_create", pages=False, remaining=None)
+    budget.now_ms += 7000 + 50
+    with calls_for(Priority.PAGE_OR_OPEN):
+        other_container.admit("incident_create", pages=False, remaining=None)
+        with pytest.raises(ToolCallError):  # it refills from empty, one request at a time
+            other_container.admit("incident_create", pages=False, remaining=None)
