@@ -58,6 +58,8 @@ FUNCTION_ENV = {
         "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
         "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
         "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
+        "CALL_BUDGET_PER_MINUTE": {"Ref": "IncidentIoRequestsPerMinute"},
+        "PAGE_BUDGET_PER_MINUTE": {"Ref": "IncidentIoPagesPerMinute"},
         "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
         "RULES_PARAMETER": {"Ref": "RulesParameter"},
     },
@@ -65,6 +67,8 @@ FUNCTION_ENV = {
         "INCIDENT_IO_API_KEY_SECRET": {"Ref": "IncidentIoApiKeySecretName"},
         "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
         "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
+        "CALL_BUDGET_PER_MINUTE": {"Ref": "IncidentIoRequestsPerMinute"},
+        "PAGE_BUDGET_PER_MINUTE": {"Ref": "IncidentIoPagesPerMinute"},
         "RULES_PARAMETER": {"Ref": "RulesParameter"},
     },
 }
