@@ -121,16 +121,21 @@ def test_after_a_quiet_spell_the_bucket_is_full_again(table: Any) -> None:
     assert admitted == 20  # full, never more than full
 
 
-def test_a_pause_holds_back_every_container_until_retry_after_then_refills_from_empty(table: Any) -> None:
+@pytest.mark.parametrize("traffic_before", [0, 3])
+def test_a_pause_holds_back_every_container_until_retry_after(table: Any, traffic_before: int) -> None:
     clock = Clock()
     bucket = BucketLimit("requests", 1200)
-    DynamoDbCallBudget(table, clock).pause(bucket, 5_000)
+    first = DynamoDbCallBudget(table, clock)
+    for _ in range(traffic_before):  # with and without a bucket item (and a TAT ahead of now) before the 429
+        assert first.take(bucket, Priority.PAGE_OR_OPEN) == 0
+    first.pause(bucket, 5_000)
     other = DynamoDbCallBudget(table, clock)
     for priority in Priority:
-        assert other.take(bucket, priority) >= 5_000
-    clock.now_ms += 5_000 + bucket.interval_ms
-    assert other.take(bucket, Priority.PAGE_OR_OPEN) == 0
-    assert other.take(bucket, Priority.PAGE_OR_OPEN) > 0
-    # A later, shorter pause never shortens a longer one.
-    DynamoDbCallBudget(table, clock).pause(bucket, 10)
-    assert other.take(bucket, Priority.PAGE_OR_OPEN) > 0
+        assert other.take(bucket, priority) == 5_000
+        assert first.take(bucket, priority) == 5_000
+    clock.now_ms += 2_000
+    first.pause(bucket, 10)  # a later, shorter pause never shortens a longer one
+    assert other.take(bucket, Priority.PAGE_OR_OPEN) == 3_000
+    clock.now_ms += 3_000
+    for priority in Priority:
+        assert other.take(bucket, priority) == 0

@@ -67,13 +67,13 @@ def containers(simulator: RunningSimulator, clock: FakeClock, table: Any) -> Ite
     secrets = SecretReads()
     made: list[IncidentIoMcp] = []
 
-    def container(**limits: Any) -> IncidentIoMcp:
+    def container(attempts: int = 4, **limits: Any) -> IncidentIoMcp:
         budget = DynamoDbCallBudget(table, clock_ms=lambda: round(clock.now * 1000))
         client = IncidentIoMcp(
             simulator.mcp_url,
             secrets.source(),
             call_timeout_seconds=2.0,
-            policy=mcp_tests.policy(),
+            policy=mcp_tests.policy(max_attempts=attempts),
             sleep=clock.sleep,
             monotonic=clock.monotonic,
             budget=CallBudgetGate(budget, BudgetLimits(**limits), sleep=clock.sleep),
@@ -104,17 +104,21 @@ def test_a_request_the_budget_turns_away_never_reaches_incident_io(
 def test_a_429_holds_back_every_container_until_its_retry_after(
     simulator: RunningSimulator, containers: Any, clock: FakeClock
 ) -> None:
-    first, second = containers(), containers(max_wait_seconds=0)
+    first, second = containers(attempts=1), containers(max_wait_seconds=0)
     set_faults(simulator, status_429=1, retry_after=3)
     meter = Meter(simulator)
-    with calls_for(Priority.PAGE_OR_OPEN):
-        first.call_tool("incident_list", {})  # 429, waits its Retry-After, then goes through
-    assert meter.delta()["tool_calls"] == {"incident_list": 2}
-    assert clock.delays[0] == 3.0 and sum(clock.delays) < 3.5
+    with calls_for(Priority.PAGE_OR_OPEN), pytest.raises(ToolCallError) as limited:
+        first.call_tool("incident_list", {})
+    assert limited.value.status == 429
+    assert meter.delta()["tool_calls"] == {"incident_list": 1}
     meter.start()
     with calls_for(Priority.RESOLVE), pytest.raises(ToolCallError, match="call budget"):
-        second.call_tool("incident_list", {})  # another container: the bucket is still refilling from empty
+        second.call_tool("incident_list", {})  # another container, before the 429's Retry-After has passed
     assert meter.delta()["tool_calls"] == {}
+    clock.now += 3.0
+    with calls_for(Priority.RESOLVE):
+        second.call_tool("incident_list", {})
+    assert meter.delta()["tool_calls"] == {"incident_list": 1}
 
 
 def test_an_action_the_budget_made_wait_is_done_later_exactly_once(

@@ -23,8 +23,11 @@ class BucketInMemory:
         self.now_ms = 1_000_000
         self.tat: dict[str, int] = {}
         self.paused: list[tuple[str, int]] = []
+        self.paused_until: dict[str, int] = {}
 
     def take(self, bucket: BucketLimit, priority: Priority) -> int:
+        if (paused_until := self.paused_until.get(bucket.name, 0)) > self.now_ms:
+            return paused_until - self.now_ms
         tat = max(self.tat.get(bucket.name, 0), self.now_ms)
         wait = bucket.wait_ms(tat, self.now_ms, priority)
         if wait == 0:
@@ -33,8 +36,8 @@ class BucketInMemory:
 
     def pause(self, bucket: BucketLimit, retry_after_ms: int) -> None:
         self.paused.append((bucket.name, retry_after_ms))
-        until = bucket.emptied_until(self.now_ms, retry_after_ms)
-        self.tat[bucket.name] = max(self.tat.get(bucket.name, 0), until)
+        until = self.now_ms + retry_after_ms
+        self.paused_until[bucket.name] = max(self.paused_until.get(bucket.name, 0), until)
 
     def sleep(self, seconds: float) -> None:
         self.now_ms += round(seconds * 1000)
@@ -130,7 +133,7 @@ def test_a_page_draws_from_the_page_bucket_and_the_request_bucket() -> None:
     assert budget.tat["requests"] == 1_000_000 + 4 * 60
 
 
-def test_a_429_empties_the_shared_bucket_so_no_container_sends_before_its_retry_after() -> None:
+def test_a_429_pauses_the_shared_bucket_so_no_container_sends_before_its_retry_after() -> None:
     budget = BucketInMemory()
     gate = gate_on(budget, requests_per_minute=1200, max_wait_seconds=0)
     gate.rate_limited(7.0)
@@ -139,8 +142,7 @@ def test_a_429_empties_the_shared_bucket_so_no_container_sends_before_its_retry_
     for priority in Priority:
         with calls_for(priority), pytest.raises(ToolCallError):
             other_container.admit("incident_create", pages=False, remaining=None)
-    budget.now_ms += 7000 + 50
-    with calls_for(Priority.PAGE_OR_OPEN):
-        other_container.admit("incident_create", pages=False, remaining=None)
-        with pytest.raises(ToolCallError):  # it refills from empty, one request at a time
+    budget.now_ms += 7000
+    for priority in Priority:
+        with calls_for(priority):
             other_container.admit("incident_create", pages=False, remaining=None)

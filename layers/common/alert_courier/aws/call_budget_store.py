@@ -1,5 +1,6 @@
 """The shared call budget in the state table: one item per bucket, `budget#<name>` / `bucket`, holding the
-bucket's theoretical arrival time (`tat`, epoch milliseconds; see `domain.call_budget`).
+bucket's theoretical arrival time (`tat`, epoch milliseconds; see `domain.call_budget`) and, after a 429, the time
+until which nobody may send (`paused_until`).
 
 Taking a request is one conditional UpdateItem (`tat = tat + interval` while the bucket has room for this
 priority) — atomic, so any number of containers share the bucket without a lock or a read. When the bucket is
@@ -31,12 +32,15 @@ def _refused(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _stored_tat(error: ClientError) -> int | None:
+def _stored(error: ClientError, attribute: str) -> int | None:
     item = error.response.get("Item") or {}
-    value = item.get("tat")
+    value = item.get(attribute)
     if isinstance(value, dict):  # the error carries the item in DynamoDB's own notation
         value = value.get("N")
     return int(value) if value is not None else None
+
+
+_NOT_PAUSED = "(attribute_not_exists(paused_until) OR paused_until <= :now)"
 
 
 class DynamoDbCallBudget:
@@ -50,36 +54,42 @@ class DynamoDbCallBudget:
         latest = bucket.latest_admitted_tat(now, priority)
         for _ in range(_ATTEMPTS):
             if self._last_tat.get(bucket.name, 0) >= now:
-                tat = self._advance(bucket, now, latest)
-                if tat is None:
+                refused = self._advance(bucket, now, latest)
+                if refused is None:
                     return 0
+                tat, paused_until = refused
+                if paused_until > now:
+                    return paused_until - now
                 if tat > latest:
                     return bucket.wait_ms(tat, now, priority)
-            if self._restart(bucket, now):
+            pause_found = self._restart(bucket, now)
+            if pause_found is None:
                 return 0
+            if pause_found > now:
+                return pause_found - now
         return bucket.interval_ms  # a crowd took every place we found: try again a moment later
 
     def pause(self, bucket: BucketLimit, retry_after_ms: int) -> None:
-        until = bucket.emptied_until(self._clock_ms(), retry_after_ms)
+        """Nobody sends on this bucket until `retry_after_ms` from now (a longer pause already set stays)."""
+        until = self._clock_ms() + retry_after_ms
         try:
             self._table.update_item(
                 Key=self._key(bucket),
-                UpdateExpression="SET tat = :until, expiration = :expiration",
-                ConditionExpression="attribute_not_exists(tat) OR tat < :until",
+                UpdateExpression="SET paused_until = :until, expiration = :expiration",
+                ConditionExpression="attribute_not_exists(paused_until) OR paused_until < :until",
                 ExpressionAttributeValues={":until": until, ":expiration": self._expiration(until)},
             )
         except ClientError as error:
             if not _refused(error):
                 raise
-        self._last_tat[bucket.name] = until
 
-    def _advance(self, bucket: BucketLimit, now: int, latest: int) -> int | None:
-        """Admitted: None. Refused: the TAT found (behind now means the bucket is full and must restart)."""
+    def _advance(self, bucket: BucketLimit, now: int, latest: int) -> tuple[int, int] | None:
+        """Admitted: None. Refused: the TAT and pause found (a TAT behind now: the bucket is full, restart it)."""
         try:
             answer = self._table.update_item(
                 Key=self._key(bucket),
                 UpdateExpression="SET tat = tat + :interval, expiration = :expiration",
-                ConditionExpression="tat BETWEEN :now AND :latest",
+                ConditionExpression=f"tat BETWEEN :now AND :latest AND {_NOT_PAUSED}",
                 ExpressionAttributeValues={
                     ":interval": bucket.interval_ms,
                     ":now": now,
@@ -92,29 +102,31 @@ class DynamoDbCallBudget:
         except ClientError as error:
             if not _refused(error):
                 raise
-            found = _stored_tat(error)
+            found = _stored(error, "tat")
             self._last_tat[bucket.name] = found if found is not None else 0
-            return found if found is not None else now - 1
+            return (found if found is not None else now - 1), _stored(error, "paused_until") or 0
         self._last_tat[bucket.name] = int(answer["Attributes"]["tat"])
         return None
 
-    def _restart(self, bucket: BucketLimit, now: int) -> bool:
-        """A full (or new) bucket: this request's TAT starts from now."""
+    def _restart(self, bucket: BucketLimit, now: int) -> int | None:
+        """A full (or new) bucket: this request's TAT starts from now. Admitted: None; refused: the pause found
+        (0 when someone else restarted it first: advance it next)."""
         tat = now + bucket.interval_ms
         try:
             self._table.update_item(
                 Key=self._key(bucket),
                 UpdateExpression="SET tat = :tat, expiration = :expiration",
-                ConditionExpression="attribute_not_exists(tat) OR tat < :now",
+                ConditionExpression=f"(attribute_not_exists(tat) OR tat < :now) AND {_NOT_PAUSED}",
                 ExpressionAttributeValues={":tat": tat, ":now": now, ":expiration": self._expiration(tat)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if not _refused(error):
                 raise
-            self._last_tat[bucket.name] = now  # someone else restarted it: advance it next
-            return False
+            self._last_tat[bucket.name] = now
+            return _stored(error, "paused_until") or 0
         self._last_tat[bucket.name] = tat
-        return True
+        return None
 
     @staticmethod
     def _key(bucket: BucketLimit) -> dict[str, str]:

@@ -72,10 +72,6 @@ class BucketLimit:
         """How long a request of this priority must wait, finding the bucket at `tat_ms` (0: it may go now)."""
         return max(0, tat_ms - self.latest_admitted_tat(now_ms, priority))
 
-    def emptied_until(self, now_ms: int, retry_after_ms: int) -> int:
-        """The TAT that admits nobody until `retry_after_ms` from now, then refills from empty (after a 429)."""
-        return now_ms + retry_after_ms + self.tolerance_ms
-
 
 _current_priority: ContextVar[Priority] = ContextVar("call_priority", default=Priority.BACKGROUND)
 
