@@ -2,7 +2,7 @@
 
 A request that would have to wait longer than the caller can afford is not sent: it fails as transient, so its
 action is released and retried later (the SQS redelivery or the next scheduler run) and still done once, through
-the ledger. A 429 empties the shared bucket for every container until its Retry-After has passed: incident.io is
+the ledger. A 429 pauses the shared bucket for every container until its Retry-After has passed: incident.io is
 never answered with more traffic.
 """
 
