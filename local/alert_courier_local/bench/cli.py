@@ -13,7 +13,7 @@ from typing import Any
 
 from .common import DEFAULT_OUT_DIR, RESULTS_FILE, load_average, machine
 
-SECTIONS = ("coldstart", "ingest", "dispatch", "storm")
+SECTIONS = ("coldstart", "ingest", "dispatch", "storm", "budget")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storm-groups", type=int, default=100, help="Alertmanager groups the keys fall in (100)")
     p.add_argument("--storm-senders", type=int, default=4, help="concurrent webhook senders (4)")
     p.add_argument("--storm-workers", type=int, default=2, help="dispatch workers (SQS pollers) (2)")
+    p.add_argument("--budget-groups", type=int, help="groups in the call-budget section (1500, quick 150)")
     p.add_argument("--storm-child", type=Path, help=argparse.SUPPRESS)
     return p
 
@@ -117,6 +118,19 @@ def main(argv: list[str] | None = None) -> int:
                 senders=args.storm_senders,
                 workers=args.storm_workers,
                 out_dir=out_dir,
+                progress=_progress,
+            ),
+        )
+    if "budget" in wanted:
+        from . import budget
+
+        scale = 10 if quick else 1  # the quick run scales incident.io's limits down with the groups
+        sections["budget"] = _guarded(
+            "budget",
+            lambda: budget.run(
+                groups=args.budget_groups or 1500 // scale,
+                server_per_minute=1200 // scale,
+                budget_per_minute=1000 // scale,
                 progress=_progress,
             ),
         )

@@ -210,7 +210,10 @@ def storm(section: dict[str, Any]) -> list[str]:
 def render(results: dict[str, Any]) -> str:
     lines = header(results["machine"])
     sections = results["sections"]
-    for name, renderer in (("coldstart", coldstart), ("ingest", ingest), ("dispatch", dispatch), ("storm", storm)):
+    from .budget import render as budget
+
+    renderers = (("coldstart", coldstart), ("ingest", ingest), ("dispatch", dispatch), ("storm", storm))
+    for name, renderer in (*renderers, ("budget", budget)):
         if name in sections:
             if "error" in sections[name]:
                 lines += ["", f"### {name}", "", f"failed: {sections[name]['error']}"]
