@@ -259,6 +259,15 @@ def cmd_test(args: argparse.Namespace) -> int:
     return run_test_command(args.tests_file, args.rules, as_json=args.json)
 
 
+def cmd_reset(args: argparse.Namespace) -> int:
+    from alert_courier.operator_tools.local_reset import format_reset, reset_local_stack
+
+    find_local_deployment()  # refuses unless an alert-courier local stack answers at the LOCAL_* endpoints
+    answer = reset_local_stack(local_endpoints())
+    print(json.dumps(answer, indent=2) if args.json else format_reset(answer))
+    return 0
+
+
 def _mcp_server(url: str, key: str) -> Any:
     from alert_courier.aws.api_key import ApiKeySource
     from alert_courier.incident_io.mcp_client import IncidentIoMcp
@@ -428,6 +437,21 @@ def build_parser() -> argparse.ArgumentParser:
     rule_tests.add_argument("--rules", help="rules file (default: the test file's `rules:`, else the bundled one)")
     rule_tests.add_argument("--json", action="store_true", help="machine-readable output")
     rule_tests.set_defaults(handler=cmd_test)
+
+    reset = commands.add_parser(
+        "reset",
+        help="the local stack only: clear alert-courier's state (tables, queue, DLQ, history) and the simulator",
+        description=(
+            "A fresh start for the stack `make run` started, without restarting it: every item of its state table "
+            "(groups, claims, history, timers, heartbeats) and every message of its queue and DLQ is deleted, and "
+            "the simulator is reset (as POST /_sim/reset). Re-posting a sample then opens a new incident."
+        ),
+    )
+    reset.add_argument(
+        "--local", action="store_true", required=True, help="the local stack (follows its LOCAL_* variables)"
+    )
+    reset.add_argument("--json", action="store_true", help="machine-readable output")
+    reset.set_defaults(handler=cmd_reset)
 
     check = commands.add_parser("check-config", help="validate a rules file (and its calls against a server)")
     check.add_argument("rules", nargs="?", help="rules file (default: the bundled one)")
