@@ -276,6 +276,7 @@ def main() -> int:
         f"  moto (AWS)     {stack.aws.endpoint_url if stack.aws else ''}   "
         f"dispatch workers: {config.dispatch_workers}\n"
         f"{schedules}"
+        f"  reset          POST {stack.front_door_url}/_local/reset   (or: alert-courier reset --local)\n"
         f"  try:  curl -s -X POST {stack.front_door_url}/webhooks/alertmanager "
         f"-H 'Authorization: Bearer {DEV_WEBHOOK_TOKEN}' "
         "-H 'Content-Type: application/json' --data @events/alertmanager/firing.json\n"
