@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
+import shlex
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from alert_courier.domain.group_state import state_id_for
 from alert_courier.operator_tools import cli
 from alert_courier.operator_tools.local_stack_probe import TABLE_NAME
 from alert_courier_local.stack import schedule_event
-from tests.conftest import load_event, wait_until
+from tests.conftest import REPO_ROOT, load_event, wait_until
 from tests.integration.test_pipeline import incidents_for, post, queue_depth, sim, unique_notification
 
 LEVEL_2_USER = "01HR716BWNFMGT83PXT891WB09"  # the shipped payments rule's 15-minute level
@@ -274,3 +276,49 @@ def test_the_console_shows_suppressed_and_joined_decisions(
     wait_until(lines_seen, what="the joined and the suppressed decision lines")
     opening = firing["alerts"][0]["fingerprint"]
     assert not any(f"alertmanager/{opening}" in line for line in printed)  # an acting decision shows as its calls
+
+
+# ---- the README's curl examples of these routes -------------------------------------------------------------
+
+
+def readme_local_route_commands() -> list[tuple[list[str], str]]:
+    """(curl argv, the documented answer) of the sh block under README's "Local-only routes"."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^### Local-only routes.*?\n(.*?)^##", text, re.S | re.M)
+    assert section, "README has no '### Local-only routes' section"
+    block = re.search(r"^```sh\n(.*?)^```", section.group(1), re.S | re.M)
+    assert block, "the section has no sh block"
+    commands: list[tuple[list[str], str]] = []
+    for line in block.group(1).splitlines():
+        if line.startswith("# "):
+            argv, _ = commands[-1]
+            commands[-1] = (argv, line[2:])
+        elif line.strip():
+            commands.append((shlex.split(line), ""))
+    return commands
+
+
+def test_the_readme_examples_of_the_event_routes_answer_as_documented(local_stack: Any) -> None:
+    """As the README writes them (ports mapped to the session's), with one liberty: the alarm gets a name of its own,
+    so that earlier tests' use of the sample alarm cannot make this one stale."""
+    name, arn = unique_alarm()
+    documented = [(argv, answer) for argv, answer in readme_local_route_commands() if answer]
+    assert [argv[4] for argv, _ in documented] == [
+        "localhost:3000/_local/sns/CloudWatchAlarmTopic",
+        "localhost:3000/_local/eventbridge",
+    ]
+    for argv, answer in documented:
+        assert argv[:4] == ["curl", "-s", "-X", "POST"] and argv[5] == "--data", argv
+        url, data = argv[4], argv[6]
+        assert url.startswith("localhost:3000/_local/") and data.startswith("@events/"), argv
+        body = json.loads((REPO_ROOT / data[1:]).read_text(encoding="utf-8"))
+        if "AlarmArn" in body:
+            body |= {"AlarmName": name, "AlarmArn": arn}
+        else:
+            body["resources"], body["detail"]["alarmName"] = [arn], name
+        got = httpx.post(local_stack.front_door_url + url.removeprefix("localhost:3000"), json=body, timeout=30)
+        assert got.status_code == 200 and got.json() == json.loads(answer), (argv, got.text)
+    wait_until(
+        lambda: [i["status_category"] for i in alarm_incidents(local_stack, name)] == ["closed"],
+        what="the README's alarm to open, then close",
+    )
