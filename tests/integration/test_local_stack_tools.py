@@ -322,3 +322,19 @@ def test_the_readme_examples_of_the_event_routes_answer_as_documented(local_stac
         lambda: [i["status_category"] for i in alarm_incidents(local_stack, name)] == ["closed"],
         what="the README's alarm to open, then close",
     )
+
+
+def test_a_function_that_raises_is_a_503_with_retry_after(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS retries an SNS or EventBridge invocation that raised (an SQS outage at ingest): the route says so."""
+
+    def queue_unavailable(event: dict[str, Any]) -> Any:
+        raise ConnectionError("the queue is unavailable")
+
+    monkeypatch.setattr(local_stack.functions["IngestFunction"], "invoke_one_at_a_time", queue_unavailable)
+    answer = httpx.post(
+        f"{local_stack.front_door_url}/_local/eventbridge",
+        content=(REPO_ROOT / "events/cloudwatch/eventbridge-alarm-event-ok.json").read_bytes(),
+        timeout=30,
+    )
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert answer.json()["error"] == {"code": "function_failed", "reason": "IngestFunction: ConnectionError"}
