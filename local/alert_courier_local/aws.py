@@ -48,6 +48,8 @@ def use_fake_credentials(endpoint_url: str) -> None:
 class LocalAws:
     endpoint_url: str
     refs: dict[str, str] = field(default_factory=dict)  # template logical id (and .Attr) → local value
+    queues: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (name, attributes), in creation order
+    table_names: list[str] = field(default_factory=list)  # every table the template declares
     server: ThreadedMotoServer | None = None
     process: subprocess.Popen[str] | None = None
 
@@ -190,6 +192,7 @@ def provision(aws: LocalAws, template: dict[str, Any], *, webhook_token: str = D
         url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         aws.refs.update({name: url, f"{name}.Arn": arn, f"{name}.QueueName": queue_name, f"{name}.QueueUrl": url})
+        aws.queues.append((queue_name, attributes))
     dynamodb = aws.client("dynamodb")
     for name, res in resources.items():
         if res.get("Type") != "AWS::DynamoDB::Table":
@@ -208,6 +211,7 @@ def provision(aws: LocalAws, template: dict[str, Any], *, webhook_token: str = D
         aws.refs.update(
             {name: table_name, f"{name}.Arn": f"arn:aws:dynamodb:{DEV_REGION}:123456789012:table/{table_name}"}
         )
+        aws.table_names.append(table_name)
     secrets = aws.client("secretsmanager")
     secrets.create_secret(
         Name=params.get("IncidentIoApiKeySecretName", "alert-courier/incident-io-api-key"), SecretString=DEV_API_KEY
@@ -220,3 +224,38 @@ def provision(aws: LocalAws, template: dict[str, Any], *, webhook_token: str = D
         secrets.create_secret(
             Name=f"{alert_source_prefix}{config_id}", SecretString=json.dumps({"current": DEV_ALERT_SOURCE_TOKEN})
         )
+
+
+def clear_state(aws: LocalAws) -> dict[str, int]:
+    """Empties what alert-courier keeps in local AWS: every item of the template's tables (group states, claims,
+    history, timers, heartbeats) and every message of its queues (the alert queue and the DLQ). Returns counts."""
+    sqs = aws.client("sqs")
+    messages = 0
+    # Deleted and created again (same name, URL and attributes, dead-letter queues first): PurgeQueue may be
+    # called once a minute per queue only. A webhook arriving in between is answered 503, as an SQS outage is.
+    for queue_name, _ in aws.queues:
+        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        messages += sum(int(value) for value in attributes.values())
+        sqs.delete_queue(QueueUrl=url)
+    for queue_name, attributes in aws.queues:
+        sqs.create_queue(QueueName=queue_name, Attributes=attributes)
+    items = 0
+    dynamodb = boto3.resource("dynamodb", endpoint_url=aws.endpoint_url, region_name=DEV_REGION)
+    for name in aws.table_names:
+        table = dynamodb.Table(name)
+        keys = [key["AttributeName"] for key in table.key_schema]
+        scan: dict[str, Any] = {"ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(keys)))}
+        scan["ExpressionAttributeNames"] = {f"#k{i}": key for i, key in enumerate(keys)}
+        with table.batch_writer() as batch:
+            while True:
+                page = table.scan(**scan)
+                for item in page.get("Items", []):
+                    batch.delete_item(Key={key: item[key] for key in keys})
+                    items += 1
+                if "LastEvaluatedKey" not in page:
+                    break
+                scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return {"items_deleted": items, "messages_purged": messages}

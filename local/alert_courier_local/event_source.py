@@ -64,6 +64,7 @@ class SqsPoller:
         self._log = log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.busy = threading.Lock()  # held while a batch is received and handled (a reset waits for it)
         self.batches = 0
 
     def start(self) -> SqsPoller:
@@ -106,7 +107,8 @@ class SqsPoller:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                with self.busy:
+                    self.poll_once()
             except Exception as error:
                 self._log(f"poller      error: {type(error).__name__}: {error}")
                 time.sleep(1)

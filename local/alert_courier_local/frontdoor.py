@@ -80,7 +80,14 @@ def to_http_response(result: Any) -> Response:
     return Response(raw, status_code=int(result["statusCode"]), headers=result.get("headers") or {})
 
 
-def front_door_app(routes: list[tuple[HttpRoute, LocalFunction]], log: Callable[[str], None] = print) -> Starlette:
+def front_door_app(
+    routes: list[tuple[HttpRoute, LocalFunction]],
+    log: Callable[[str], None] = print,
+    *,
+    extra_routes: list[Route] | None = None,
+) -> Starlette:
+    """The template's HTTP routes, plus `extra_routes` (the local stack's own `/_local/*`)."""
+
     def endpoint_for(route: HttpRoute, function: LocalFunction) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             body = await request.body()
@@ -103,7 +110,7 @@ def front_door_app(routes: list[tuple[HttpRoute, LocalFunction]], log: Callable[
 
     starlette_routes = [
         Route(route.path, endpoint_for(route, function), methods=[route.method]) for route, function in routes
-    ]
+    ] + list(extra_routes or [])
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse({"message": "Not Found"}, status_code=404)

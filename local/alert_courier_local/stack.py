@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +26,13 @@ from alert_courier.operator_tools.local_settings import (
     env_port,
 )
 
-from .aws import LocalAws, provision, start_moto
+from .aws import LocalAws, clear_state, provision, start_moto
+from .decision_lines import install_decision_lines
 from .dev_credentials import DEV_API_KEY, DEV_WEBHOOK_TOKEN
 from .event_source import SqsPoller
 from .frontdoor import front_door_app
 from .lambda_runtime import LocalFunction, apply_environment, load_function
+from .local_routes import local_routes
 from .servers import BackgroundServer
 from .simulator import start_simulator
 from .startup import StackStartError, ensure_ports_free
@@ -58,6 +61,7 @@ class ScheduleTicker:
         self._log = log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.busy = threading.Lock()  # held while a tick runs (a reset waits for it)
 
     def start(self) -> ScheduleTicker:
         self._thread.start()
@@ -81,7 +85,8 @@ class ScheduleTicker:
 
     def _run(self) -> None:
         while not self._stop.wait(self.seconds):
-            self.tick()
+            with self.busy:
+                self.tick()
 
 
 def schedule_event(schedule: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -130,6 +135,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
         self.tickers: list[ScheduleTicker] = []
+        self._uninstall_decision_lines: Callable[[], None] | None = None
 
     def log(self, line: str) -> None:
         if not self.config.quiet:
@@ -178,10 +184,12 @@ class LocalStack:
         }
         apply_environment(specs, self.aws.refs, overrides)
         self.functions = {spec.logical_id: load_function(spec) for spec in specs}
+        self._uninstall_decision_lines = install_decision_lines(self.log)
         routes = [(route, self.functions[spec.logical_id]) for spec in specs for route in spec.http_routes]
+        extra = local_routes(list(self.functions.values()), self.reset, self.log)
         try:
             self.front_door = BackgroundServer(
-                front_door_app(routes, self.log), config.host, config.front_door_port
+                front_door_app(routes, self.log, extra_routes=extra), config.host, config.front_door_port
             ).start()
         except RuntimeError as error:
             raise StackStartError(f"the front door did not start ({FRONT_DOOR_PORT_VARIABLE}): {error}") from None
@@ -212,6 +220,18 @@ class LocalStack:
                     self.tickers.append(ticker.start())
         return self
 
+    def reset(self) -> dict[str, Any]:
+        """A fresh start without a restart (`POST /_local/reset`, `alert-courier reset --local`): alert-courier's
+        tables and queues emptied and the simulator reset (`/_sim/reset`), while no poller or schedule runs.
+        The functions' module-level caches (rules, secrets, the organisation's IDs) stay: nothing they hold is state."""
+        assert self.aws is not None
+        with contextlib.ExitStack() as paused:
+            for busy in [*(poller.busy for poller in self.pollers), *(ticker.busy for ticker in self.tickers)]:
+                paused.enter_context(busy)
+            cleared = clear_state(self.aws)
+            self.simulator.simulator.reset()
+        return {**cleared, "simulator_reset": True}
+
     @property
     def front_door_url(self) -> str:
         assert self.front_door is not None
@@ -222,6 +242,9 @@ class LocalStack:
         return str(self.simulator.url)
 
     def stop(self) -> None:
+        if self._uninstall_decision_lines is not None:
+            self._uninstall_decision_lines()
+            self._uninstall_decision_lines = None
         for ticker in self.tickers:
             ticker.stop()
         for poller in self.pollers:
@@ -253,6 +276,7 @@ def main() -> int:
         f"  moto (AWS)     {stack.aws.endpoint_url if stack.aws else ''}   "
         f"dispatch workers: {config.dispatch_workers}\n"
         f"{schedules}"
+        f"  reset          POST {stack.front_door_url}/_local/reset   (or: alert-courier reset --local)\n"
         f"  try:  curl -s -X POST {stack.front_door_url}/webhooks/alertmanager "
         f"-H 'Authorization: Bearer {DEV_WEBHOOK_TOKEN}' "
         "-H 'Content-Type: application/json' --data @events/alertmanager/firing.json\n"

@@ -49,6 +49,8 @@ class LambdaFunction:
     http_routes: list[HttpRoute] = field(default_factory=list)
     sqs_queue_refs: list[str] = field(default_factory=list)
     schedule_events: list[dict[str, Any]] = field(default_factory=list)
+    sns_topics: dict[str, str] = field(default_factory=dict)  # event name → the SNS topic's logical id
+    eventbridge_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # event name → its rule's Pattern
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
@@ -71,7 +73,9 @@ def functions(template: dict[str, Any]) -> list[LambdaFunction]:
         module, _, handler = str(props["Handler"]).rpartition(".")
         env = {**global_env, **(((props.get("Environment") or {}).get("Variables")) or {})}
         routes, queues, schedules = [], [], []
-        for event in (props.get("Events") or {}).values():
+        topics: dict[str, str] = {}
+        rules: dict[str, dict[str, Any]] = {}
+        for event_name, event in (props.get("Events") or {}).items():
             event_props = event.get("Properties") or {}
             if event.get("Type") == "HttpApi":
                 routes.append(HttpRoute(str(event_props["Method"]).upper(), str(event_props["Path"])))
@@ -81,6 +85,10 @@ def functions(template: dict[str, Any]) -> list[LambdaFunction]:
                     queues.append(queue["Fn::GetAtt"][0])
             elif event.get("Type") in ("ScheduleV2", "Schedule"):
                 schedules.append(event_props)
+            elif event.get("Type") == "SNS" and isinstance(event_props.get("Topic"), dict):
+                topics[str(event_name)] = str(event_props["Topic"].get("Ref"))
+            elif event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
+                rules[str(event_name)] = dict(event_props.get("Pattern") or {})
         found.append(
             LambdaFunction(
                 logical_id=logical_id,
@@ -92,6 +100,8 @@ def functions(template: dict[str, Any]) -> list[LambdaFunction]:
                 http_routes=routes,
                 sqs_queue_refs=queues,
                 schedule_events=schedules,
+                sns_topics=topics,
+                eventbridge_rules=rules,
             )
         )
     return found

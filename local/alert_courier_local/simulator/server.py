@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from .errors import IncidentIoError, server_error, unauthenticated
+from .errors import IncidentIoError, server_error, unauthenticated, validation_error
 from .faults import ToolFault
 from .ratelimit import RateVerdict
 from .schemas import input_schema, tool_definitions
@@ -416,6 +416,21 @@ def _rest_routes(simulator: Simulator) -> list[Route]:
         except ValueError as problem:
             return JSONResponse({"error": str(problem)}, status_code=400)
 
+    async def acknowledge_escalation(request: Request) -> Response:
+        """A person acknowledging a page in incident.io; body (optional): {"user_id": "..."}."""
+        try:
+            raw = await request.body()
+            body = json.loads(raw) if raw.strip() else {}
+            user_id = body.get("user_id") if isinstance(body, dict) else None
+            if user_id is not None and not isinstance(user_id, str):
+                raise validation_error("user_id must be a user's id", field="user_id")
+            answer = simulator.acknowledge_escalation_as_human(request.path_params["escalation_id"], user_id)
+        except ValueError:
+            return _error_response(IncidentIoError(400, "invalid_json", "The request body is not valid JSON"))
+        except IncidentIoError as error:
+            return _error_response(error)
+        return JSONResponse(answer)
+
     return [
         Route("/v2/alert_events/http/{alert_source_config_id}", alert_event, methods=["POST"]),
         Route("/v2/heartbeat/{alert_source_config_id}/ping", heartbeat, methods=["GET", "POST"]),
@@ -423,6 +438,7 @@ def _rest_routes(simulator: Simulator) -> list[Route]:
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/faults", faults, methods=["GET", "POST"]),
+        Route("/_sim/escalations/{escalation_id}/acknowledge", acknowledge_escalation, methods=["POST"]),
     ]
 
 

@@ -18,7 +18,15 @@ from typing import Any
 
 from ..dev_credentials import DEV_ALERT_SOURCE_TOKEN, DEV_API_KEY
 from .directory import Directory, iso
-from .errors import IncidentIoError, is_required, not_found, too_many_requests, unauthenticated, validation_error
+from .errors import (
+    IncidentIoError,
+    conflict,
+    is_required,
+    not_found,
+    too_many_requests,
+    unauthenticated,
+    validation_error,
+)
 from .events import EventHook, SimEvent, describe_result
 from .faults import FaultInjector, ToolFault
 from .ids import new_ulid
@@ -291,6 +299,35 @@ class Simulator:
         with self._lock:
             self.state.heartbeats.append(HeartbeatRecord(new_ulid(), source_id, method, iso(datetime.now(UTC))))
         self._emit(SimEvent("heartbeat", source_id, {}, "204"))
+
+    # ---- people acting in incident.io (the /_sim/escalations/... endpoints) -------------------------
+
+    def acknowledge_escalation_as_human(self, escalation_id: str, user_id: str | None = None) -> dict[str, Any]:
+        """A person acknowledges a page in incident.io (`POST /_sim/escalations/{id}/acknowledge`): the escalation
+        is `acked`, so `escalation_show` tells the scheduler to stop its later levels. `user_id` defaults to the
+        first person paged. Acknowledging an acked page again changes nothing; a page that is over (resolved,
+        cancelled, expired) is a 409. Raises `IncidentIoError` (404 for an unknown escalation or user)."""
+        with self._lock:
+            record = self.state.escalations.get(escalation_id)
+            if record is None:
+                raise not_found("Escalation", escalation_id)
+            escalation = record.escalation
+            paged = [user["id"] for event in escalation["events"] for user in event.get("users", []) if "id" in user]
+            chosen = user_id or (paged[0] if paged else self.directory.users()[0]["id"])
+            if self.directory.user(chosen) is None:
+                raise not_found("User", chosen)
+            if escalation["status"] not in ("pending", "triggered", "acked"):
+                raise conflict(f"The escalation is {escalation['status']} and can no longer be acknowledged")
+            if escalation["status"] != "acked":
+                now = iso(datetime.now(UTC))
+                escalation["status"] = "acked"
+                escalation["events"].append(
+                    {"event": "acked", "occurred_at": now, "by": {"user": self.directory.user_summary(chosen)}}
+                )
+                escalation["updated_at"] = now
+            answer = {"escalation": copy.deepcopy(escalation)}
+        self._emit(SimEvent("human", "acknowledge", {"id": escalation_id, "user_id": chosen}, "acked"))
+        return answer
 
     # ---- observability ----------------------------------------------------------------------------
 

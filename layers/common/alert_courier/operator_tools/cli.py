@@ -253,6 +253,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from alert_courier.operator_tools.rule_tests import run_test_command
+
+    return run_test_command(args.tests_file, args.rules, as_json=args.json)
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    from alert_courier.operator_tools.local_reset import format_reset, reset_local_stack
+
+    find_local_deployment()  # refuses unless an alert-courier local stack answers at the LOCAL_* endpoints
+    answer = reset_local_stack(local_endpoints())
+    print(json.dumps(answer, indent=2) if args.json else format_reset(answer))
+    return 0
+
+
 def _mcp_server(url: str, key: str) -> Any:
     from alert_courier.aws.api_key import ApiKeySource
     from alert_courier.incident_io.mcp_client import IncidentIoMcp
@@ -408,6 +423,35 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--org", help="a saved config://organisation document, to show real IDs")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(handler=cmd_explain)
+
+    rule_tests = commands.add_parser(
+        "test",
+        help="rule tests: payloads (or sequences) against expected rules, tool calls and end state",
+        description=(
+            "Replays each test case's payloads through the dispatch function's own decision (as explain does) and "
+            "compares the rules matched, the tool calls and the end state with what the case expects. "
+            "Exit 0: every case passes; 1: a case fails (each failure printed); 2: the test file is not valid."
+        ),
+    )
+    rule_tests.add_argument("tests_file", metavar="TESTS.yaml")
+    rule_tests.add_argument("--rules", help="rules file (default: the test file's `rules:`, else the bundled one)")
+    rule_tests.add_argument("--json", action="store_true", help="machine-readable output")
+    rule_tests.set_defaults(handler=cmd_test)
+
+    reset = commands.add_parser(
+        "reset",
+        help="the local stack only: clear alert-courier's state (tables, queue, DLQ, history) and the simulator",
+        description=(
+            "A fresh start for the stack `make run` started, without restarting it: every item of its state table "
+            "(groups, claims, history, timers, heartbeats) and every message of its queue and DLQ is deleted, and "
+            "the simulator is reset (as POST /_sim/reset). Re-posting a sample then opens a new incident."
+        ),
+    )
+    reset.add_argument(
+        "--local", action="store_true", required=True, help="the local stack (follows its LOCAL_* variables)"
+    )
+    reset.add_argument("--json", action="store_true", help="machine-readable output")
+    reset.set_defaults(handler=cmd_reset)
 
     check = commands.add_parser("check-config", help="validate a rules file (and its calls against a server)")
     check.add_argument("rules", nargs="?", help="rules file (default: the bundled one)")

@@ -7,12 +7,13 @@ Nothing here touches AWS or the MCP server; state starts empty and evolves as th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from alert_courier.domain.actions import Escalate, OpenIncident
+from alert_courier.domain.actions import Escalate, OpenIncident, ResolveIncident
 from alert_courier.domain.alert import Alert
 from alert_courier.domain.decisions import apply_results, decide_alert, state_id_of
 from alert_courier.domain.group_state import GroupState
@@ -58,6 +59,17 @@ def alerts_from_document(source: str, document: Any) -> list[Alert]:
     return spec.normalise(payload)
 
 
+@dataclass(frozen=True)
+class Replay:
+    """A sequence replayed: one report entry per alert, and the state each group was left in."""
+
+    report: list[dict[str, Any]]
+    states: dict[str, GroupState]
+    pages: int  # escalation levels paged during the replay (delayed levels still pending are not counted)
+    incidents_opened: int = 0
+    incidents_closed: int = 0  # resolved in incident.io (an `on_resolve: update` posts the recovery, leaves it open)
+
+
 def explain(
     alerts: list[Alert],
     rules: RuleSet,
@@ -66,9 +78,22 @@ def explain(
     schemas: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
+    return replay(alerts, rules, organisation=organisation, schemas=schemas, now=now).report
+
+
+def replay(
+    alerts: list[Alert],
+    rules: RuleSet,
+    *,
+    organisation: Organisation | None = None,
+    schemas: dict[str, dict[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> Replay:
+    """Each alert decided in order by `decide_alert`, from the state the previous ones left (results invented)."""
     moment = now or datetime.now(UTC)
     states: dict[str, GroupState] = {}
     report = []
+    pages = opened = closed = 0
     for alert in alerts:
         state_id = state_id_of(alert, rules)
         state = states.get(state_id) or GroupState(group_id=state_id)
@@ -86,8 +111,12 @@ def explain(
             if isinstance(action, OpenIncident):
                 incident_id = f"<incident opened for group {alert.group_key[:40]!r}>"
                 result = {"incident_id": incident_id, "incident_reference": "INC-?"}
+                opened += 1
+            elif isinstance(action, ResolveIncident):
+                closed += int(action.close)
             elif isinstance(action, Escalate):
                 result = {"escalation_id": f"<escalation level {action.level}>"}
+                pages += 1
             results.append(result)
         states[state_id] = apply_results(decision.next_state, decision.actions, results)
         report.append(
@@ -112,7 +141,7 @@ def explain(
                 "calls": calls,
             }
         )
-    return report
+    return Replay(report, states, pages, opened, closed)
 
 
 def format_report(report: list[dict[str, Any]]) -> str:

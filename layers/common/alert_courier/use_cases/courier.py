@@ -20,6 +20,10 @@ from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.saving import until_saved
 
 logger = logging.getLogger("alert_courier")
+# One INFO record per decision, on a child logger (same handlers and level through the parent), so that the local
+# stack can print the decisions that call nothing (suppressed, joined) without turning on every INFO log.
+DECISIONS_LOGGER = "alert_courier.decisions"
+decision_logger = logging.getLogger(DECISIONS_LOGGER)
 
 
 class Courier:
@@ -100,10 +104,13 @@ class Courier:
             intake_notes=[str(note) for note in alert.raw.get("intake_notes", [])],
         )
         self._history.record(alert.source, alert.dedup_key, entry)
-        logger.info(
+        decision_logger.info(
             "decision",
             extra={
+                "source": alert.source,
                 "dedup_key": alert.dedup_key,
+                "status": alert.status.value,
+                "rules": [matched.rule for matched in decision.plan.matched],
                 "reasons": decision.reasons,
                 "actions": [a.kind for a in decision.actions],
                 "error": entry["error"],
