@@ -59,7 +59,10 @@ def _variant(
 
     def on_event(event: SimEvent) -> None:
         if event.kind == "tool":
-            (throttled if "429" in event.outcome else reached).append(time.monotonic())
+            limited = event.outcome.startswith("429 rate limit") or (
+                event.outcome.startswith("fault") and "429" in event.outcome
+            )
+            (throttled if limited else reached).append(time.monotonic())
 
     with (
         mock_aws(),
