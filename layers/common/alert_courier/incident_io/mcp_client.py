@@ -145,16 +145,14 @@ class IncidentIoMcp:
     ) -> None:
         """Fails closed: an unknown tool or arguments outside its advertised schema are permanent errors."""
         schemas = self.input_schemas(remaining_seconds=remaining_seconds)  # loads the SDK, jsonschema with it
-        import jsonschema
-
         if name not in schemas:
             raise ToolCallError(FailureKind.PERMANENT, f"the server offers no tool named {name!r}", tool=name)
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schemas[name]).iter_errors(arguments))
-        if error is not None:
-            field_path = _field_of(error)
+        violation = schema_violation(schemas[name], arguments)
+        if violation is not None:
+            field_path, message = violation
             raise ToolCallError(
                 FailureKind.PERMANENT,
-                f"arguments do not match {name}'s schema at {field_path!r}: {error.message}",
+                f"arguments do not match {name}'s schema at {field_path!r}: {message}",
                 tool=name,
                 field=field_path,
                 code="schema_mismatch",
@@ -279,6 +277,14 @@ class IncidentIoMcp:
         await self._session.drop()
         kind = FailureKind.AMBIGUOUS if outcome.requests else FailureKind.TRANSIENT
         return ToolCallError(kind, f"connection failed: {type(error).__name__}", tool=name)
+
+
+def schema_violation(schema: dict[str, Any], arguments: dict[str, Any]) -> tuple[str, str] | None:
+    """The argument at fault and why, when `arguments` break `schema` (JSON Schema 2020-12); None when they fit."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(arguments))
+    return None if error is None else (_field_of(error), error.message)
 
 
 def _may_have_acted(failure: ToolCallError) -> ToolCallError:
