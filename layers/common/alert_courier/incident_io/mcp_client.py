@@ -140,6 +140,11 @@ class IncidentIoMcp:
     def read_resource(self, uri: str, *, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
         return self._with_retries(uri, lambda timeout: self._read_once(uri, timeout), True, remaining_seconds)
 
+    def describe_server(self) -> dict[str, Any]:
+        """What the server says of itself: {"server": name/version/instructions, "tools": tools/list in full
+        (name, description, inputSchema), "resources": resources/list} (for `doctor --record`)."""
+        return self._with_retries("tools/list", self._describe_once, True, None)
+
     def validate_arguments(
         self, name: str, arguments: dict[str, Any], *, remaining_seconds: Callable[[], float] | None = None
     ) -> None:
@@ -212,6 +217,33 @@ class IncidentIoMcp:
     async def _schemas_once(self, timeout: float) -> dict[str, Any]:
         connection = await self._session.ensure()
         return dict(connection.input_schemas)
+
+    async def _describe_once(self, timeout: float) -> dict[str, Any]:
+        connection = await self._session.ensure()
+        client = connection.client
+        assert client is not None
+        tools: list[dict[str, Any]] = []
+        resources: list[dict[str, Any]] = []
+        try:
+            cursor: str | None = None
+            for _ in range(20):
+                page = await asyncio.wait_for(client.list_tools(cursor=cursor), timeout)
+                tools += [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in page.tools]
+                if (cursor := page.next_cursor) is None:
+                    break
+            cursor = None
+            for _ in range(20):
+                listed = await asyncio.wait_for(client.list_resources(cursor=cursor), timeout)
+                resources += [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in listed.resources]
+                if (cursor := listed.next_cursor) is None:
+                    break
+        except TimeoutError:
+            raise ToolCallError(FailureKind.TRANSIENT, f"no answer within {timeout:.1f}s", tool="tools/list") from None
+        info = client.server_info
+        server = {"instructions": client.instructions} if client.instructions else {}
+        if info is not None:
+            server |= {"name": info.name, "version": info.version}
+        return {"server": server, "tools": tools, "resources": resources}
 
     async def _call_once(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
         connection = await self._session.ensure()
