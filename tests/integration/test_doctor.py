@@ -218,3 +218,18 @@ def test_smoke_fails_on_answers_whose_shape_we_cannot_read(
 def test_smoke_must_say_where(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["doctor", "--smoke", "--api-key-env", KEY_ENV]) == 1
     assert "--smoke opens a real (test) incident: say where" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("style", ["structured", "json_text", "prose"])
+def test_smoke_reads_every_answer_style_the_simulator_has(style: str) -> None:
+    from alert_courier.operator_tools.doctor_smoke import format_steps, run_smoke
+    from alert_courier_local.simulator import start_simulator
+
+    with start_simulator(port=0, answer_style=style, error_style="plain_text") as sim:
+        server = cli._mcp_server(sim.mcp_url, KEY)
+        try:
+            run = run_smoke(server, page_path_id=PATH)
+        finally:
+            server.close()
+        assert run.ok, format_steps(run)
+        assert len(run.steps) == 10 and sim.simulator.state_snapshot()["incidents"][0]["status_category"] == "closed"
