@@ -40,11 +40,21 @@ def default_contract() -> Contract:
     return _recorded_contract(path) if path else shipped_contract()
 
 
+_catalogues: dict[int, tuple[Contract, Catalogue]] = {}  # by the contract's identity: one catalogue each
+_validators: dict[int, tuple[dict[str, Any], jsonschema.Draft202012Validator]] = {}  # by the schema's identity
+
+
 def catalogue_of(contract: Contract) -> Catalogue:
-    return {
+    """The contract's tools by name (built once per contract; treat it as read-only)."""
+    cached = _catalogues.get(id(contract))
+    if cached is not None and cached[0] is contract:
+        return cached[1]
+    catalogue = {
         str(tool["name"]): {"description": str(tool.get("description") or ""), "inputSchema": tool["inputSchema"]}
         for tool in contract.tools
     }
+    _catalogues[id(contract)] = (contract, catalogue)
+    return catalogue
 
 
 def load_tool_schemas() -> Catalogue:
@@ -68,15 +78,18 @@ def tool_definitions(catalogue: Catalogue | None = None) -> list[mcp_types.Tool]
     ]
 
 
-@cache
-def _validator(schema_text: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(schema_text))
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    cached = _validators.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    validator = jsonschema.Draft202012Validator(schema)
+    _validators[id(schema)] = (schema, validator)
+    return validator
 
 
 def check_arguments(name: str, arguments: dict[str, Any], catalogue: Catalogue | None = None) -> None:
     """Raise the 422 incident.io would answer when `arguments` break the tool's advertised schema."""
-    schema = input_schema(name, catalogue) or {}
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = _validator(input_schema(name, catalogue) or {})
     error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     if error is not None:
         raise _as_incident_io_error(error)
