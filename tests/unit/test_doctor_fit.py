@@ -153,3 +153,51 @@ def test_json_form_keeps_tool_and_field(schemas: Any, organisation: Any) -> None
     failed = [check for check in document["checks"] if not check["ok"]]
     assert document["ok"] is False and document["failures"] == len(failed) == 1
     assert failed[0]["tool"] == "incident_create" and failed[0]["field"] == "idempotency_key"
+
+
+class IdentityServer:
+    """A server that offers an identity tool (none is known on mcp.incident.io; the macOS app's has one)."""
+
+    def __init__(self, schemas: dict[str, Any], organisation: dict[str, Any]) -> None:
+        self.schemas = {**schemas, "identity_show": {"type": "object", "properties": {}}}
+        self.organisation = organisation
+        self.calls: list[str] = []
+
+    def input_schemas(self) -> dict[str, Any]:
+        return self.schemas
+
+    def read_resource(self, uri: str) -> dict[str, Any]:
+        return self.organisation
+
+    def call_tool(self, name: str, arguments: dict[str, Any], *, retry_ambiguous: bool = False) -> dict[str, Any]:
+        self.calls.append(name)
+        return {"identity": {"name": "courier-key", "roles": ["viewer"]}}
+
+    def describe_server(self) -> dict[str, Any]:
+        return {}
+
+
+def test_doctor_reads_the_identity_a_server_offers(schemas: Any, organisation: Any) -> None:
+    from alert_courier.operator_tools.doctor import check_workspace, read_workspace
+
+    server = IdentityServer(schemas, organisation)
+    report = DoctorReport()
+    workspace = read_workspace(server, report)
+    assert workspace is not None and server.calls == ["identity_show"]
+    check_workspace(load_rules(None), workspace, report)
+    assert "the key is 'courier-key' (identity_show); roles: viewer" in report.lines()[-2]
+    assert report.lines()[-1].startswith("FAIL  the key lacks roles the rules need: escalation_creator")
+
+
+def test_doctor_reads_an_identity_in_the_organisation_document(schemas: Any, organisation: Any) -> None:
+    from alert_courier.incident_io.contract import Contract
+    from alert_courier.operator_tools.doctor import check_workspace, workspace_of_contract
+
+    roles = ["viewer", "incident_creator", "incident_editor", "post_incident_flow_opt_out"]
+    organisation["identity"] = {"name": "courier-key", "roles": roles}
+    contract = Contract(tools=[{"name": n, "inputSchema": s} for n, s in schemas.items()], organisation=organisation)
+    report = DoctorReport()
+    check_workspace(parse_rules("rules: [{name: open, actions: [open_incident]}]"), workspace_of_contract(contract),
+                    report)  # fmt: skip
+    assert report.failures == 0, report.lines()
+    assert any("the key is 'courier-key' (config://organisation)" in line for line in report.lines())
