@@ -233,3 +233,14 @@ def test_smoke_reads_every_answer_style_the_simulator_has(style: str) -> None:
             server.close()
         assert run.ok, format_steps(run)
         assert len(run.steps) == 10 and sim.simulator.state_snapshot()["incidents"][0]["status_category"] == "closed"
+
+
+def test_a_file_that_is_not_a_contract_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    assert cli.main(["doctor", "--contract", str(tmp_path / "rules.yaml")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"alert-courier: {tmp_path / 'rules.yaml'}: format is None, expected 'alert-courier-contract/1'"
+    assert cli.main(["doctor", "--contract", str(tmp_path / "missing.json")]) == 1
+    assert "cannot read the contract" in capsys.readouterr().err

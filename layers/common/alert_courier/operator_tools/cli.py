@@ -336,12 +336,20 @@ def _doctor_live(args: argparse.Namespace, rules: Any, server: Any, report: Any,
         return None
     doctor.check_workspace(rules, workspace, report)
     if args.record:
-        contract = doctor.record_contract(server, workspace.organisation, args.record, url=mcp_url, key=key)
-        report.add(
-            "ok",
-            f"recorded {len(contract.tools)} tools, {len(contract.resources)} resources and the organisation "
-            f"document to {args.record}",
-        )
+        from alert_courier.incident_io.contract import ContractError
+        from alert_courier.incident_io.tool_errors import ToolCallError
+
+        try:
+            contract = doctor.record_contract(server, workspace.organisation, args.record, url=mcp_url, key=key)
+        except (ToolCallError, ContractError) as error:
+            why = error.describe() if isinstance(error, ToolCallError) else str(error)
+            report.add("error", f"could not record the contract to {args.record}: {why}")
+        else:
+            report.add(
+                "ok",
+                f"recorded {len(contract.tools)} tools, {len(contract.resources)} resources and the organisation "
+                f"document to {args.record}",
+            )
     if not args.smoke:
         return None
     from alert_courier.operator_tools.doctor_smoke import run_smoke
