@@ -318,7 +318,7 @@ def _close(
 
 def format_steps(run: SmokeRun) -> str:
     rows = [
-        ("step", "tool", "", "what came back"),
+        ("step", "tool", "result", "what came back"),
         *((s.step, s.tool, "ok" if s.ok else "FAIL", s.detail) for s in run.steps),
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
