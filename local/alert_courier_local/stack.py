@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from alert_courier.incident_io.contract import Contract, ContractError, read_contract
 from alert_courier.operator_tools.local_settings import (
     AWS_PORT_VARIABLE,
     DEFAULT_AWS_PORT,
@@ -35,6 +36,7 @@ from .lambda_runtime import LocalFunction, apply_environment, load_function
 from .local_routes import local_routes
 from .servers import BackgroundServer
 from .simulator import start_simulator
+from .simulator.schemas import CONTRACT_VARIABLE
 from .startup import StackStartError, ensure_ports_free
 from .template_model import functions, load_template
 
@@ -120,6 +122,8 @@ class StackConfig:
     dispatch_workers: int = field(default_factory=lambda: env_int("LOCAL_DISPATCH_WORKERS", 1, minimum=1))
     redelivery_seconds: int = field(default_factory=lambda: env_int("LOCAL_REDELIVERY_SECONDS", 2))
     schedule_seconds: float = field(default_factory=lambda: env_float("LOCAL_SCHEDULE_SECONDS", 10))  # 0: off
+    # a recorded contract (`alert-courier doctor --record`) for the simulator to serve; "": its own
+    contract_path: str = field(default_factory=lambda: os.environ.get(CONTRACT_VARIABLE, "").strip())
     quiet: bool = False
     isolated_aws: bool = False  # moto in a child process (tests: an in-process mock_aws() would reset it)
 
@@ -161,6 +165,7 @@ class LocalStack:
 
     def _start(self) -> LocalStack:
         config = self.config
+        contract = self._contract()
         template = load_template()
         self.aws = start_moto(config.host, config.aws_port, isolated=config.isolated_aws)
         provision(self.aws, template)
@@ -170,6 +175,7 @@ class LocalStack:
                 port=config.simulator_port,
                 api_keys={DEV_API_KEY},
                 on_event=lambda event: self.log(event.line),
+                contract=contract,
             )
         except (OSError, RuntimeError) as error:  # the port was taken between the check and now
             raise StackStartError(f"the simulator did not start ({SIMULATOR_PORT_VARIABLE}): {error}") from None
@@ -232,6 +238,14 @@ class LocalStack:
             self.simulator.simulator.reset()
         return {**cleared, "simulator_reset": True}
 
+    def _contract(self) -> Contract | None:
+        if not self.config.contract_path:
+            return None
+        try:
+            return read_contract(self.config.contract_path)
+        except ContractError as error:
+            raise StackStartError(f"{CONTRACT_VARIABLE}: {error}") from None
+
     @property
     def front_door_url(self) -> str:
         assert self.front_door is not None
@@ -264,6 +278,7 @@ def main() -> int:
         print(f"alert-courier local stack: {error}", file=sys.stderr, flush=True)
         return 1
     config = stack.config
+    contract = f"  contract       {config.contract_path} ({CONTRACT_VARIABLE})\n" if config.contract_path else ""
     schedules = "".join(
         f"  schedule       {ticker.function.spec.logical_id} every {ticker.seconds:g} s (LOCAL_SCHEDULE_SECONDS)\n"
         for ticker in stack.tickers
@@ -275,6 +290,7 @@ def main() -> int:
         f"stats: {stack.simulator_url}/_sim/stats\n"
         f"  moto (AWS)     {stack.aws.endpoint_url if stack.aws else ''}   "
         f"dispatch workers: {config.dispatch_workers}\n"
+        f"{contract}"
         f"{schedules}"
         f"  reset          POST {stack.front_door_url}/_local/reset   (or: alert-courier reset --local)\n"
         f"  try:  curl -s -X POST {stack.front_door_url}/webhooks/alertmanager "

@@ -186,10 +186,11 @@ def test_accepted_keys_can_change_at_run_time(sim: RunningSimulator) -> None:
 # ---- tools/list, resource, happy paths ----------------------------------------------------------
 
 
-def test_tools_list_advertises_the_schema_file_verbatim_and_the_organisation_resource(sim: RunningSimulator) -> None:
+def test_tools_list_advertises_the_contract_file_verbatim_and_the_organisation_resource(sim: RunningSimulator) -> None:
     package = resources.files("alert_courier_local.simulator")
-    schema_file = json.loads(package.joinpath("tool_schemas.json").read_text())
-    assert "_note" in schema_file and "unknown" in schema_file["_note"]
+    contract = json.loads(package.joinpath("contract.json").read_text())
+    assert contract["format"] == "alert-courier-contract/1" and "unknown" in contract["_note"]
+    schema_file = {tool["name"]: tool for tool in contract["tools"]}
 
     async def scenario() -> tuple[list[mcp_types.Tool], str]:
         async with connect(sim) as client:
@@ -200,11 +201,12 @@ def test_tools_list_advertises_the_schema_file_verbatim_and_the_organisation_res
             return listed.tools, content.text
 
     tools, organisation_text = asyncio.run(scenario())
-    assert {tool.name for tool in tools} == OFFICIAL_TOOLS == set(schema_file) - {"_note"}
+    assert {tool.name for tool in tools} == OFFICIAL_TOOLS == set(schema_file)
     for tool in tools:
         assert tool.input_schema == schema_file[tool.name]["inputSchema"]
         assert tool.description == schema_file[tool.name]["description"]
     organisation = json.loads(organisation_text)
+    assert organisation == contract["organisation"]
     assert [s["name"] for s in organisation["severities"]] == ["Critical", "Major", "Minor"]
     categories = {s["name"]: s["category"] for s in organisation["incident_statuses"]}
     assert categories["Triage"] == "triage" and categories["Fixing"] == "live" and categories["Closed"] == "closed"

@@ -6,8 +6,9 @@
         sim.mcp_url                              # MCP streamable HTTP, Authorization: Bearer local-dev-api-key
         sim.simulator.state_snapshot()           # what GET /_sim/state shows
 
-Tools follow tool_schemas.json (best guesses; the real schemas are unknown), the organisation follows
-organisation.json. `python -m alert_courier_local.simulator` runs it standalone.
+Tools, resources and the organisation document follow contract.json (best guesses: the real schemas are
+unknown), or the recording LOCAL_SIMULATOR_CONTRACT names; the on-call directory follows organisation.json.
+`python -m alert_courier_local.simulator` runs it standalone.
 """
 
 from __future__ import annotations

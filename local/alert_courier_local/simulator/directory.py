@@ -1,4 +1,5 @@
-"""The simulated organisation from organisation.json: config IDs, users, teams, schedules, escalation paths."""
+"""The simulated organisation: config IDs (from the contract), users, teams, schedules, escalation paths
+(organisation.json)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,15 @@ def iso(moment: datetime) -> str:
 class Directory:
     """Read-only lookups over the seeded organisation, rendered the way the REST API shapes them."""
 
-    def __init__(self, document: dict[str, Any] | None = None) -> None:
+    def __init__(self, document: dict[str, Any] | None = None, *, config: dict[str, Any] | None = None) -> None:
+        """`document`: the directory (organisation.json's shape); `config`: the severities, statuses and types
+        (the contract's organisation document; default: the simulator's own contract)."""
         source = copy.deepcopy(document if document is not None else _load_organisation())
-        self._config: dict[str, Any] = source["config"]
+        if config is None:
+            from .schemas import shipped_contract
+
+            config = shipped_contract().organisation
+        self._config: dict[str, Any] = copy.deepcopy(config)
         self._users: list[dict[str, Any]] = source["users"]
         self._teams: list[dict[str, Any]] = source["teams"]
         self._schedules: list[dict[str, Any]] = source["schedules"]

@@ -1,10 +1,10 @@
 """The simulator's HTTP face: MCP streamable HTTP at /mcp behind a gateway, REST alert endpoints, /_sim/*.
 
-/mcp is served by the official SDK's low-level `Server` (tools registered from tool_schemas.json verbatim,
-so tools/list advertises exactly that file) and its streamable-HTTP session manager, which answers both the
-stateless 2026-07-28 era and the legacy initialize/session era. Before the SDK sees a request, the gateway
-counts it, checks the bearer key (401), expires legacy sessions, applies the rate limits (429) and the
-tool-call faults that live at the HTTP level.
+/mcp is served by the official SDK's low-level `Server` (tools and resources registered from the simulator's
+contract verbatim: contract.json, or the recording LOCAL_SIMULATOR_CONTRACT names) and its streamable-HTTP
+session manager, which answers both the stateless 2026-07-28 era and the legacy initialize/session era. Before
+the SDK sees a request, the gateway counts it, checks the bearer key (401), expires legacy sessions, applies
+the rate limits (429) and the tool-call faults that live at the HTTP level.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def build_mcp_server(simulator: Simulator) -> Server[Any]:
     async def list_tools(
         ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
     ) -> mcp_types.ListToolsResult:
-        return mcp_types.ListToolsResult(tools=tool_definitions())
+        return mcp_types.ListToolsResult(tools=tool_definitions(simulator.tool_catalogue()))
 
     async def call_tool(
         ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
@@ -83,13 +83,8 @@ def build_mcp_server(simulator: Simulator) -> Server[Any]:
     async def list_resources(
         ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
     ) -> mcp_types.ListResourcesResult:
-        organisation = mcp_types.Resource(
-            uri=ORGANISATION_URI,
-            name="organisation",
-            description="Severity, incident status, incident type, custom field and role IDs of this organisation.",
-            mime_type="application/json",
-        )
-        return mcp_types.ListResourcesResult(resources=[organisation])
+        listed = [mcp_types.Resource.model_validate(resource) for resource in simulator.resources()]
+        return mcp_types.ListResourcesResult(resources=listed)
 
     async def read_resource(
         ctx: ServerRequestContext[Any], params: mcp_types.ReadResourceRequestParams
@@ -105,7 +100,7 @@ def build_mcp_server(simulator: Simulator) -> Server[Any]:
         SERVER_NAME,
         version="2.0.0-sim",
         instructions=SERVER_INSTRUCTIONS,
-        get_tool_input_schema=input_schema,
+        get_tool_input_schema=lambda name: input_schema(name, simulator.tool_catalogue()),
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=list_resources,

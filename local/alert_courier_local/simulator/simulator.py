@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alert_courier.incident_io.contract import Contract
+
 from ..dev_credentials import DEV_ALERT_SOURCE_TOKEN, DEV_API_KEY
+from . import schemas
 from .directory import Directory, iso
 from .errors import (
     IncidentIoError,
@@ -31,7 +34,7 @@ from .events import EventHook, SimEvent, describe_result
 from .faults import FaultInjector, ToolFault
 from .ids import new_ulid
 from .ratelimit import RateLimiter, RateVerdict
-from .schemas import check_arguments
+from .schemas import Catalogue, catalogue_of, check_arguments
 from .state import AlertRecord, HeartbeatRecord, SimState
 from .styles import ANSWER_STYLES, ERROR_STYLES
 from .tools import TOOLS, ToolContext
@@ -87,9 +90,12 @@ class Simulator:
         error_style: str = "rest_json",
         faults: Mapping[str, Any] | None = None,
         on_event: EventHook | None = None,
+        contract: Contract | None = None,
     ) -> None:
         """`api_keys`: a set (kept by reference, so callers may change it), another iterable (copied into
-        `self.api_keys`), or a callable returning the accepted keys on every request."""
+        `self.api_keys`), or a callable returning the accepted keys on every request. `contract`: the tools,
+        resources and organisation to serve (default: the recording LOCAL_SIMULATOR_CONTRACT names, else the
+        simulator's own contract.json)."""
         self._lock = threading.RLock()
         self._api_keys: set[str] | Callable[[], Iterable[str]] = (
             api_keys if callable(api_keys) or isinstance(api_keys, set) else set(api_keys)
@@ -106,7 +112,8 @@ class Simulator:
         self.default_answer_style = answer_style
         self.default_error_style = error_style
         self.on_event = on_event
-        self.directory = Directory()
+        self._contract = contract
+        self.directory = Directory(config=_config_of(self.contract.organisation))
         self.state = SimState()
         self.stats = Stats()
         self.injector = FaultInjector()
@@ -130,6 +137,19 @@ class Simulator:
         accepted = [rotated] if rotated else list(self.api_keys)
         return any(hmac.compare_digest(key.encode(), candidate.encode()) for candidate in accepted)
 
+    # ---- the contract: tools/list, resources/list, config://organisation ----------------------------
+
+    @property
+    def contract(self) -> Contract:
+        return self._contract or schemas.default_contract()
+
+    def tool_catalogue(self) -> Catalogue:
+        """Tool name -> {"description", "inputSchema"}, as tools/list advertises them."""
+        return catalogue_of(self._contract) if self._contract else schemas.load_tool_schemas()
+
+    def resources(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.contract.resources)
+
     # ---- MCP tools ------------------------------------------------------------------------------
 
     def call_tool(
@@ -137,7 +157,8 @@ class Simulator:
     ) -> dict[str, Any]:
         """Run one tool as incident.io would; raises `IncidentIoError` (or `UnknownTool`)."""
         args = copy.deepcopy(dict(arguments or {}))
-        if name not in TOOLS:
+        catalogue = self.tool_catalogue()
+        if name not in TOOLS or name not in catalogue:
             self._emit(SimEvent("tool", name, args, "unknown tool"))
             raise UnknownTool(name)
         try:
@@ -145,8 +166,14 @@ class Simulator:
                 error = injected_error or self.injector.tool_error_for(name, args)
                 if error is not None:
                     raise error
-                check_arguments(name, args)
-                result = TOOLS[name](self._tool_context(), args)
+                check_arguments(name, args, catalogue)
+                try:
+                    result = TOOLS[name](self._tool_context(), args)
+                except KeyError as missing:  # a recorded schema that names an argument otherwise
+                    raise validation_error(
+                        f"this contract's {name} schema lacks the argument {missing} the simulator acts on",
+                        field=str(missing).strip("'"),
+                    ) from None
         except IncidentIoError as error:
             where = f" {error.field}" if error.field else ""
             self._emit(SimEvent("tool", name, args, f"error {error.status} {error.code}{where}"))
@@ -164,8 +191,8 @@ class Simulator:
         )
 
     def organisation_config(self) -> dict[str, Any]:
-        """What the `config://organisation` resource serves."""
-        return self.directory.config()
+        """What the `config://organisation` resource serves: the contract's document, verbatim."""
+        return copy.deepcopy(self.contract.organisation)
 
     @property
     def emits_jsonrpc_errors(self) -> bool:
@@ -370,6 +397,14 @@ class Simulator:
         except Exception:
             # A broken printer must not turn into a failed tool call.
             logger.exception("the simulator's on_event hook failed")
+
+
+def _config_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The severities, statuses and types the tools act on, from an organisation document (wrapped or not)."""
+    for wrapper in ("organisation", "config"):
+        if isinstance(document.get(wrapper), dict):
+            document = document[wrapper]
+    return {"severities": [], "incident_statuses": [], "incident_types": [], **document}
 
 
 def _checked_alert_event(body: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """What each simulated incident.io tool does, with REST-faithful semantics (idempotency, transitions, paging).
 
-Every tool takes the call's arguments (already checked against tool_schemas.json) and returns the JSON
+Every tool takes the call's arguments (already checked against the contract's schemas) and returns the JSON
 object incident.io's REST API would answer, or raises `IncidentIoError`.
 """
 

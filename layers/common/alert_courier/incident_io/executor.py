@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_calls import ToolCalls
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError
 from alert_courier.incident_io.tool_table import (
+    GUARANTEES,
     TOOLS,
     acknowledge_arguments,
     alert_event_body,
@@ -36,8 +38,18 @@ from alert_courier.incident_io.tool_table import (
     update_incident_arguments,
 )
 from alert_courier.use_cases.ports import AlertEventSender, Claim, IncidentTools, Remaining, Telemetry
+from alert_courier.use_cases.telemetry import NoTelemetry
+
+logger = logging.getLogger("alert_courier")
 
 CLOSED_CATEGORIES = ("closed", "learning", "declined", "canceled", "merged")
+# What happens instead when a tool's schema has no idempotency_key (recorded with the result, in the history).
+UNKEYED_FALLBACK = {
+    "incident_create": "an ambiguous failure is re-checked with incident_list (the key is in the summary) before "
+    "the incident is opened again",
+    "escalation_create": "a page is not found again by key: an ambiguous failure of the execute step is left to "
+    "the ledger (re-check) and may page twice",
+}
 NO_ESCALATION_TOOL = (
     "the server offers no escalation_create, so nobody can be paged through MCP: page through an alert source "
     "instead (an alert_event action in the rule, with an incident.io alert route that escalates), or ask an "
@@ -51,6 +63,7 @@ class IncidentIoExecutor:
     ) -> None:
         self._calls = ToolCalls(tools, telemetry)
         self._alert_events = alert_events
+        self._telemetry: Telemetry = telemetry or NoTelemetry()
 
     def execute(
         self, action: Action, claim: Claim, state: GroupState, earlier: Sequence[dict[str, Any]], remaining: Remaining
@@ -81,12 +94,15 @@ class IncidentIoExecutor:
 
     def _open_incident(self, action: OpenIncident, claim: Claim, remaining: Remaining) -> dict[str, Any]:
         tool = TOOLS["open_incident"]
-        arguments = open_incident_arguments(action, self._calls.organisation(remaining), self._calls.schema(tool))
+        dropped: list[str] = []
+        schema = self._calls.schema(tool)
+        arguments = open_incident_arguments(action, self._calls.organisation(remaining), schema, dropped)
+        notes = self._record_dropped(tool, dropped)
         keyed = "idempotency_key" in arguments
         if claim.previously_ambiguous and not keyed:
             found = lookups.find_incident(self._calls, action, claim.first_attempt_at, remaining)
             if found:
-                return found
+                return {**found, **notes}
         try:
             answer = self._calls.call(tool, arguments, retry_ambiguous=keyed, remaining=remaining)
             incident = _opened_incident(tool, answer)
@@ -99,14 +115,17 @@ class IncidentIoExecutor:
             except ToolCallError as recheck_failure:
                 raise error from recheck_failure  # still unknown whether it landed: the ledger must remember
             if found:
-                return found
+                return {**found, **notes}
             answer = self._calls.call(tool, arguments, retry_ambiguous=False, remaining=remaining)
             incident = _opened_incident(tool, answer)
-        return {"incident_id": incident.get("id"), "incident_reference": incident.get("reference")}
+        return {"incident_id": incident.get("id"), "incident_reference": incident.get("reference"), **notes}
 
     def _resolve_incident(self, action: ResolveIncident, remaining: Remaining) -> dict[str, Any]:
         tool = TOOLS["resolve_incident"]
-        arguments = resolve_incident_arguments(action, self._calls.organisation(remaining), self._calls.schema(tool))
+        dropped: list[str] = []
+        schema = self._calls.schema(tool)
+        arguments = resolve_incident_arguments(action, self._calls.organisation(remaining), schema, dropped)
+        notes = self._record_dropped(tool, dropped)
         try:
             result = self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
         except ToolCallError as error:
@@ -119,18 +138,23 @@ class IncidentIoExecutor:
             status = incident_from_result(shown).get("incident_status") or {}
             if _category(status, self._calls.organisation(remaining)) not in CLOSED_CATEGORIES:
                 raise
-            return {"incident_id": action.incident_id, "status": status.get("name"), "already_resolved": True}
+            return {"incident_id": action.incident_id, "status": status.get("name"), "already_resolved": True, **notes}
         status = incident_from_result(result).get("incident_status") or {}
-        return {"incident_id": action.incident_id, "status": status.get("name") if isinstance(status, dict) else None}
+        name = status.get("name") if isinstance(status, dict) else None
+        return {"incident_id": action.incident_id, "status": name, **notes}
 
     def _update_incident(self, action: UpdateIncident, remaining: Remaining) -> dict[str, Any]:
         tool = TOOLS["update_incident"]
-        arguments = update_incident_arguments(action, self._calls.organisation(remaining), self._calls.schema(tool))
+        dropped: list[str] = []
+        schema = self._calls.schema(tool)
+        arguments = update_incident_arguments(action, self._calls.organisation(remaining), schema, dropped)
+        notes = self._record_dropped(tool, dropped)
         result = self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
         severity = incident_from_result(result).get("severity") or {}
         return {
             "incident_id": action.incident_id,
             "severity": severity.get("name") if isinstance(severity, dict) else None,
+            **notes,
         }
 
     def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:
@@ -153,11 +177,12 @@ class IncidentIoExecutor:
             raise ToolCallError(FailureKind.PERMANENT, NO_ESCALATION_TOOL, tool=tool, code="no_escalation_tool")
         schema = self._calls.schema(tool)
         keyed = "idempotency_key" in (schema.get("properties") or {})
+        dropped: list[str] = []
+        arguments = escalation_draft_arguments(action, incident_id, schema, dropped)
+        notes = self._record_dropped(tool, dropped)
         if claim.previously_ambiguous and keyed and (found := lookups.find_escalation(self._calls, action, remaining)):
-            return found
-        draft = self._calls.call(
-            tool, escalation_draft_arguments(action, incident_id, schema), retry_ambiguous=keyed, remaining=remaining
-        )
+            return {**found, **notes}
+        draft = self._calls.call(tool, arguments, retry_ambiguous=keyed, remaining=remaining)
         suggestion_id = suggestion_from_result(draft)
         if not suggestion_id:  # the server paged straight away, or returned the page this key already made
             result = draft
@@ -173,26 +198,41 @@ class IncidentIoExecutor:
                 found = lookups.find_escalation(self._calls, action, remaining)
                 if found is None:
                     raise
-                return found
+                return {**found, **notes}
         escalation = escalation_from_result(result)
-        return {"escalation_id": escalation.get("id"), "escalation_status": escalation.get("status")}
+        return {"escalation_id": escalation.get("id"), "escalation_status": escalation.get("status"), **notes}
 
     def _acknowledge(self, action: AcknowledgeEscalation, remaining: Remaining) -> dict[str, Any]:
         tool = TOOLS["acknowledge_escalation"]
+        dropped: list[str] = []
+        arguments = acknowledge_arguments(action.escalation_id, self._calls.schema(tool), dropped)
+        notes = self._record_dropped(tool, dropped)
         try:
-            result = self._calls.call(
-                tool,
-                acknowledge_arguments(action.escalation_id, self._calls.schema(tool)),
-                retry_ambiguous=True,
-                remaining=remaining,
-            )
+            result = self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
         except ToolCallError as error:
             if error.kind is FailureKind.PERMANENT and error.status in (403, 404):
                 # A service actor may not be allowed to respond: the acknowledgement is recorded anyway.
-                return {"escalation_id": action.escalation_id, "acknowledged": False, "refused": error.message}
+                refused = {"acknowledged": False, "refused": error.message}
+                return {"escalation_id": action.escalation_id, **refused, **notes}
             raise
         escalation = escalation_from_result(result)
-        return {"escalation_id": action.escalation_id, "acknowledged": True, "status": escalation.get("status")}
+        status = escalation.get("status")
+        return {"escalation_id": action.escalation_id, "acknowledged": True, "status": status, **notes}
+
+    def _record_dropped(self, tool: str, dropped: list[str]) -> dict[str, Any]:
+        """What the schema filter removed from a call: logged, counted, and returned for the decision's history."""
+        if not dropped:
+            return {}
+        logger.warning("the server's schema drops arguments", extra={"tool": tool, "dropped_arguments": dropped})
+        for name in dropped:
+            self._telemetry.count("ArgumentsDropped", tool=tool, argument=name)
+        notes = [f"{tool} takes no {name}: sent without it" for name in dropped if name not in GUARANTEES]
+        notes += [
+            f"{tool} takes no {name} ({GUARANTEES[name]}): sent without it" for name in dropped if name in GUARANTEES
+        ]
+        if "idempotency_key" in dropped and tool in UNKEYED_FALLBACK:
+            notes.append(f"{tool} without an idempotency key: {UNKEYED_FALLBACK[tool]}")
+        return {"dropped_arguments": {tool: list(dropped)}, "schema_notes": notes}
 
 
 def _just_opened(action: Action, state: GroupState, earlier: Sequence[dict[str, Any]]) -> str:

@@ -154,21 +154,24 @@ class IncidentIoMcp:
     def read_resource(self, uri: str, *, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
         return self._with_retries(uri, lambda timeout: self._read_once(uri, timeout), True, remaining_seconds)
 
+    def describe_server(self) -> dict[str, Any]:
+        """What the server says of itself: {"server": name/version/instructions, "tools": tools/list in full
+        (name, description, inputSchema), "resources": resources/list} (for `doctor --record`)."""
+        return self._with_retries("tools/list", self._describe_once, True, None)
+
     def validate_arguments(
         self, name: str, arguments: dict[str, Any], *, remaining_seconds: Callable[[], float] | None = None
     ) -> None:
         """Fails closed: an unknown tool or arguments outside its advertised schema are permanent errors."""
         schemas = self.input_schemas(remaining_seconds=remaining_seconds)  # loads the SDK, jsonschema with it
-        import jsonschema
-
         if name not in schemas:
             raise ToolCallError(FailureKind.PERMANENT, f"the server offers no tool named {name!r}", tool=name)
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schemas[name]).iter_errors(arguments))
-        if error is not None:
-            field_path = _field_of(error)
+        violation = schema_violation(schemas[name], arguments)
+        if violation is not None:
+            field_path, message = violation
             raise ToolCallError(
                 FailureKind.PERMANENT,
-                f"arguments do not match {name}'s schema at {field_path!r}: {error.message}",
+                f"arguments do not match {name}'s schema at {field_path!r}: {message}",
                 tool=name,
                 field=field_path,
                 code="schema_mismatch",
@@ -236,6 +239,33 @@ class IncidentIoMcp:
         connection = await self._session.ensure()
         return dict(connection.input_schemas)
 
+    async def _describe_once(self, timeout: float) -> dict[str, Any]:
+        connection = await self._session.ensure()
+        client = connection.client
+        assert client is not None
+        tools: list[dict[str, Any]] = []
+        resources: list[dict[str, Any]] = []
+        try:
+            cursor: str | None = None
+            for _ in range(20):
+                page = await asyncio.wait_for(client.list_tools(cursor=cursor), timeout)
+                tools += [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in page.tools]
+                if (cursor := page.next_cursor) is None:
+                    break
+            cursor = None
+            for _ in range(20):
+                listed = await asyncio.wait_for(client.list_resources(cursor=cursor), timeout)
+                resources += [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in listed.resources]
+                if (cursor := listed.next_cursor) is None:
+                    break
+        except TimeoutError:
+            raise ToolCallError(FailureKind.TRANSIENT, f"no answer within {timeout:.1f}s", tool="tools/list") from None
+        info = client.server_info
+        server = {"instructions": client.instructions} if client.instructions else {}
+        if info is not None:
+            server |= {"name": info.name, "version": info.version}
+        return {"server": server, "tools": tools, "resources": resources}
+
     async def _call_once(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
         connection = await self._session.ensure()
         assert connection.client is not None
@@ -300,6 +330,14 @@ class IncidentIoMcp:
         await self._session.drop()
         kind = FailureKind.AMBIGUOUS if outcome.requests else FailureKind.TRANSIENT
         return ToolCallError(kind, f"connection failed: {type(error).__name__}", tool=name)
+
+
+def schema_violation(schema: dict[str, Any], arguments: dict[str, Any]) -> tuple[str, str] | None:
+    """The argument at fault and why, when `arguments` break `schema` (JSON Schema 2020-12); None when they fit."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(arguments))
+    return None if error is None else (_field_of(error), error.message)
 
 
 def _may_have_acted(failure: ToolCallError) -> ToolCallError:

@@ -2,7 +2,8 @@
 
 The official schemas are not published; these mappings follow ../shared/reference/incidentio-mcp.md and
 every call is checked against the server's advertised input schema before it is sent (fail closed).
-Optional arguments are only sent when the advertised schema has them (e.g. `idempotency_key`).
+Optional arguments are only sent when the advertised schema has them (e.g. `idempotency_key`); every builder
+can hand back what the filter removed (`dropped`), so that nothing is dropped without a record.
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ ALERT_EVENT_PATH = "/v2/alert_events/http/{alert_source_config_id}"
 HEARTBEAT_PATH = "/v2/heartbeat/{alert_source_config_id}/ping"
 
 
+# The arguments whose loss changes what a call guarantees, and what is lost with each (doctor and dispatch).
+GUARANTEES: dict[str, str] = {
+    "idempotency_key": "a repeated call returns the first result instead of acting twice",
+    "summary": "carries the idempotency key the re-check (incident_list) looks for",
+    "incident_id": "names the incident to change",
+    "id": "names the object to read or answer",
+    "incident_status_id": "the status that closes the incident",
+    "severity_id": "the severity the rules chose",
+    "escalation_path_id": "who is paged",
+    "user_ids": "who is paged",
+    "action": "the second step that sends a drafted page",
+    "suggestion_id": "the draft the second step sends",
+    "response": "that the page is acknowledged",
+}
+
+
 class UnknownName(ActionFailed):
     """A rules name (severity, status, incident type) the organisation does not have."""
 
@@ -45,14 +62,22 @@ def accepts(schema: dict[str, Any], argument: str) -> bool:
     return argument in (schema.get("properties") or {})
 
 
-def _only_accepted(arguments: dict[str, Any], schema: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
-    """Drops what the advertised schema does not take; with no schema at hand (explain offline) keeps all."""
+def _only_accepted(
+    arguments: dict[str, Any], schema: dict[str, Any], required: tuple[str, ...], dropped: list[str] | None
+) -> dict[str, Any]:
+    """Drops what the advertised schema does not take, naming each dropped argument in `dropped`; with no schema
+    at hand (explain offline) keeps all."""
     if not schema:
         return arguments
-    return {name: value for name, value in arguments.items() if name in required or accepts(schema, name)}
+    kept = {name: value for name, value in arguments.items() if name in required or accepts(schema, name)}
+    if dropped is not None:
+        dropped += [name for name in arguments if name not in kept]
+    return kept
 
 
-def open_incident_arguments(action: OpenIncident, org: Organisation | None, schema: dict[str, Any]) -> dict[str, Any]:
+def open_incident_arguments(
+    action: OpenIncident, org: Organisation | None, schema: dict[str, Any], dropped: list[str] | None = None
+) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "name": action.name,
         "summary": action.summary + f"\n\nalert-courier key: {action.idempotency_key}",
@@ -64,11 +89,11 @@ def open_incident_arguments(action: OpenIncident, org: Organisation | None, sche
         arguments["severity_id"] = _resolve(org, "severity", action.severity_name)
     if action.incident_type:
         arguments["incident_type_id"] = _resolve(org, "incident type", action.incident_type)
-    return _only_accepted(arguments, schema, ("name",))
+    return _only_accepted(arguments, schema, ("name",), dropped)
 
 
 def resolve_incident_arguments(
-    action: ResolveIncident, org: Organisation | None, schema: dict[str, Any]
+    action: ResolveIncident, org: Organisation | None, schema: dict[str, Any], dropped: list[str] | None = None
 ) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "incident_id": action.incident_id,
@@ -85,19 +110,21 @@ def resolve_incident_arguments(
             if status_id is None:
                 raise UnknownName(f"the organisation has no status of category {RESOLVED_STATUS_CATEGORY!r}")
             arguments["incident_status_id"] = status_id
-    return _only_accepted(arguments, schema, ("incident_id",))
+    return _only_accepted(arguments, schema, ("incident_id",), dropped)
 
 
 def update_incident_arguments(
-    action: UpdateIncident, org: Organisation | None, schema: dict[str, Any]
+    action: UpdateIncident, org: Organisation | None, schema: dict[str, Any], dropped: list[str] | None = None
 ) -> dict[str, Any]:
     arguments: dict[str, Any] = {"incident_id": action.incident_id, "notify_incident_channel": True}
     if action.severity_name:
         arguments["severity_id"] = _resolve(org, "severity", action.severity_name)
-    return _only_accepted(arguments, schema, ("incident_id",))
+    return _only_accepted(arguments, schema, ("incident_id",), dropped)
 
 
-def escalation_draft_arguments(action: Escalate, incident_id: str | None, schema: dict[str, Any]) -> dict[str, Any]:
+def escalation_draft_arguments(
+    action: Escalate, incident_id: str | None, schema: dict[str, Any], dropped: list[str] | None = None
+) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "title": action.title,
         "description": action.description,
@@ -109,15 +136,17 @@ def escalation_draft_arguments(action: Escalate, incident_id: str | None, schema
         arguments["user_ids"] = list(action.user_ids or [])
     if incident_id and action.link_incident:
         arguments["incident_id"] = incident_id
-    return _only_accepted(arguments, schema, ("title",))
+    return _only_accepted(arguments, schema, ("title",), dropped)
 
 
 def escalation_execute_arguments(suggestion_id: str) -> dict[str, Any]:
     return {"action": "execute", "suggestion_id": suggestion_id}
 
 
-def acknowledge_arguments(escalation_id: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return _only_accepted({"id": escalation_id, "response": "acknowledge"}, schema, ("id",))
+def acknowledge_arguments(
+    escalation_id: str, schema: dict[str, Any], dropped: list[str] | None = None
+) -> dict[str, Any]:
+    return _only_accepted({"id": escalation_id, "response": "acknowledge"}, schema, ("id",), dropped)
 
 
 def alert_event_body(action: SendAlertEvent) -> dict[str, Any]:

@@ -309,37 +309,113 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from alert_courier.operator_tools.config_check import CheckReport, check_against_server
+    """The fit of a workspace (live, or a recorded contract), optionally recorded (--record) or smoke-tested."""
+    from alert_courier.operator_tools import doctor
+    from alert_courier.operator_tools.doctor_fit import DoctorReport
 
-    report = CheckReport()
-    deployment = find_deployment(args)
+    report = DoctorReport()
+    rules = _load_rules_or_exit(args.rules)
+    if args.contract:
+        from alert_courier.incident_io.contract import ContractError, read_contract
+
+        if args.record or args.smoke:
+            raise CliError("--contract checks a recording offline: --record and --smoke need a live server")
+        try:
+            contract = read_contract(args.contract)
+        except ContractError as error:
+            raise CliError(str(error)) from None
+        report.add("ok", f"contract {args.contract} (recorded {contract.recorded_at or 'at an unknown time'})")
+        doctor.check_workspace(rules, doctor.workspace_of_contract(contract), report)
+        return _print_doctor(report, None, as_json=args.json)
+    if args.page and not args.smoke:
+        raise CliError("--page PATH_ID goes with --smoke")
+    if args.smoke and not (args.local or args.stack):
+        raise CliError("--smoke opens a real (test) incident: say where, with --local or --stack NAME")
+    key, mcp_url = _doctor_key_and_url(args, report)
+    smoke = None
+    if key:
+        server = _mcp_server(mcp_url, key)
+        try:
+            smoke = _doctor_live(args, rules, server, report, mcp_url=mcp_url, key=key)
+        finally:
+            server.close()
+    return _print_doctor(report, smoke, as_json=args.json)
+
+
+def _doctor_live(args: argparse.Namespace, rules: Any, server: Any, report: Any, *, mcp_url: str, key: str) -> Any:
+    """The fit of the live server, then --record and --smoke; returns the smoke run (None without --smoke)."""
+    from alert_courier.operator_tools import doctor
+
+    workspace = doctor.read_workspace(server, report)
+    if workspace is None:
+        return None
+    doctor.check_workspace(rules, workspace, report)
+    if args.record:
+        from alert_courier.incident_io.contract import ContractError
+        from alert_courier.incident_io.tool_errors import ToolCallError
+
+        try:
+            contract = doctor.record_contract(server, workspace.organisation, args.record, url=mcp_url, key=key)
+        except (ToolCallError, ContractError) as error:
+            why = error.describe() if isinstance(error, ToolCallError) else str(error)
+            report.add("error", f"could not record the contract to {args.record}: {why}")
+        else:
+            report.add(
+                "ok",
+                f"recorded {len(contract.tools)} tools, {len(contract.resources)} resources and the organisation "
+                f"document to {args.record}",
+            )
+    if not args.smoke:
+        return None
+    from alert_courier.operator_tools.doctor_smoke import run_smoke
+
+    return run_smoke(server, page_path_id=args.page)
+
+
+def _doctor_key_and_url(args: argparse.Namespace, report: Any) -> tuple[str, str]:
+    """The API key (the deployment's secret, or --api-key-env) and the MCP server's URL."""
     key = ""
-    try:
-        secret = _client("secretsmanager", deployment).get_secret_value(SecretId=args.secret_name)
-        from alert_courier.aws.api_key import ApiKeySource
-
-        key = (
-            ApiKeySource(args.secret_name, provider=_StaticSecret(secret.get("SecretString", "")))
-            .get()
-            .get_secret_value()
-        )
-        report.ok(f"secret {args.secret_name} is readable" + ("" if key else " but empty"))
+    if args.api_key_env and not (args.local or args.stack):
+        key = os.environ.get(args.api_key_env, "")
         if not key:
-            report.fail(f"secret {args.secret_name} holds no API key")
-    except Exception as error:  # any AWS failure is a finding, not a crash
-        report.fail(f"secret {args.secret_name} unreadable: {type(error).__name__}")
+            report.add("error", f"set {args.api_key_env} to the incident.io API key")
+    else:
+        deployment = find_deployment(args)
+        try:
+            secret = _client("secretsmanager", deployment).get_secret_value(SecretId=args.secret_name)
+            from alert_courier.aws.api_key import ApiKeySource
+
+            key = (
+                ApiKeySource(args.secret_name, provider=_StaticSecret(secret.get("SecretString", "")))
+                .get()
+                .get_secret_value()
+            )
+            report.add("ok", f"secret {args.secret_name} is readable" + ("" if key else " but empty"))
+            if not key:
+                report.add("error", f"secret {args.secret_name} holds no API key")
+        except Exception as error:  # any AWS failure is a finding, not a crash
+            report.add("error", f"secret {args.secret_name} unreadable: {type(error).__name__}")
     if args.mcp_url:
-        mcp_url = args.mcp_url
-    elif args.local:
+        return key, str(args.mcp_url)
+    if args.local:
         from alert_courier.operator_tools.local_stack_probe import ensure_local_simulator
 
-        mcp_url = ensure_local_simulator(local_endpoints())
+        return key, ensure_local_simulator(local_endpoints())
+    return key, "https://mcp.incident.io/mcp"
+
+
+def _print_doctor(report: Any, smoke: Any, *, as_json: bool) -> int:
+    from alert_courier.operator_tools.doctor_smoke import format_steps, steps_as_json
+
+    failed = bool(report.failures) or (smoke is not None and not smoke.ok)
+    if as_json:
+        document = report.as_json() | ({"smoke": steps_as_json(smoke)} if smoke is not None else {})
+        print(json.dumps(document | {"ok": not failed}, indent=2))
     else:
-        mcp_url = "https://mcp.incident.io/mcp"
-    if key:
-        rules = _load_rules_or_exit(args.rules)
-        check_against_server(rules, _mcp_server(mcp_url, key), report)
-    return _print_report(report, as_json=args.json)
+        print("\n".join(report.lines()))
+        if smoke is not None:
+            print("\n" + format_steps(smoke))
+    return 1 if failed else 0
 
 
 def _print_report(report: Any, *, as_json: bool) -> int:
@@ -461,10 +537,29 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="warnings fail the check too")
     check.set_defaults(handler=cmd_check_config)
 
-    doctor = commands.add_parser("doctor", parents=[where], help="check a deployment's prerequisites")
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[where],
+        help="prove the fit with a workspace's incident.io MCP server (tools, arguments, organisation, key)",
+        description=(
+            "Checks every tool the rules and the recovery paths use against the server's advertised input schemas "
+            "(errors: a missing required argument, a guarantee the schema filter would drop; warnings: permissive "
+            "schemas), the organisation document, the page fallback and the key's roles. --record FILE saves the "
+            "server's contract; --smoke runs one real round trip with a test incident."
+        ),
+    )
     doctor.add_argument("--secret-name", default="alert-courier/incident-io-api-key")
     doctor.add_argument("--mcp-url", help="default: the local simulator with --local, else mcp.incident.io")
     doctor.add_argument("--rules", help="rules file (default: the bundled one)")
+    doctor.add_argument(
+        "--api-key-env", metavar="VAR", help="without --stack/--local: read the API key from this variable"
+    )
+    doctor.add_argument("--record", metavar="FILE", help="write the server's contract (.json, or .yaml) to FILE")
+    doctor.add_argument("--contract", metavar="FILE", help="check a recorded contract offline instead of a server")
+    doctor.add_argument(
+        "--smoke", action="store_true", help="open, update and close a mode: test incident, reading every answer"
+    )
+    doctor.add_argument("--page", metavar="PATH_ID", help="with --smoke: also page this (test) escalation path")
     doctor.set_defaults(handler=cmd_doctor)
     return parser
 
