@@ -4,6 +4,7 @@ everyone back, and a request the budget turns away is done later, once."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +31,7 @@ def table() -> Iterator[Any]:
     with mock_aws(), serialised_dynamodb_in_process():
         resource = boto3.resource("dynamodb", region_name="eu-west-1")
         created = resource.create_table(
-            TableName="state",
+            TableName=f"budget-{uuid.uuid4().hex[:8]}",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             AttributeDefinitions=[
                 {"AttributeName": "pk", "AttributeType": "S"},

@@ -4,6 +4,7 @@ is done later exactly once."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,7 +57,10 @@ def table(moto_aws: None) -> Any:
     key = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
     attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk")]
     return boto3.resource("dynamodb").create_table(
-        TableName="state", KeySchema=key, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST"
+        TableName=f"budget-{uuid.uuid4().hex[:8]}",  # another test may leave a mock active
+        KeySchema=key,
+        AttributeDefinitions=attributes,
+        BillingMode="PAY_PER_REQUEST",
     )
 
 
