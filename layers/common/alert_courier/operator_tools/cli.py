@@ -215,6 +215,41 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manual(args: argparse.Namespace) -> int:
+    from alert_courier.operator_tools.manual import IncidentIoAccess, run_manual
+    from alert_courier.sources import SOURCES
+
+    deployment = find_deployment(args)
+
+    def access() -> IncidentIoAccess:
+        if args.local:
+            from alert_courier.operator_tools.local_stack_probe import ensure_local_simulator
+
+            return IncidentIoAccess(ensure_local_simulator(local_endpoints()), "alert-courier/incident-io-api-key")
+        parameters: dict[str, str] = {}
+        if args.stack:
+            stack = _client("cloudformation", deployment).describe_stacks(StackName=args.stack)["Stacks"][0]
+            parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters", [])}
+        return IncidentIoAccess(
+            parameters.get("McpServerUrl") or os.environ.get("MCP_SERVER_URL", "https://mcp.incident.io/mcp"),
+            parameters.get("IncidentIoApiKeySecretName")
+            or os.environ.get("INCIDENT_IO_API_KEY_SECRET", "alert-courier/incident-io-api-key"),
+        )
+
+    def read_secret(name: str) -> str:
+        return str(_client("secretsmanager", deployment).get_secret_value(SecretId=name).get("SecretString", ""))
+
+    return run_manual(
+        args.command,
+        args,
+        table=_table(deployment),
+        rules=_deployed_rules(args, deployment),
+        access=access,
+        read_secret=read_secret,
+        sources=[args.source] if args.source else list(SOURCES),
+    )
+
+
 class _StaticSecret:
     """A secrets provider holding one value (a key from the environment, for check-config)."""
 
@@ -412,6 +447,28 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--count", type=int, metavar="N", help="stop after N decisions")
     tail.add_argument("--interval", type=float, default=2.0, help="seconds between reads while following")
     tail.set_defaults(handler=cmd_tail)
+
+    from alert_courier.operator_tools.manual import WHAT_IT_DOES
+
+    for operation, effect in WHAT_IT_DOES.items():
+        manual = commands.add_parser(
+            operation,
+            parents=[where],
+            help=f"{effect} (asks first; recorded in history)",
+            description=(
+                f"{operation} GROUP: {effect}. GROUP is a group key (as `status` prints it) or the incident it opened "
+                "(INC-12, its id, or the key its summary prints). Asks for confirmation at a terminal; --yes is "
+                "required without one. Recorded in the group's history as a manual operation, with who and why. "
+                "Running it twice does it once."
+            ),
+        )
+        manual.add_argument("group", metavar="GROUP")
+        manual.add_argument("--yes", action="store_true", help="do not ask (scripts; required without a terminal)")
+        manual.add_argument("--reason", help="why, for the history")
+        manual.add_argument("--by", help="who, for the history (default: $USER)")
+        manual.add_argument("--source", help="the monitoring source, when the group key exists in several")
+        manual.add_argument("--rules", help="rules file (default: the shipped rules and the stack's override)")
+        manual.set_defaults(handler=cmd_manual)
 
     status = commands.add_parser(
         "status",
