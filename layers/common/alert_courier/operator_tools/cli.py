@@ -291,7 +291,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as error:
             raise CliError(f"cannot read the organisation document {args.org}: {error}") from None
         organisation = Organisation.from_resource(document)
-    report = explain(alerts, rules, organisation=organisation)
+    live_state = None
+    if args.state:
+        from alert_courier.aws.dynamodb_stores import GroupStateStore
+
+        if not (args.local or args.stack):
+            raise CliError("--state reads the live state of the group: say where, with --local or --stack NAME")
+        deployment = find_deployment(args)
+        rules = _deployed_rules(args, deployment)
+        live_state = GroupStateStore(_table(deployment)).load
+    report = explain(alerts, rules, organisation=organisation, live_state=live_state)
     print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
     return 0
 
@@ -497,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--rules", help="rules file (default: the bundled one)")
     explain.add_argument("--org", help="a saved config://organisation document, to show real IDs")
     explain.add_argument("--json", action="store_true")
+    explain.add_argument(
+        "--state", action="store_true", help="start from the group's live state (with --local or --stack)"
+    )
+    live = explain.add_mutually_exclusive_group()
+    live.add_argument("--stack", help="with --state: the CloudFormation stack whose state to read")
+    live.add_argument("--local", action="store_true", help="with --state: the local stack started by `make run`")
     explain.set_defaults(handler=cmd_explain)
 
     check = commands.add_parser("check-config", help="validate a rules file (and its calls against a server)")
