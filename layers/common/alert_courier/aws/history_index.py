@@ -1,14 +1,17 @@
-"""How decision records are found by something other than their dedup key: the attributes and pointer items
-`DecisionHistory.record` writes, and the reads `alert-courier history` and `tail` make of them.
+"""How decision records are found by something other than their dedup key: the attributes and items
+`DecisionHistory.record` writes besides the record itself, and the reads `alert-courier history` and `tail` make.
 
-Two global secondary indexes of the state table (template.yaml `StateTable`), both sparse (only history items
-carry their keys) and projecting every attribute:
-  history-by-hour  `history_hour` (the UTC hour recorded, `2026-12-02T07`) / `sk`: every decision in time order,
-                   for `tail`. One partition per hour takes every decision of that hour: DynamoDB allows 1,000
-                   writes/s per partition, several times what dispatch's concurrency (5) can record.
+One global secondary index of the state table (template.yaml `StateTable`), sparse (only history items carry its
+key) and projecting every attribute:
   history-by-group `history_group` (the group's state id; `heartbeat#<name>` for every instance of a heartbeat)
                    / `sk`: every decision of one group or heartbeat, for lookups by group key, incident and
                    heartbeat name. `history_episode` (`<state id>#<generation>`) narrows it to one incident's.
+(Only one: CloudFormation cannot add two indexes to an existing table in one update.)
+
+A copy of each decision in the hour's feed, for `tail` (kept `FEED_DAYS`):
+  feed#<UTC hour, 2026-12-02T07> / <the record's sk>   with `history_pk`, the record's own pk
+One partition takes every decision of that hour: DynamoDB's 1,000 writes/s per partition is several times what
+dispatch's concurrency (5) can record, and adaptive capacity splits a hot one by sort key.
 
 And one pointer item per way an incident is named, written when a decision opens it:
   incident#<reference> / incident       (`INC-12`)
@@ -26,7 +29,7 @@ from typing import Any
 
 from alert_courier.domain.actions import incident_key
 
-BY_HOUR_INDEX = "history-by-hour"
+FEED_DAYS = 2
 BY_GROUP_INDEX = "history-by-group"
 POINTER_SK = "incident"
 HEARTBEAT_GROUP_PREFIX = "heartbeat#"
@@ -36,15 +39,26 @@ def hour_of(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
-def index_attributes(entry: dict[str, Any], recorded: datetime) -> dict[str, Any]:
-    """The attributes a history item carries for the two indexes (none for what an entry does not say)."""
-    attributes: dict[str, Any] = {"history_hour": hour_of(recorded)}
+def index_attributes(entry: dict[str, Any]) -> dict[str, Any]:
+    """The attributes a history item carries for the index (none for what an entry does not say)."""
+    attributes: dict[str, Any] = {}
     group = history_group_of(entry)
     if group:
         attributes["history_group"] = group
     if entry.get("group_id") and entry.get("generation") is not None:
         attributes["history_episode"] = f"{entry['group_id']}#{entry['generation']}"
     return attributes
+
+
+def feed_item(record: dict[str, Any], recorded: datetime) -> dict[str, Any]:
+    """The copy of a history item in its hour's feed (what `tail` reads)."""
+    return {
+        "pk": f"feed#{hour_of(recorded)}",
+        "sk": record["sk"],
+        "history_pk": record["pk"],
+        "entry": record["entry"],
+        "expiration": int(recorded.timestamp()) + FEED_DAYS * 86400,
+    }
 
 
 def history_group_of(entry: dict[str, Any]) -> str | None:
@@ -78,14 +92,15 @@ def incident_pointers(entry: dict[str, Any], source: str, dedup_key: str, expira
 
 
 def _entry_of(item: dict[str, Any]) -> dict[str, Any]:
-    source, _, dedup_key = str(item["pk"]).removeprefix("history#").partition("#")
+    pk = str(item.get("history_pk") or item["pk"])  # a feed copy names its record's
+    source, _, dedup_key = pk.removeprefix("history#").partition("#")
     return {
         **json.loads(item["entry"]),
         "recorded_at": str(item["sk"]).split("#", 1)[0],
         "source": source,
         "dedup_key": dedup_key,
         "_sk": str(item["sk"]),
-        "_pk": str(item["pk"]),
+        "_pk": pk,
     }
 
 
@@ -133,7 +148,8 @@ class HistoryLookups:
         return [_entry_of(item) for item in _query(self._table, **kwargs)]
 
     def recorded_since(self, since: datetime, *, until: datetime | None = None) -> list[dict[str, Any]]:
-        """Every decision recorded at or after `since` (up to `until`, default now), oldest first."""
+        """Every decision recorded at or after `since` (up to `until`, default now; the feed keeps `FEED_DAYS`),
+        oldest first."""
         end = until or datetime.now(UTC)
         entries: list[dict[str, Any]] = []
         hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -142,9 +158,12 @@ class HistoryLookups:
                 _entry_of(item)
                 for item in _query(
                     self._table,
-                    IndexName=BY_HOUR_INDEX,
-                    KeyConditionExpression="history_hour = :hour AND sk >= :since",
-                    ExpressionAttributeValues={":hour": hour_of(hour), ":since": since.astimezone(UTC).isoformat()},
+                    KeyConditionExpression="pk = :feed AND sk >= :since",
+                    ExpressionAttributeValues={
+                        ":feed": f"feed#{hour_of(hour)}",
+                        ":since": since.astimezone(UTC).isoformat(),
+                    },
+                    ConsistentRead=True,
                 )
             ]
             hour += timedelta(hours=1)

@@ -1,8 +1,9 @@
 """`alert-courier tail`: decisions as they are recorded, one line each — when, source, group, what was decided
 (opened, joined, suppressed, resolved, a repeat …), the actions and the incident — following new ones.
 
-It polls the history's by-hour index (`aws.history_index`). Records are written with their writer's clock and
-the index is eventually consistent, so each poll looks back `OVERLAP` and skips what it has already printed.
+It polls the history's hourly feed (`aws.history_index`). Records are written with their writers' clocks (many
+containers), so one may land a little behind another: each poll looks back `OVERLAP` and skips what it has
+already printed.
 """
 
 from __future__ import annotations
