@@ -11,6 +11,7 @@ from typing import Any
 
 from alert_courier.aws.history_index import HEARTBEAT_GROUP_PREFIX, HistoryLookups
 from alert_courier.domain.group_state import state_id_for
+from alert_courier.domain.heartbeat_decisions import HEARTBEAT_SOURCE
 
 
 @dataclass
@@ -47,7 +48,7 @@ def find_decisions(lookups: HistoryLookups, key: str, sources: Sequence[str]) ->
     for source in sources:
         found.add(f"dedup key ({source})", lookups.by_dedup_key(source, key))
         found.add(f"group key ({source})", lookups.by_group(state_id_for(source, key)))
-    if "/" not in key:
+    if "/" not in key and HEARTBEAT_SOURCE in sources:
         found.add("heartbeat (every instance)", lookups.by_group(HEARTBEAT_GROUP_PREFIX + key))
     return found
 
