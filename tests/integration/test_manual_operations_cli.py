@@ -65,8 +65,12 @@ def test_ack_acknowledges_the_page_and_cancels_the_pending_level_once(
     assert page["status"] == "acked"
     assert group_state(local_settings_of, payments_group).pending_escalations == []
     responded = tool_calls(local_settings_of).get("escalation_respond", 0)
-    code, line = run(capsys, "ack", group, "--local", "--yes", "--by", "tester")
-    assert code == 0 and line == f"ack group {group!r}: page {page_id} acknowledged (already done: remembered)"
+    code, line = run(capsys, "ack", group, "--local", "--yes", "--by", "tester", "--json")
+    assert (
+        code == 0
+        and json.loads(line)["line"] == f"ack group {group!r}: page {page_id} acknowledged (already done: remembered)"
+    )
+    assert "local-dev-api-key" not in line  # the key it called incident.io with
     assert tool_calls(local_settings_of).get("escalation_respond", 0) == responded
     code, out = run(capsys, "history", group, "--local", "--json")
     manual = [entry["manual"] for entry in json.loads(out) if entry.get("manual")]

@@ -216,36 +216,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_manual(args: argparse.Namespace) -> int:
-    from alert_courier.operator_tools.manual import IncidentIoAccess, run_manual
+    from alert_courier.operator_tools.manual import incident_io_access, run_manual
     from alert_courier.sources import SOURCES
 
     deployment = find_deployment(args)
-
-    def access() -> IncidentIoAccess:
-        if args.local:
-            from alert_courier.operator_tools.local_stack_probe import ensure_local_simulator
-
-            return IncidentIoAccess(ensure_local_simulator(local_endpoints()), "alert-courier/incident-io-api-key")
-        parameters: dict[str, str] = {}
-        if args.stack:
-            stack = _client("cloudformation", deployment).describe_stacks(StackName=args.stack)["Stacks"][0]
-            parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters", [])}
-        return IncidentIoAccess(
-            parameters.get("McpServerUrl") or os.environ.get("MCP_SERVER_URL", "https://mcp.incident.io/mcp"),
-            parameters.get("IncidentIoApiKeySecretName")
-            or os.environ.get("INCIDENT_IO_API_KEY_SECRET", "alert-courier/incident-io-api-key"),
-        )
-
-    def read_secret(name: str) -> str:
-        return str(_client("secretsmanager", deployment).get_secret_value(SecretId=name).get("SecretString", ""))
-
     return run_manual(
         args.command,
         args,
         table=_table(deployment),
         rules=_deployed_rules(args, deployment),
-        access=access,
-        read_secret=read_secret,
+        access=lambda: incident_io_access(args, lambda service: _client(service, deployment), local_endpoints),
         sources=[args.source] if args.source else list(SOURCES),
     )
 

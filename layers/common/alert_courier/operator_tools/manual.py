@@ -21,6 +21,7 @@ from alert_courier.operator_tools.cli_errors import CliError
 from alert_courier.use_cases.manual_operations import ManualOperations, ManualResult
 from alert_courier.use_cases.ports import IncidentTools, Remaining
 
+DEFAULT_API_KEY_SECRET = "alert-courier/incident-io-api-key"  # template.yaml's IncidentIoApiKeySecretName default
 WHAT_IT_DOES = {
     "ack": "acknowledge its pages in incident.io and cancel its pending escalation levels",
     "resolve": "resolve its incident (as its rule's on_resolve says) and end the episode",
@@ -82,20 +83,44 @@ def result_line(result: ManualResult) -> str:
 
 @dataclass(frozen=True)
 class IncidentIoAccess:
-    """Where the deployment's MCP server is and the secret holding its key (the stack's parameters)."""
+    """Where the deployment's MCP server is and how to read its key (the stack's parameters; the local stack's)."""
 
     mcp_url: str
     api_key_secret: str
+    read_secret: Callable[[str], str]
 
 
-def incident_tools(access: IncidentIoAccess, read_secret: Callable[[str], str]) -> IncidentTools:
+def incident_io_access(args: Any, client: Callable[[str], Any], local_endpoints: Callable[[], Any]) -> IncidentIoAccess:
+    """`--local`: the simulator and the key seeded in the local Secrets Manager; `--stack`: the stack's
+    `McpServerUrl` and `IncidentIoApiKeySecretName`; else MCP_SERVER_URL and INCIDENT_IO_API_KEY_SECRET."""
+
+    def read_secret(name: str) -> str:
+        return str(client("secretsmanager").get_secret_value(SecretId=name).get("SecretString", ""))
+
+    if args.local:
+        from alert_courier.operator_tools.local_stack_probe import ensure_local_simulator
+
+        return IncidentIoAccess(ensure_local_simulator(local_endpoints()), DEFAULT_API_KEY_SECRET, read_secret)
+    parameters: dict[str, str] = {}
+    if args.stack:
+        stack = client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
+        parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters", [])}
+    return IncidentIoAccess(
+        parameters.get("McpServerUrl") or os.environ.get("MCP_SERVER_URL", "https://mcp.incident.io/mcp"),
+        parameters.get("IncidentIoApiKeySecretName")
+        or os.environ.get("INCIDENT_IO_API_KEY_SECRET", DEFAULT_API_KEY_SECRET),
+        read_secret,
+    )
+
+
+def incident_tools(access: IncidentIoAccess) -> IncidentTools:
     from alert_courier.aws.api_key import ApiKeySource
     from alert_courier.incident_io.mcp_client import IncidentIoMcp
     from alert_courier.incident_io.retry_policy import RetryPolicy
 
     class _Secret:
         def get(self, name: str, **_options: Any) -> str:
-            return read_secret(name)
+            return access.read_secret(name)
 
     return IncidentIoMcp(
         access.mcp_url,
@@ -112,7 +137,6 @@ def run_manual(
     table: Any,
     rules: RuleSet,
     access: Callable[[], IncidentIoAccess],
-    read_secret: Callable[[str], str],
     sources: Sequence[str],
 ) -> int:
     state = find_group(table, args.group, sources)
@@ -122,7 +146,7 @@ def run_manual(
     from alert_courier.incident_io.executor import IncidentIoExecutor
     from alert_courier.use_cases.runner import ActionRunner
 
-    tools: IncidentTools = _NoIncidentIo() if operation == "forget" else incident_tools(access(), read_secret)
+    tools: IncidentTools = _NoIncidentIo() if operation == "forget" else incident_tools(access())
     runner = ActionRunner(ActionLedger(table), IncidentIoExecutor(tools))
     operations = ManualOperations(GroupStateStore(table), runner, DecisionHistory(table), lambda: rules)
     by = args.by or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
