@@ -128,6 +128,21 @@ def test_forget_calls_nothing_and_the_next_firing_opens_a_new_incident(
     post(local_settings_of, resolved_version(again, alertmanager_resolved))
 
 
+def test_resolve_of_a_payments_group_resolves_its_alert_events_and_its_incident(
+    local_settings_of: Any,
+    payments_group: dict[str, Any],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, line = run(capsys, "resolve", payments_group["groupKey"], "--local", "--yes")
+    assert code == 0, line
+    state = sim(local_settings_of, "state")
+    keys = {f"alertmanager:{fingerprint}" for fingerprint in fingerprints(payments_group)}
+    mine = [alert for alert in state["alerts"] if alert["deduplication_key"] in keys]
+    assert len(mine) == 2 and {alert["status"] for alert in mine} == {"resolved"}
+    assert incidents_for(local_settings_of, payments_group)[0]["status_category"] == "closed"
+    assert group_state(local_settings_of, payments_group).pending_escalations == []
+
+
 def test_without_a_terminal_and_without_yes_nothing_is_done(
     local_stack: Any,
     payments_group: dict[str, Any],  # noqa: F811

@@ -31,6 +31,11 @@ rules:
     match: {{labels: {{team: web}}}}
     actions:
       - open_incident: {{on_resolve: update}}
+  - name: payments
+    match: {{labels: {{team: payments}}}}
+    actions:
+      - alert_event: {{alert_source_config_id: payments-source}}
+      - open_incident
 """
 )
 
@@ -153,3 +158,21 @@ def test_confirmation_asks_at_a_terminal_and_only_yes_goes_ahead() -> None:
     assert confirm("resolve", state, assume_yes=True, stdin=io.StringIO(), stderr=io.StringIO()) is True
     with pytest.raises(CliError, match="refusing to resolve without confirmation: no terminal to ask at; add --yes"):
         confirm("resolve", state, assume_yes=False, stdin=io.StringIO("y\n"), stderr=io.StringIO())
+
+
+def test_resolve_also_resolves_the_rules_alert_events_for_every_alert_still_firing_once() -> None:
+    world, operations, _ = setup()
+    for key in ("pay-1", "pay-2"):
+        world.courier.handle(alert(key, team="payments"))
+    group = state_id_of(alert("pay-1", team="payments").alert, RULES)
+    done = operations.perform("resolve", group, by="bob")
+    assert [a["kind"] for a in done.actions] == ["alert_event", "alert_event", "resolve_incident"]
+    resolved = [
+        (config, event["deduplication_key"])
+        for config, event in world.alert_events.events
+        if event["status"] == "resolved"
+    ]
+    assert resolved == [("payments-source", "alertmanager:pay-1"), ("payments-source", "alertmanager:pay-2")]
+    world.courier.handle(alert("pay-1", "resolved", team="payments"))  # the real resolve: nothing left to send
+    assert operations.perform("resolve", group, by="bob").actions == []
+    assert len(world.alert_events.events) == 4  # two firings, two resolves

@@ -4,11 +4,12 @@ automatic ones have, so the ledger performs each once, whichever came first) and
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from alert_courier.domain.actions import AcknowledgeEscalation, Action, ResolveIncident
+from alert_courier.domain.actions import AcknowledgeEscalation, Action, ResolveIncident, SendAlertEvent
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.incident_specs import resolve_incident_from_spec
 from alert_courier.domain.rules import OpenIncidentSpec, RuleSet
@@ -77,9 +78,10 @@ def episode_incident_spec(state: GroupState, rules: RuleSet) -> OpenIncidentSpec
 
 
 def _resolve(state: GroupState, rules: RuleSet, why: str) -> ManualDecision:
-    """Ends the episode as if every alert of the group had resolved: the incident is resolved as the rule's
-    `on_resolve` says, pending levels and unfinished work are dropped, and the live firings are remembered as
-    resolved, so a re-sent copy of one is stale while a new firing starts a new episode."""
+    """Ends the episode as if every alert of the group had resolved: the rules' alert events are resolved, the
+    incident is resolved as the rule's `on_resolve` says, pending levels and unfinished work are dropped, and the
+    live firings are remembered as resolved, so a re-sent copy of one is stale while a new firing starts a new
+    episode."""
     if not state.firing and not state.incident_open and not state.pending_escalations and not state.unfinished:
         return ManualDecision([], state, [why, "nothing to resolve: the group has no open episode"])
     resolved_through = dict(state.resolved_through)
@@ -95,7 +97,7 @@ def _resolve(state: GroupState, rules: RuleSet, why: str) -> ManualDecision:
         }
     )
     notes = [f"episode ended: {len(state.firing)} firing alert(s) marked resolved"]
-    actions: list[Action] = []
+    actions: list[Action] = [*_resolved_alert_events(state, rules, why)]
     spec = episode_incident_spec(state, rules)
     if state.incident_open and state.incident_id and state.generation >= 1:
         if spec.on_resolve == "none":
@@ -113,6 +115,32 @@ def _resolve(state: GroupState, rules: RuleSet, why: str) -> ManualDecision:
     elif state.incident_id and not state.incident_open:
         notes.append(f"incident {state.incident_reference or state.incident_id} is already closed")
     return ManualDecision(actions, next_state, [why, *notes])
+
+
+def _resolved_alert_events(state: GroupState, rules: RuleSet, why: str) -> list[SendAlertEvent]:
+    """The episode's rules' alert events, resolved for every alert still firing (dispatch would send each one's
+    resolve), so that incident.io's alert sources do not keep them firing."""
+    by_name = {rule.name: rule for rule in rules.rules}
+    configs: list[str] = []
+    for name in state.episode_rules:
+        for spec in by_name[name].actions if name in by_name else rules.default_actions:
+            if spec.alert_event is not None and spec.alert_event.alert_source_config_id not in configs:
+                configs.append(spec.alert_event.alert_source_config_id)
+    return [
+        SendAlertEvent(
+            group_id=state.group_id,
+            alert_source_config_id=config,
+            transition_id=hashlib.sha256(f"manual-resolve\x1f{state.generation}\x1f{key}".encode()).hexdigest(),
+            status="resolved",
+            deduplication_key=f"{state.source}:{key}",
+            title=state.group_key or key,
+            description=why,
+            metadata={"group_key": state.group_key, "resolved_by": why},
+            reason=f"send the resolved alert event for {key!r} to incident.io alert source {config}",
+        )
+        for config in configs
+        for key in sorted(state.firing)
+    ]
 
 
 def _forget(state: GroupState, why: str) -> ManualDecision:

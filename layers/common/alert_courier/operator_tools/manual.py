@@ -19,7 +19,7 @@ from alert_courier.domain.manual_operations import Operation, describe_group
 from alert_courier.domain.rules import RuleSet
 from alert_courier.operator_tools.cli_errors import CliError
 from alert_courier.use_cases.manual_operations import ManualOperations, ManualResult
-from alert_courier.use_cases.ports import IncidentTools, Remaining
+from alert_courier.use_cases.ports import ActionExecutor, Remaining
 
 DEFAULT_API_KEY_SECRET = "alert-courier/incident-io-api-key"  # template.yaml's IncidentIoApiKeySecretName default
 WHAT_IT_DOES = {
@@ -75,6 +75,8 @@ def result_line(result: ManualResult) -> str:
         if action["kind"] == "acknowledge_escalation":
             refused = f" refused by incident.io: {outcome['refused']}" if outcome.get("refused") else ""
             done.append(f"page {action['escalation_id']} acknowledged{again}{refused}")
+        elif action["kind"] == "alert_event":
+            done.append(f"alert event {action['deduplication_key']} resolved{again}")
         elif action["kind"] == "resolve_incident":
             what = "resolved" if action["close"] else "recovery posted, left open"
             done.append(f"incident {outcome.get('incident_reference') or action['incident_id']} {what}{again}")
@@ -88,6 +90,8 @@ class IncidentIoAccess:
     mcp_url: str
     api_key_secret: str
     read_secret: Callable[[str], str]
+    api_url: str = "https://api.incident.io"  # REST: the alert events a resolve sends
+    alert_source_secret_prefix: str = "alert-courier/alert-sources/"
 
 
 def incident_io_access(args: Any, client: Callable[[str], Any], local_endpoints: Callable[[], Any]) -> IncidentIoAccess:
@@ -100,7 +104,9 @@ def incident_io_access(args: Any, client: Callable[[str], Any], local_endpoints:
     if args.local:
         from alert_courier.operator_tools.local_stack_probe import ensure_local_simulator
 
-        return IncidentIoAccess(ensure_local_simulator(local_endpoints()), DEFAULT_API_KEY_SECRET, read_secret)
+        endpoints = local_endpoints()
+        mcp_url = ensure_local_simulator(endpoints)
+        return IncidentIoAccess(mcp_url, DEFAULT_API_KEY_SECRET, read_secret, api_url=endpoints.simulator_url)
     parameters: dict[str, str] = {}
     if args.stack:
         stack = client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
@@ -110,24 +116,39 @@ def incident_io_access(args: Any, client: Callable[[str], Any], local_endpoints:
         parameters.get("IncidentIoApiKeySecretName")
         or os.environ.get("INCIDENT_IO_API_KEY_SECRET", DEFAULT_API_KEY_SECRET),
         read_secret,
+        api_url=os.environ.get("INCIDENT_IO_API_URL", "https://api.incident.io"),
+        alert_source_secret_prefix=parameters.get("AlertSourceSecretPrefix") or "alert-courier/alert-sources/",
     )
 
 
-def incident_tools(access: IncidentIoAccess) -> IncidentTools:
+class _Secrets:
+    """A secrets provider (`.get(name)`) over the command's own Secrets Manager client (the deployment's endpoint)."""
+
+    def __init__(self, read_secret: Callable[[str], str]) -> None:
+        self._read = read_secret
+
+    def get(self, name: str, **_options: Any) -> str:
+        return self._read(name)
+
+
+def incident_io_executor(access: IncidentIoAccess) -> ActionExecutor:
+    """The deployment's incident.io: its MCP server with its key, and the REST alert-event endpoint."""
+    from alert_courier.aws.alert_source_tokens import AlertSourceTokens
     from alert_courier.aws.api_key import ApiKeySource
+    from alert_courier.incident_io.alert_events import IncidentIoRest
+    from alert_courier.incident_io.executor import IncidentIoExecutor
     from alert_courier.incident_io.mcp_client import IncidentIoMcp
     from alert_courier.incident_io.retry_policy import RetryPolicy
 
-    class _Secret:
-        def get(self, name: str, **_options: Any) -> str:
-            return access.read_secret(name)
-
-    return IncidentIoMcp(
+    secrets = _Secrets(access.read_secret)
+    tools = IncidentIoMcp(
         access.mcp_url,
-        ApiKeySource(access.api_key_secret, provider=_Secret()),
+        ApiKeySource(access.api_key_secret, provider=secrets),
         call_timeout_seconds=15,
         policy=RetryPolicy(max_attempts=3, budget_seconds=30),
     )
+    rest = IncidentIoRest(access.api_url, AlertSourceTokens(access.alert_source_secret_prefix, provider=secrets))
+    return IncidentIoExecutor(tools, rest)
 
 
 def run_manual(
@@ -146,8 +167,8 @@ def run_manual(
     from alert_courier.incident_io.executor import IncidentIoExecutor
     from alert_courier.use_cases.runner import ActionRunner
 
-    tools: IncidentTools = _NoIncidentIo() if operation == "forget" else incident_tools(access())
-    runner = ActionRunner(ActionLedger(table), IncidentIoExecutor(tools))
+    executor = IncidentIoExecutor(_NoIncidentIo()) if operation == "forget" else incident_io_executor(access())
+    runner = ActionRunner(ActionLedger(table), executor)
     operations = ManualOperations(GroupStateStore(table), runner, DecisionHistory(table), lambda: rules)
     by = args.by or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
     result = operations.perform(operation, state.group_id, by=by, reason=args.reason or "")
