@@ -114,3 +114,11 @@ def test_tail_follows_new_decisions_until_its_count_and_ctrl_c_exits_cleanly(
             if process.poll() is None:
                 process.kill()
                 process.communicate()
+
+
+@pytest.mark.parametrize("option", [["--count", "0"], ["--interval", "0"]])
+def test_tail_refuses_a_count_or_interval_that_never_ends_in_one_line(
+    option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["tail", "--local", *option]) == 1  # refused before looking for the stack
+    assert "--count takes a number of decisions" in capsys.readouterr().err

@@ -152,6 +152,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
     from alert_courier.aws.history_index import HistoryLookups
     from alert_courier.operator_tools.tail import Follower, follow, print_followed
 
+    if (args.count is not None and args.count < 1) or args.interval <= 0:
+        raise CliError("--count takes a number of decisions (1 or more), --interval a number of seconds above 0")
     since = datetime.fromisoformat(_since(args.since))
     follower = Follower(HistoryLookups(_table(find_deployment(args))), since)
     entries = follow(follower, once=args.once, count=args.count, interval=args.interval)
