@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,7 +97,8 @@ def cli_process(stack: Any, *args: str) -> subprocess.Popen[str]:
 def test_tail_follows_new_decisions_until_its_count_and_ctrl_c_exits_cleanly(
     local_stack: Any, alertmanager_firing: dict[str, Any]
 ) -> None:
-    since = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    wait_until(lambda: queue_depth(local_stack) == 0, what="earlier tests' alerts to be decided")
+    since = datetime.now(UTC).isoformat()  # from here on: only this test's decisions
     follower = cli_process(local_stack, "tail", "--local", "--since", since, "--count", "2", "--interval", "0.2")
     idle = cli_process(local_stack, "tail", "--local", "--since", "0s", "--interval", "0.2")
     try:

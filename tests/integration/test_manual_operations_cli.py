@@ -125,7 +125,13 @@ def test_forget_calls_nothing_and_the_next_firing_opens_a_new_incident(
     )
     wait_until(lambda: queue_depth(local_settings_of) == 0, what="the queue to drain")
     assert group_state(local_settings_of, firing).generation == 2
-    post(local_settings_of, resolved_version(again, alertmanager_resolved))
+    resolved = resolved_version(again, alertmanager_resolved)
+    for alert, fired in zip(resolved["alerts"], again["alerts"], strict=True):
+        alert["startsAt"] = fired["startsAt"]  # ends the second episode's firings (else the resolve is stale)
+    assert post(local_settings_of, resolved).status_code == 202
+    wait_until(
+        lambda: group_state(local_settings_of, firing).incident_open is False, what="the second incident to close"
+    )
 
 
 def test_resolve_of_a_payments_group_resolves_its_alert_events_and_its_incident(
