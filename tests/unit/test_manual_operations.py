@@ -12,8 +12,8 @@ from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severi
 from alert_courier.domain.decisions import state_id_of
 from alert_courier.domain.rules import parse_rules
 from alert_courier.operator_tools.cli_errors import CliError
-from alert_courier.operator_tools.manual import confirm
-from alert_courier.use_cases.manual_operations import ManualOperations
+from alert_courier.operator_tools.manual import confirm, result_line
+from alert_courier.use_cases.manual_operations import ManualOperations, ManualResult
 from tests.fakes import DrivenClock, World
 
 PATH = "01HR716FJW92V81E5128Q6RW31"
@@ -176,3 +176,21 @@ def test_resolve_also_resolves_the_rules_alert_events_for_every_alert_still_firi
     world.courier.handle(alert("pay-1", "resolved", team="payments"))  # the real resolve: nothing left to send
     assert operations.perform("resolve", group, by="bob").actions == []
     assert len(world.alert_events.events) == 4  # two firings, two resolves
+
+
+def test_the_result_line_says_what_was_done_and_what_incident_io_refused() -> None:
+    ack = {"kind": "acknowledge_escalation", "escalation_id": "E1"}
+    refused = ManualResult(
+        "ack",
+        "g",
+        ["manual ack by a", "1 pending escalation level(s) cancelled"],
+        [ack],
+        [{"escalation_id": "E1", "acknowledged": False, "refused": "403 Forbidden"}],
+        changed=True,
+    )
+    assert result_line(refused) == (
+        "ack group 'g': page E1 not acknowledged: incident.io refused (403 Forbidden); "
+        "1 pending escalation level(s) cancelled"
+    )
+    failed = ManualResult("resolve", "g", ["manual resolve by a"], error="incident_update: HTTP 503")
+    assert result_line(failed) == "resolve group 'g' failed: incident_update: HTTP 503 (nothing saved; run it again)"

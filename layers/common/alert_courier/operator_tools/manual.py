@@ -72,9 +72,10 @@ def result_line(result: ManualResult) -> str:
     done = []
     for action, outcome in zip(result.actions, result.results, strict=False):
         again = " (already done: remembered)" if outcome.get("remembered") else ""
-        if action["kind"] == "acknowledge_escalation":
-            refused = f" refused by incident.io: {outcome['refused']}" if outcome.get("refused") else ""
-            done.append(f"page {action['escalation_id']} acknowledged{again}{refused}")
+        if action["kind"] == "acknowledge_escalation" and outcome.get("refused"):
+            done.append(f"page {action['escalation_id']} not acknowledged: incident.io refused ({outcome['refused']})")
+        elif action["kind"] == "acknowledge_escalation":
+            done.append(f"page {action['escalation_id']} acknowledged{again}")
         elif action["kind"] == "alert_event":
             done.append(f"alert event {action['deduplication_key']} resolved{again}")
         elif action["kind"] == "resolve_incident":
