@@ -199,11 +199,15 @@ def provision(aws: LocalAws, template: dict[str, Any], *, webhook_token: str = D
             continue
         props = res.get("Properties") or {}
         table_name = f"alert-courier-{name}"
+        indexes = (
+            {"GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in props else {}
+        )
         dynamodb.create_table(
             TableName=table_name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
+            **indexes,
         )
         ttl = props.get("TimeToLiveSpecification")
         if ttl:

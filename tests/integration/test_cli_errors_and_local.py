@@ -192,6 +192,10 @@ def test_check_config_prints_json(capsys: pytest.CaptureFixture[str], tmp_path: 
         ["check-config"],
         ["doctor"],
         ["status"],
+        ["tail"],
+        ["ack", "GROUP"],
+        ["resolve", "GROUP"],
+        ["forget", "GROUP"],
     ],
 )
 def test_every_command_with_output_accepts_json(args: list[str]) -> None:

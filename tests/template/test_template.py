@@ -475,9 +475,19 @@ def test_state_table_has_ttl_pitr_and_is_retained(cfn: dict[str, Any]) -> None:
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
+        {"AttributeName": "history_group", "AttributeType": "S"},
         {"AttributeName": "pk", "AttributeType": "S"},
         {"AttributeName": "sk", "AttributeType": "S"},
     ]
+    # the operator's `history` lookups (aws/history_index.py): every attribute, sorted by the item's sk. One index:
+    # CloudFormation cannot add two to an existing table in one update (DynamoDB creates one per UpdateTable).
+    [index] = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "history-by-group"
+    assert index["KeySchema"] == [
+        {"AttributeName": "history_group", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"]["SSEEnabled"] is True

@@ -4,7 +4,8 @@ escalation timers and heartbeat records.
 One table, keys `pk`/`sk`, TTL attribute `expiration`:
   group#<state id> / state              one alert group's state (`GroupStateStore`)
   action#<action key> / action          a claimed side effect (`ActionLedger`)
-  history#<source>#<dedup key> / <time> one decision (`DecisionHistory`)
+  history#<source>#<dedup key> / <time> one decision (`DecisionHistory`; indexed by group, copied to
+                                        feed#<hour> / <time>, incident#<name> / incident pointers: `history_index`)
   timer / <due at>#<state id>#<generation>#<level>
                                         a pending escalation level, by due time (`EscalationTimers`)
   heartbeat#<name> / ping#<instance>    the last ping of a heartbeat instance (`HeartbeatStore`)
@@ -202,15 +203,22 @@ class DecisionHistory:
         self._table = table
 
     def record(self, source: str, dedup_key: str, entry: dict[str, Any]) -> None:
+        """Also writes what the operator's lookups need (`history_index`): index attributes, incident pointers."""
+        from alert_courier.aws.history_index import feed_item, incident_pointers, index_attributes
+
         now = datetime.now(UTC)
-        self._table.put_item(
-            Item={
-                "pk": f"history#{source}#{dedup_key}",
-                "sk": f"{now.isoformat()}#{entry.get('transition_id', '')[:16]}",
-                "entry": json.dumps(entry, default=str),
-                "expiration": _expiry(HISTORY_DAYS),
-            }
-        )
+        expiration = _expiry(HISTORY_DAYS)
+        for pointer in incident_pointers(entry, source, dedup_key, expiration):
+            self._table.put_item(Item=pointer)
+        item = {
+            "pk": f"history#{source}#{dedup_key}",
+            "sk": f"{now.isoformat()}#{entry.get('transition_id', '')[:16]}",
+            "entry": json.dumps(entry, default=str),
+            "expiration": expiration,
+            **index_attributes(entry),
+        }
+        self._table.put_item(Item=item)
+        self._table.put_item(Item=feed_item(item, now))
 
     def read(self, source: str, dedup_key: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

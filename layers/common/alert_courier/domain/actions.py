@@ -47,6 +47,11 @@ class OpenIncident(_Action):
         return f"open_incident#{self.group_id}#{self.generation}"
 
 
+def incident_key(group_id: str, generation: int) -> str:
+    """The key an incident opened for this group and episode prints in its summary (`alert-courier key: …`)."""
+    return _idempotency_key(f"open_incident#{group_id}#{generation}")
+
+
 def opened_incident_fields(result: dict[str, Any]) -> dict[str, Any]:
     """What a state remembers once an OpenIncident has been performed (group and heartbeat states alike)."""
     return {

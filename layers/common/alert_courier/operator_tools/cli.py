@@ -119,38 +119,48 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 1 if not_found else 0
 
 
-def cmd_history(args: argparse.Namespace) -> int:
+def _table(deployment: Deployment) -> Any:
     import boto3
 
-    from alert_courier.aws.dynamodb_stores import DecisionHistory
+    return boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from alert_courier.aws.history_index import HistoryLookups
+    from alert_courier.domain.heartbeat_decisions import HEARTBEAT_SOURCE
+    from alert_courier.operator_tools.history_lookup import find_decisions, format_found, public
     from alert_courier.sources import SOURCES
 
     deployment = find_deployment(args)
-    table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
-    history = DecisionHistory(table)
-    sources = [args.source] if args.source else list(SOURCES)
-    since = _since(args.since) if args.since else ""
-    entries = [
-        (source, entry)
-        for source in sources
-        for entry in history.read(source, args.dedup_key)
-        if str(entry.get("recorded_at", "")) >= since
-    ]
+    sources = [args.source] if args.source else [*SOURCES, HEARTBEAT_SOURCE]
+    found = find_decisions(HistoryLookups(_table(deployment)), args.key, sources)
+    if args.since:
+        found = found.since(_since(args.since))
     if args.json:
-        print(json.dumps([{"source": source, **entry} for source, entry in entries], indent=2, default=str))
-        return 0 if entries else 1
-    for source, entry in entries:
-        actions = ", ".join(action["kind"] for action in entry.get("actions", [])) or "no action"
-        when = entry.get("recorded_at", "")
-        print(f"{when} {source}/{args.dedup_key} {entry.get('status')}: {'; '.join(entry.get('reasons', []))}")
-        print(
-            f"    actions: {actions}; results: {json.dumps(entry.get('results'), default=str)}"
-            + (f"; error: {entry['error']}" if entry.get("error") else "")
-        )
-    if not entries:
-        print(f"no decisions recorded for {args.dedup_key}", file=sys.stderr)
+        print(json.dumps([public(entry) for entry in found.entries], indent=2, default=str))
+        return 0 if found.entries else 1
+    if not found.entries:
+        print(f"no decisions recorded for {args.key}", file=sys.stderr)
         return 1
+    print("\n".join(format_found(found)))
     return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from alert_courier.aws.history_index import HistoryLookups
+    from alert_courier.operator_tools.tail import Follower, follow, print_followed
+
+    if (args.count is not None and args.count < 1) or args.interval <= 0:
+        raise CliError("--count takes a number of decisions (1 or more), --interval a number of seconds above 0")
+    since = datetime.fromisoformat(_since(args.since))
+    follower = Follower(HistoryLookups(_table(find_deployment(args))), since)
+    entries = follow(follower, once=args.once, count=args.count, interval=args.interval)
+    try:
+        return print_followed(entries, as_json=args.json, write=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:  # Ctrl-C is how one stops following: not an error
+        return 0
 
 
 def _since(text: str) -> str:
@@ -207,6 +217,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manual(args: argparse.Namespace) -> int:
+    from alert_courier.operator_tools.manual import incident_io_access, run_manual
+    from alert_courier.sources import SOURCES
+
+    deployment = find_deployment(args)
+    return run_manual(
+        args.command,
+        args,
+        table=_table(deployment),
+        rules=_deployed_rules(args, deployment),
+        access=lambda: incident_io_access(args, lambda service: _client(service, deployment), local_endpoints),
+        sources=[args.source] if args.source else list(SOURCES),
+    )
+
+
 class _StaticSecret:
     """A secrets provider holding one value (a key from the environment, for check-config)."""
 
@@ -248,7 +273,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as error:
             raise CliError(f"cannot read the organisation document {args.org}: {error}") from None
         organisation = Organisation.from_resource(document)
-    report = explain(alerts, rules, organisation=organisation)
+    live_state = None
+    if args.state:
+        from alert_courier.aws.dynamodb_stores import GroupStateStore
+
+        if not (args.local or args.stack):
+            raise CliError("--state reads the live state of the group: say where, with --local or --stack NAME")
+        deployment = find_deployment(args)
+        rules = _deployed_rules(args, deployment)
+        live_state = GroupStateStore(_table(deployment)).load
+    report = explain(alerts, rules, organisation=organisation, live_state=live_state)
     print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
     return 0
 
@@ -465,11 +499,58 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--all", action="store_true")
     dlq.set_defaults(handler=cmd_dlq)
 
-    history = commands.add_parser("history", parents=[where], help="every decision taken for one alert")
-    history.add_argument("dedup_key")
+    history = commands.add_parser(
+        "history",
+        parents=[where],
+        help="every decision taken for an alert, a group, a heartbeat or an incident",
+        description=(
+            "KEY is looked up every way: an alert's dedup key, a group key, a heartbeat's name (every instance's "
+            "decisions; `name/instance` for one), an incident's reference (INC-12) or id, or the key an incident's "
+            "summary prints (`alert-courier key: alert-courier-…`: that episode's decisions)."
+        ),
+    )
+    history.add_argument("key", metavar="KEY")
     history.add_argument("--source", help="the monitoring source (default: look in every source)")
     history.add_argument("--since", help="only decisions recorded since: an ISO 8601 time or a duration (2h, 1d)")
     history.set_defaults(handler=cmd_history)
+
+    tail = commands.add_parser(
+        "tail",
+        parents=[where],
+        help="decisions as they are recorded, one line each, following new ones (Ctrl-C stops)",
+        description=(
+            "One line per decision: time, source, group key (and the alert's dedup key), status, what was decided "
+            "(opened, joined, suppressed, repeat, stale, resolved, paged, acknowledged, failed, manual …), the "
+            "actions, the incident. Starts with what was recorded since --since (default 10m), then follows."
+        ),
+    )
+    tail.add_argument("--since", default="10m", help="start from: an ISO 8601 time or a duration (default 10m)")
+    tail.add_argument("--once", action="store_true", help="print what is recorded and stop (do not follow)")
+    tail.add_argument("--count", type=int, metavar="N", help="stop after N decisions")
+    tail.add_argument("--interval", type=float, default=2.0, help="seconds between reads while following")
+    tail.set_defaults(handler=cmd_tail)
+
+    from alert_courier.operator_tools.manual import WHAT_IT_DOES
+
+    for operation, effect in WHAT_IT_DOES.items():
+        manual = commands.add_parser(
+            operation,
+            parents=[where],
+            help=f"{effect} (asks first; recorded in history)",
+            description=(
+                f"{operation} GROUP: {effect}. GROUP is a group key (as `status` prints it) or the incident it opened "
+                "(INC-12, its id, or the key its summary prints). Asks for confirmation at a terminal; --yes is "
+                "required without one. Recorded in the group's history as a manual operation, with who and why. "
+                "Running it twice does it once."
+            ),
+        )
+        manual.add_argument("group", metavar="GROUP")
+        manual.add_argument("--yes", action="store_true", help="do not ask (scripts; required without a terminal)")
+        manual.add_argument("--reason", help="why, for the history")
+        manual.add_argument("--by", help="who, for the history (default: $USER)")
+        manual.add_argument("--source", help="the monitoring source, when the group key exists in several")
+        manual.add_argument("--rules", help="rules file (default: the shipped rules and the stack's override)")
+        manual.set_defaults(handler=cmd_manual)
 
     status = commands.add_parser(
         "status",
@@ -498,6 +579,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--rules", help="rules file (default: the bundled one)")
     explain.add_argument("--org", help="a saved config://organisation document, to show real IDs")
     explain.add_argument("--json", action="store_true")
+    explain.add_argument(
+        "--state", action="store_true", help="start from the group's live state (with --local or --stack)"
+    )
+    live = explain.add_mutually_exclusive_group()
+    live.add_argument("--stack", help="with --state: the CloudFormation stack whose state to read")
+    live.add_argument("--local", action="store_true", help="with --state: the local stack started by `make run`")
     explain.set_defaults(handler=cmd_explain)
 
     rule_tests = commands.add_parser(

@@ -1,12 +1,14 @@
 """Dry runs: what alert-courier would do with a payload, using exactly the dispatch function's decision
 (`domain.decisions.decide_alert`, which the dispatch use case calls too).
 
-Nothing here touches AWS or the MCP server; state starts empty and evolves as the alerts are read in order.
+Nothing here touches AWS or the MCP server; state starts empty (or, with `--state`, as the deployment's store
+holds it, read by the command) and evolves as the alerts are read in order.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ from alert_courier.domain.actions import Escalate, OpenIncident, ResolveIncident
 from alert_courier.domain.alert import Alert
 from alert_courier.domain.decisions import apply_results, decide_alert, state_id_of
 from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.manual_operations import describe_group
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_table import UnknownName, planned_calls
@@ -77,8 +80,11 @@ def explain(
     organisation: Organisation | None = None,
     schemas: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
+    live_state: Callable[[str], GroupState] | None = None,
 ) -> list[dict[str, Any]]:
-    return replay(alerts, rules, organisation=organisation, schemas=schemas, now=now).report
+    """`live_state`: where a group's state starts (`--state`: the deployment's, read by the store dispatch reads it
+    through); by default every group starts quiet."""
+    return replay(alerts, rules, organisation=organisation, schemas=schemas, now=now, live_state=live_state).report
 
 
 def replay(
@@ -88,6 +94,7 @@ def replay(
     organisation: Organisation | None = None,
     schemas: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
+    live_state: Callable[[str], GroupState] | None = None,
 ) -> Replay:
     """Each alert decided in order by `decide_alert`, from the state the previous ones left (results invented)."""
     moment = now or datetime.now(UTC)
@@ -96,6 +103,10 @@ def replay(
     pages = opened = closed = 0
     for alert in alerts:
         state_id = state_id_of(alert, rules)
+        starting = None
+        if state_id not in states and live_state is not None:
+            states[state_id] = live_state(state_id)
+            starting = describe_group(states[state_id]) if states[state_id].version else "quiet (nothing stored)"
         state = states.get(state_id) or GroupState(group_id=state_id)
         decision = decide_alert(alert, state, rules, moment)  # the dispatch use case's own decision
         plan = decision.plan
@@ -135,6 +146,7 @@ def replay(
                     "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
                     "intake_notes": list(alert.raw.get("intake_notes", [])),
                 },
+                **({"live_state": starting} if starting is not None else {}),
                 "matched_rules": [matched.rule for matched in plan.matched],
                 "why": plan.explanation,
                 "reasons": decision.reasons,
@@ -155,6 +167,8 @@ def format_report(report: list[dict[str, Any]]) -> str:
                 shown = ", ".join(f"{key}={value!r}" for key, value in sorted(alert[what].items()))
                 lines.append(f"   {what}: {shown}")
         lines += [f"   note: {note}" for note in alert.get("intake_notes", [])]
+        if "live_state" in entry:
+            lines.append(f"   live state of the group: {entry['live_state']}")
         lines.append(f"   rules: {', '.join(entry['matched_rules'])}")
         lines += [f"     - {why}" for why in entry["why"]]
         lines += [f"   decision: {reason}" for reason in entry["reasons"]]

@@ -102,6 +102,9 @@ class Courier:
             results=results,
             error=error,
             intake_notes=[str(note) for note in alert.raw.get("intake_notes", [])],
+            group_id=decision.next_state.group_id,
+            generation=decision.next_state.generation,
+            incident_reference=_incident_reference(decision, results),
         )
         self._history.record(alert.source, alert.dedup_key, entry)
         decision_logger.info(
@@ -116,3 +119,9 @@ class Courier:
                 "error": entry["error"],
             },
         )
+
+
+def _incident_reference(decision: AlertDecision, results: list[dict[str, Any]]) -> str | None:
+    """The group's incident as this decision leaves it: the one it opened, else the one it found open."""
+    opened = [str(result["incident_reference"]) for result in results if result.get("incident_reference")]
+    return opened[-1] if opened else decision.next_state.incident_reference

@@ -84,7 +84,16 @@ class EscalationChecks:
                     raise  # dispatch changed the group meanwhile: decide again; done pages are remembered
             keys = sorted(state.firing)[:HISTORY_KEYS_PER_GROUP] or [state.group_key or state_id]
             if decision.actions or next_state != state:
-                entry = scheduled_entry(report, decision.reasons, decision.actions, results, error)
+                entry = scheduled_entry(
+                    report,
+                    decision.reasons,
+                    decision.actions,
+                    results,
+                    error,
+                    group_id=state.group_id,
+                    generation=state.generation,
+                    incident_reference=state.incident_reference,
+                )
                 for key in keys:
                     self._history.record(state.source or "scheduler", key, entry)
             if error is not None:

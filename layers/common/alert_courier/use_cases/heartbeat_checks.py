@@ -86,7 +86,7 @@ class HeartbeatChecks:
                 (report.missed if decision.next_state.missed else report.recovered).append(before.key)
             next_state = apply_heartbeat_results(decision.next_state, decision.actions, results)
             if error is not None:
-                self._record(before.key, report, decision.reasons, decision.actions, results, error)
+                self._record(next_state, report, decision.reasons, decision.actions, results, error)
                 raise error
             forwarded = False
             if decision.forward is not None and self._forwarder is not None:
@@ -107,21 +107,32 @@ class HeartbeatChecks:
             if forwarded:
                 report.forwarded.append(before.key)
             if decision.actions:
-                self._record(before.key, report, decision.reasons, decision.actions, results, None)
+                self._record(next_state, report, decision.reasons, decision.actions, results, None)
                 logger.info("heartbeat", extra={"heartbeat": before.key, "reasons": decision.reasons})
 
         until_saved(heartbeat_key(spec.name, instance), attempt)
 
     def _record(
         self,
-        key: str,
+        state: HeartbeatState,
         report: RunReport,
         reasons: list[str],
         actions: Sequence[Action],
         results: list[dict[str, Any]],
         error: ActionFailed | None,
     ) -> None:
-        self._history.record(HEARTBEAT_SOURCE, key, scheduled_entry(report, reasons, actions, results, error))
+        entry = scheduled_entry(
+            report,
+            reasons,
+            actions,
+            results,
+            error,
+            group_id=state.state_id,
+            generation=state.generation,
+            incident_reference=state.incident_reference,
+            heartbeat=state.name,
+        )
+        self._history.record(HEARTBEAT_SOURCE, state.key, entry)
 
 
 def scheduled_entry(
@@ -130,7 +141,9 @@ def scheduled_entry(
     actions: Sequence[Action],
     results: list[dict[str, Any]],
     error: ActionFailed | None,
+    **lookups: Any,
 ) -> dict[str, Any]:
+    """`lookups`: `history_entry`'s group_id, generation, incident_reference, heartbeat."""
     return history_entry(
         transition_id=f"scheduled-{report.run_id}",
         correlation_id=report.run_id,
@@ -141,4 +154,5 @@ def scheduled_entry(
         actions=actions,
         results=results,
         error=error,
+        **lookups,
     )

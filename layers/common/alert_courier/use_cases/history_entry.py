@@ -22,8 +22,18 @@ def history_entry(
     error: ActionFailed | str | None,
     group_key: str | None = None,
     intake_notes: Sequence[str] = (),
+    group_id: str | None = None,
+    generation: int | None = None,
+    incident_reference: str | None = None,
+    heartbeat: str | None = None,
+    manual: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`intake_notes`: what ingest dropped or clipped from the payload (decorations), kept with the decision."""
+    """`intake_notes`: what ingest dropped or clipped from the payload (decorations), kept with the decision.
+
+    What `history` and `tail` look decisions up by: `group_id` and `generation` (the group's state and episode;
+    for a heartbeat instance its own state), `incident_reference` (the group's incident when it was decided, e.g.
+    `INC-12`), `heartbeat` (the heartbeat's name, so every instance is found by it), `manual` (an operator's
+    `ack`/`resolve`/`forget`: `{"operation", "by", "reason"}`)."""
     entry: dict[str, Any] = {
         "transition_id": transition_id,
         "correlation_id": correlation_id,
@@ -39,4 +49,12 @@ def history_entry(
         entry["group_key"] = group_key
     if intake_notes:
         entry["intake_notes"] = list(intake_notes)
+    optional = {
+        "group_id": group_id,
+        "generation": generation,
+        "incident_reference": incident_reference,
+        "heartbeat": heartbeat,
+        "manual": manual,
+    }
+    entry.update({name: value for name, value in optional.items() if value is not None})
     return entry
