@@ -144,7 +144,9 @@ def test_a_rule_with_only_a_time_condition_is_not_a_catch_all() -> None:
 
 def test_check_config_names_a_bad_timezone_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: r\n    match:\n      time: {timezone: Europe/Berlinn}\n    actions: [suppress]\n")
+    rules.write_text(
+        "rules:\n  - name: r\n    match:\n      time: {timezone: Europe/Berlinn}\n    actions: [open_incident]\n"
+    )
     assert cli.main(["check-config", str(rules)]) == 1
     out = capsys.readouterr()
     assert "rules.yaml:4" in out.out + out.err and "unknown time zone 'Europe/Berlinn'" in out.out + out.err
