@@ -377,10 +377,17 @@ def test_template_sets_every_required_setting(cfn: dict[str, Any], function_id: 
 def test_http_api_routes_and_throttling(cfn: dict[str, Any]) -> None:
     paths = cfn["Resources"]["WebhookApi"]["Properties"]["Body"]["paths"]
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
-    assert routes == {("POST", "/webhooks/{source}"), ("POST", "/heartbeats/{name}")}
+    assert routes == {
+        ("POST", "/webhooks/{source}"),
+        ("POST", "/heartbeats/{name}"),
+        ("POST", "/maintenance"),
+        ("GET", "/maintenance"),
+        ("DELETE", "/maintenance/{window_id}"),
+    }
     for path, ops in paths.items():
-        uri = ops["post"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        assert "${IngestFunction.Arn}" in uri, path
+        for method, op in ops.items():
+            uri = op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            assert "${IngestFunction.Arn}" in uri, (method, path)
     (stage,) = resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
     assert stage["Properties"]["StageName"] == "$default"
     throttle = stage["Properties"]["DefaultRouteSettings"]
@@ -652,6 +659,9 @@ def test_outputs(cfn: dict[str, Any]) -> None:
     outputs = cfn["Outputs"]
     assert outputs["WebhookUrl"]["Value"] == {
         "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/"
+    }
+    assert outputs["MaintenanceUrl"]["Value"] == {
+        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/maintenance"
     }
     assert outputs["AlertQueueUrl"]["Value"] == {"Ref": "AlertQueue"}
     assert outputs["AlertDeadLetterQueueUrl"]["Value"] == {"Ref": "AlertDeadLetterQueue"}

@@ -56,6 +56,9 @@ class IncidentIoSettings(EnvironmentSettings):
     alert_source_secret_prefix: str = "alert-courier/alert-sources/"
     incident_io_api_url: str = "https://api.incident.io"
     action_memory_days: int = Field(default=14, gt=0, description="how long a completed action is remembered")
+    maintenance_cache_seconds: float = Field(
+        default=30.0, ge=0, description="how long a container reuses its read of the maintenance windows"
+    )
 
 
 class DispatchSettings(IncidentIoSettings):
