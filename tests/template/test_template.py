@@ -66,6 +66,7 @@ FUNCTION_ENV = {
         "MCP_SERVER_URL": {"Ref": "McpServerUrl"},
         "ALERT_SOURCE_SECRET_PREFIX": {"Ref": "AlertSourceSecretPrefix"},
         "RULES_PARAMETER": {"Ref": "RulesParameter"},
+        "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
     },
 }
 
@@ -465,6 +466,8 @@ def test_queue_send_permissions(cfn: dict[str, Any]) -> None:
     # alerts itself (with a reason attached).
     assert _sqs_send_targets(function_role(cfn, "IngestFunction")) == {"AlertQueue", "IngestFailedEventsQueue"}
     assert _sqs_send_targets(function_role(cfn, "DispatchFunction")) == {"AlertDeadLetterQueue"}
+    # the scheduler dead-letters a maintenance window's held alert that can never be acted on at the end
+    assert _sqs_send_targets(function_role(cfn, "SchedulerFunction")) == {"AlertDeadLetterQueue"}
 
 
 def test_state_table_has_ttl_pitr_and_is_retained(cfn: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ from alert_courier.domain.maintenance import (
     window_holding,
 )
 from alert_courier.domain.rules import parse_rules
-from alert_courier.use_cases.maintenance import CachedWindows, MaintenanceGate
+from alert_courier.use_cases.maintenance import CachedWindows, MaintenanceGate, WindowEnds
+from alert_courier.use_cases.run_report import RunReport
 from tests.fakes import DrivenClock, World
 
 RULES = parse_rules("rules: [{name: all, actions: [open_incident]}]")
@@ -311,3 +312,31 @@ def test_dispatch_reads_the_windows_once_per_cache_period_not_per_message() -> N
         cached.handle(envelope(f"k{number}", team="payments"))
         ticks[0] += 0.5  # 100 messages over 50 s
     assert world.windows.reads - before == 2
+
+
+def test_a_held_alert_that_can_never_be_acted_on_is_dead_lettered_at_the_end_with_the_reason() -> None:
+    world = world_with(window())
+    dead: list[tuple[str, str]] = []
+    ends = WindowEnds(
+        world.gate, world.windows, dead_letter=lambda held, reason: dead.append((held.alert.dedup_key, reason))
+    )
+    world.gate.handle(envelope("a"))
+    world.clock.advance(minutes=31)
+    world.tools.script("incident_create", "permanent")
+    report = RunReport(now=world.clock())
+    ends.run(report)
+    assert [key for key, _ in dead] == ["a"] and dead[0][1]
+    assert world.windows.holding["mw-00000000000000a1"] == {}  # not retried against incident.io every run
+
+
+def test_a_transient_failure_at_the_end_is_retried_by_the_next_run() -> None:
+    world = world_with(window())
+    world.gate.handle(envelope("a"))
+    world.clock.advance(minutes=31)
+    world.tools.script("incident_create", "transient")
+    first = world.scheduler.run()
+    assert first.errors and world.windows.holding["mw-00000000000000a1"]
+    assert world.windows.by_id["mw-00000000000000a1"].settled_at is None
+    world.clock.advance(minutes=2)
+    world.scheduler.run()
+    assert calls(world) >= 1 and len(world.incidents()) == 1 and world.windows.holding["mw-00000000000000a1"] == {}

@@ -77,6 +77,7 @@ def dispatch_settings() -> DispatchSettings:
 
 class SchedulerSettings(IncidentIoSettings):
     max_timers_per_run: int = Field(default=100, gt=0, description="escalation timers handled per invocation")
+    dead_letter_queue_url: str = Field(default="", description="for held alerts a window's end cannot act on")
 
 
 @lru_cache(maxsize=1)

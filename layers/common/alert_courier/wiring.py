@@ -21,6 +21,7 @@ from alert_courier.aws.dynamodb_stores import (
 )
 from alert_courier.aws.maintenance_store import MaintenanceStore
 from alert_courier.aws.rules_source import RulesSource
+from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.alert_events import IncidentIoRest
 from alert_courier.incident_io.executor import IncidentIoExecutor
@@ -115,9 +116,30 @@ def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, 
         telemetry=telemetry,
         max_timers=settings.max_timers_per_run,
         window_ends=WindowEnds(
-            edge.gate, edge.maintenance, settle_after=timedelta(seconds=2 * settings.maintenance_cache_seconds + 30)
+            edge.gate,
+            edge.maintenance,
+            settle_after=timedelta(seconds=2 * settings.maintenance_cache_seconds + 30),
+            dead_letter=held_dead_letters(settings.dead_letter_queue_url),
         ),
     )
+
+
+def held_dead_letters(queue_url: str) -> Callable[[AlertEnvelope, str], None] | None:
+    """Where the scheduler puts a held alert that can never be acted on (None: it stays held, reported)."""
+    if not queue_url:
+        return None
+    import boto3
+
+    from alert_courier.aws.alert_queue import fitted_body, message_group_id
+    from alert_courier.aws.dead_letters import DeadLetters
+
+    dead_letters = DeadLetters(boto3.client("sqs"), queue_url)
+
+    def send(envelope: AlertEnvelope, reason: str) -> None:
+        body, group = fitted_body(envelope), message_group_id(envelope)  # as dispatch's own dead letters
+        dead_letters.send(body, group_id=group, source_message_id=envelope.alert.transition_id(), reason=reason)
+
+    return send
 
 
 def runner_on(
