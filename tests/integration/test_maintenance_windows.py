@@ -4,6 +4,7 @@ answers (and refusals), a window silencing a matching alert and not another, and
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid
 from typing import Any
@@ -124,3 +125,36 @@ def test_a_window_silences_a_matching_alert_not_another_and_its_end_acts_once(
     )
     scheduler.tick()
     assert len(incidents_for(local_stack, covered)) == 1
+
+
+def test_the_silence_command_adds_lists_and_expires_windows(
+    local_settings_of: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alert_courier.operator_tools import cli
+
+    tag = uuid.uuid4().hex[:8]
+    added = ["silence", "add", "--local", "--label", f"deploy={tag}", "--duration", "45m", "--reason", "db failover"]
+    assert cli.main([*added, "--created-by", "ops-oncall", "--on-end", "drop", "--json"]) == 0
+    window = json.loads(capsys.readouterr().out)
+    assert window["match"] == {"labels": {"deploy": {"equals": tag}}} and window["on_end"] == "drop"
+    assert window["status"] == "open" and window["created_by"] == "ops-oncall"
+    assert cli.main(["silence", "list", "--local", "--json"]) == 0
+    listed = {w["id"]: w for w in json.loads(capsys.readouterr().out)}
+    assert listed[window["id"]]["held"] == 0 and listed[window["id"]]["reason"] == "db failover"
+    assert cli.main(["silence", "list", "--local"]) == 0
+    assert f"{window['id']}  open" in capsys.readouterr().out
+    # the API lists what the command wrote: one store
+    assert window["id"] in {w["id"] for w in api(local_settings_of, "GET").json()["windows"]}
+
+    assert cli.main(["silence", "expire", window["id"], "--local", "--by", "ops-oncall", "--json"]) == 0
+    ended = json.loads(capsys.readouterr().out)
+    assert ended["status"] == "ended" and ended["expired_by"] == "ops-oncall"
+
+    for argv, message in [
+        (["silence", "add", "--local", "--duration", "1h", "--reason", "r"], "say what the window matches"),
+        ([*added[:-4], "--duration", "soon", "--reason", "r"], "duration: "),
+        ([*added[:-4], "--ends-at", "2020-01-01T00:00:00Z", "--reason", "r"], "ends_at: the window would already"),
+        (["silence", "expire", "mw-0123456789abcdef", "--local"], "no maintenance window 'mw-0123456789abcdef'"),
+    ]:
+        assert cli.main(argv) == 1, argv
+        assert message in capsys.readouterr().err, argv

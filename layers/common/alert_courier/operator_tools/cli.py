@@ -153,6 +153,17 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_silence(args: argparse.Namespace) -> int:
+    import boto3
+
+    from alert_courier.aws.maintenance_store import MaintenanceStore
+    from alert_courier.operator_tools import silence
+
+    deployment = find_deployment(args)
+    table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
+    return silence.run(args, MaintenanceStore(table))
+
+
 def _since(text: str) -> str:
     """`--since`: an ISO 8601 time, or a duration back from now (`90m`, `2h`, `1d`), as a sortable UTC time."""
     from datetime import UTC, datetime
@@ -379,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--source", help="the monitoring source (default: look in every source)")
     history.add_argument("--since", help="only decisions recorded since: an ISO 8601 time or a duration (2h, 1d)")
     history.set_defaults(handler=cmd_history)
+
+    from alert_courier.operator_tools import silence
+
+    silence.add_parser(commands, where)
+    commands.choices["silence"].set_defaults(handler=cmd_silence)
 
     status = commands.add_parser(
         "status",
