@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from alert_courier.domain.maintenance import (
 from alert_courier.domain.rules import parse_rules
 from alert_courier.use_cases.maintenance import CachedWindows, MaintenanceGate, WindowEnds
 from alert_courier.use_cases.run_report import RunReport
+from tests.conftest import EVENTS
 from tests.fakes import DrivenClock, World
 
 RULES = parse_rules("rules: [{name: all, actions: [open_incident]}]")
@@ -340,3 +343,22 @@ def test_a_transient_failure_at_the_end_is_retried_by_the_next_run() -> None:
     world.clock.advance(minutes=2)
     world.scheduler.run()
     assert calls(world) >= 1 and len(world.incidents()) == 1 and world.windows.holding["mw-00000000000000a1"] == {}
+
+
+def test_explain_names_the_window_that_holds_an_alert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from alert_courier.operator_tools import cli
+
+    opened = WindowRequest.model_validate(
+        {"match": {"labels": {"instance": "db-1:9100"}}, "duration": "1h", "reason": "disk swap", "created_by": "me"}
+    ).window("mw-00000000000000c3", NOW)
+    saved = tmp_path / "windows.json"
+    saved.write_text(json.dumps({"windows": [{**opened.public(NOW), "held": 0}]}))  # GET /maintenance's answer
+    firing = str(EVENTS / "alertmanager" / "firing.json")
+    during = ["explain", "--source", "alertmanager", firing, "--maintenance", str(saved), "--json"]
+    assert cli.main([*during, "--at", "2026-12-02T10:30:00Z"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report[0]["held_by"] == "mw-00000000000000c3" and report[0]["calls"] == []
+    assert "held by maintenance window mw-00000000000000c3 ('disk swap', by me)" in report[0]["reasons"][0]
+    assert [call["tool"] for call in report[1]["calls"]] == ["incident_create"]  # db-2: not covered, opens
+    assert cli.main([*during, "--at", "2026-12-02T11:00:00Z"]) == 0  # the window is over then
+    assert [call["tool"] for call in json.loads(capsys.readouterr().out)[0]["calls"]] == ["incident_create"]

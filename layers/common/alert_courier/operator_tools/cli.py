@@ -259,7 +259,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as error:
             raise CliError(f"cannot read the organisation document {args.org}: {error}") from None
         organisation = Organisation.from_resource(document)
-    report = explain(alerts, rules, organisation=organisation)
+    windows = None
+    if args.maintenance:
+        from alert_courier.operator_tools.explain import windows_from_document
+
+        try:
+            windows = windows_from_document(json.loads(Path(args.maintenance).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, ExplainError) as error:
+            raise CliError(f"cannot read the maintenance windows {args.maintenance}: {error}") from None
+    at = None
+    if args.at:
+        from datetime import UTC, datetime
+
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise CliError(f"--at {args.at!r}: give an ISO 8601 time, e.g. 2026-12-02T10:00:00Z") from None
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    report = explain(alerts, rules, organisation=organisation, windows=windows, now=at)
     print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
     return 0
 
@@ -422,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--source", required=True)
     explain.add_argument("--rules", help="rules file (default: the bundled one)")
     explain.add_argument("--org", help="a saved config://organisation document, to show real IDs")
+    explain.add_argument(
+        "--maintenance", help="maintenance windows (GET /maintenance or `silence list --json`): which hold what"
+    )
+    explain.add_argument("--at", help="decide as at this ISO 8601 time (default: now; windows are judged then)")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(handler=cmd_explain)
 

@@ -16,7 +16,8 @@ from alert_courier.domain.actions import Escalate, OpenIncident
 from alert_courier.domain.alert import Alert
 from alert_courier.domain.decisions import apply_results, decide_alert, state_id_of
 from alert_courier.domain.group_state import GroupState
-from alert_courier.domain.rules import RuleSet
+from alert_courier.domain.maintenance import MaintenanceWindow, holding_reasons, window_holding
+from alert_courier.domain.rules import RuleSet, plan_for
 from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_table import UnknownName, planned_calls
 from alert_courier.sources import SOURCES
@@ -65,11 +66,26 @@ def explain(
     organisation: Organisation | None = None,
     schemas: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
+    windows: list[MaintenanceWindow] | None = None,
 ) -> list[dict[str, Any]]:
+    """`windows`: maintenance windows to judge at `now`, as dispatch's gate does (a held alert changes no state)."""
     moment = now or datetime.now(UTC)
     states: dict[str, GroupState] = {}
     report = []
     for alert in alerts:
+        window = window_holding(alert, windows or [], moment, rules)
+        if window is not None:
+            plan = plan_for(alert, rules)
+            held: dict[str, Any] = {
+                "alert": _shown(alert, plan.alert.severity.value),
+                "matched_rules": [matched.rule for matched in plan.matched],
+                "why": plan.explanation,
+                "reasons": holding_reasons(window, alert),
+                "calls": [],
+                "held_by": window.id,
+            }
+            report.append(held)
+            continue
         state_id = state_id_of(alert, rules)
         state = states.get(state_id) or GroupState(group_id=state_id)
         decision = decide_alert(alert, state, rules, moment)  # the dispatch use case's own decision
@@ -92,20 +108,7 @@ def explain(
         states[state_id] = apply_results(decision.next_state, decision.actions, results)
         report.append(
             {
-                "alert": {
-                    "source": alert.source,
-                    "dedup_key": alert.dedup_key,
-                    "group_key": alert.group_key,
-                    "status": alert.status.value,
-                    "severity": plan.alert.severity.value,
-                    "title": alert.title,
-                    "labels": alert.labels,
-                    "annotations": alert.annotations,
-                    "links": alert.links,
-                    "started_at": alert.started_at.isoformat() if alert.started_at else None,
-                    "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
-                    "intake_notes": list(alert.raw.get("intake_notes", [])),
-                },
+                "alert": _shown(alert, plan.alert.severity.value),
                 "matched_rules": [matched.rule for matched in plan.matched],
                 "why": plan.explanation,
                 "reasons": decision.reasons,
@@ -113,6 +116,37 @@ def explain(
             }
         )
     return report
+
+
+def _shown(alert: Alert, severity: str) -> dict[str, Any]:
+    return {
+        "source": alert.source,
+        "dedup_key": alert.dedup_key,
+        "group_key": alert.group_key,
+        "status": alert.status.value,
+        "severity": severity,
+        "title": alert.title,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "links": alert.links,
+        "started_at": alert.started_at.isoformat() if alert.started_at else None,
+        "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
+        "intake_notes": list(alert.raw.get("intake_notes", [])),
+    }
+
+
+def windows_from_document(document: Any) -> list[MaintenanceWindow]:
+    """`GET /maintenance`'s answer, `alert-courier silence list --json`'s, or one window."""
+    items = document.get("windows", [document]) if isinstance(document, dict) else document
+    if not isinstance(items, list):
+        raise ExplainError("expected maintenance windows: GET /maintenance's answer or `silence list --json`'s")
+    try:
+        return [
+            MaintenanceWindow.model_validate({k: v for k, v in item.items() if k not in ("status", "held")})
+            for item in items
+        ]
+    except (ValidationError, AttributeError) as error:
+        raise ExplainError(f"not a maintenance window: {str(error).splitlines()[0]}") from None
 
 
 def format_report(report: list[dict[str, Any]]) -> str:
