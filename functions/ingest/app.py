@@ -185,7 +185,7 @@ def list_windows() -> Response[dict[str, Any]]:
     try:
         store = maintenance_store()
         shown = []
-        for window in store.windows():
+        for window in store.all_windows():
             public = window.public(request.received_at)
             if window.settled_at is None:
                 public["held"] = store.held_count(window.id)
@@ -199,11 +199,11 @@ def list_windows() -> Response[dict[str, Any]]:
 def end_window(window_id: str) -> Response[dict[str, Any]]:
     """Ends a window now (idempotent); the scheduler then acts on what it held (`on_end`)."""
     from alert_courier.aws.maintenance_store import UnknownWindow, WindowChanged
-    from alert_courier.ingress.maintenance_api import checked_window_id, unknown_window
+    from alert_courier.ingress.maintenance_api import checked_window_id, unknown_window, who_ended
 
     request = _maintenance_request()
     checked_window_id(window_id)
-    by = str((app.current_event.query_string_parameters or {}).get("by") or "api")[:200]
+    by = who_ended(app.current_event.query_string_parameters)
     try:
         window = maintenance_store().expire(window_id, request.received_at, by)
     except UnknownWindow:

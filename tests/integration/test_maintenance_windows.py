@@ -71,6 +71,8 @@ def test_the_api_refuses_what_it_cannot_use_with_a_reason(local_stack: Any) -> N
         error = answer.json()["error"]
         assert (answer.status_code, error["code"], error["field"]) == (422, "invalid_payload", field), change
         assert words in error["reason"], (change, error)
+    surrogate = api(local_stack, "POST", content=json.dumps(body).replace('"deploy"', '"de\\ud800ploy"').encode())
+    assert (surrogate.status_code, surrogate.json()["error"]["code"]) == (422, "invalid_text")
     unknown = api(local_stack, "DELETE", "/maintenance/mw-0123456789abcdef")
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "unknown_window")
     assert api(local_stack, "DELETE", "/maintenance/../../etc").status_code == 404
@@ -107,7 +109,7 @@ def test_a_window_silences_a_matching_alert_not_another_and_its_end_acts_once(
     listed = {w["id"]: w for w in api(local_stack, "GET").json()["windows"]}
     assert listed[window["id"]]["held"] == 2 and listed[window["id"]]["status"] == "open"
 
-    ended = api(local_stack, "DELETE", f"/maintenance/{window['id']}?by=ci-pipeline")
+    ended = api(local_stack, "DELETE", f"/maintenance/{window['id']}?by=ci-pipeline%07")  # control chars dropped
     assert ended.status_code == 200 and ended.json()["window"]["status"] == "ended"
     assert ended.json()["window"]["expired_by"] == "ci-pipeline"
     assert api(local_stack, "DELETE", f"/maintenance/{window['id']}").status_code == 200  # idempotent

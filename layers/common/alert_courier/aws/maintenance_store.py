@@ -1,14 +1,15 @@
 """Maintenance windows and the alerts they hold, in the state table (keys `pk`/`sk`, TTL attribute `expiration`):
 
-  maintenance / window#<id>                 one window (`MaintenanceWindow` as JSON), kept 30 days past its end
+  maintenance / window#<id>                 a window not yet settled (`MaintenanceWindow` as JSON)
+  maintenance / settled#<id>                a window whose end is done, kept 30 days past its end (listing only)
   maintenance#<id> / held#<transition id>   one alert transition the window holds, until the window's end is done
 
-Listing the windows is one Query on one partition (a few hundred windows at most: `MAX_WINDOWS` open at once).
+What dispatch and the scheduler read, `windows()`, is one Query of the `window#` items only: scheduled, open and
+just-ended windows (at most `MAX_WINDOWS` open or scheduled at once), however many ended ones are kept.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from alert_courier.domain.maintenance import MaintenanceWindow, new_window_id
 from alert_courier.use_cases.maintenance import HeldAlert
 
 WINDOWS_PK = "maintenance"
+LIVE = "window#"
+SETTLED = "settled#"
 KEPT_AFTER_END = timedelta(days=30)
 
 
@@ -42,9 +45,17 @@ class MaintenanceStore:
     # ---- windows ---------------------------------------------------------------------------------------
 
     def windows(self) -> list[MaintenanceWindow]:
+        """The windows not yet settled (what dispatch and the scheduler need)."""
+        return self._query(LIVE)
+
+    def all_windows(self) -> list[MaintenanceWindow]:
+        """Also the settled ones kept for 30 days after their end (`GET /maintenance`, `silence list --all`)."""
+        return sorted(self._query(LIVE) + self._query(SETTLED), key=lambda window: (window.starts_at, window.id))
+
+    def _query(self, prefix: str) -> list[MaintenanceWindow]:
         query: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :window)",
-            "ExpressionAttributeValues": {":pk": WINDOWS_PK, ":window": "window#"},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": WINDOWS_PK, ":prefix": prefix},
             "ConsistentRead": True,
         }
         found: list[MaintenanceWindow] = []
@@ -56,12 +67,13 @@ class MaintenanceStore:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def window(self, window_id: str) -> MaintenanceWindow:
-        item = self._table.get_item(Key={"pk": WINDOWS_PK, "sk": f"window#{window_id}"}, ConsistentRead=True).get(
-            "Item"
-        )
-        if not item:
-            raise UnknownWindow(window_id)
-        return MaintenanceWindow.model_validate_json(str(item["window"]))
+        for prefix in (LIVE, SETTLED):
+            item = self._table.get_item(Key={"pk": WINDOWS_PK, "sk": f"{prefix}{window_id}"}, ConsistentRead=True).get(
+                "Item"
+            )
+            if item:
+                return MaintenanceWindow.model_validate_json(str(item["window"]))
+        raise UnknownWindow(window_id)
 
     @staticmethod
     def new_id() -> str:
@@ -71,7 +83,7 @@ class MaintenanceStore:
         self._table.put_item(
             Item={
                 "pk": WINDOWS_PK,
-                "sk": f"window#{window.id}",
+                "sk": f"{LIVE}{window.id}",
                 "window": window.model_dump_json(by_alias=True),
                 "expiration": _expiry(window),
             },
@@ -84,7 +96,7 @@ class MaintenanceStore:
             self._table.put_item(
                 Item={
                     "pk": WINDOWS_PK,
-                    "sk": f"window#{after.id}",
+                    "sk": f"{LIVE}{after.id}",
                     "window": after.model_dump_json(by_alias=True),
                     "expiration": _expiry(after),
                 },
@@ -103,7 +115,7 @@ class MaintenanceStore:
         for _ in range(5):
             before = self.window(window_id)
             after = before.expired(now, by)
-            if after == before:
+            if after == before or before.settled_at is not None:
                 return before
             try:
                 return self._replace(before, after)
@@ -112,9 +124,37 @@ class MaintenanceStore:
         raise WindowChanged(window_id)
 
     def settle(self, window: MaintenanceWindow, now: datetime) -> None:
-        # WindowChanged: another run settled it, or it was changed (ended early): the next run looks again.
-        with contextlib.suppress(WindowChanged):
-            self._replace(window, window.model_copy(update={"settled_at": now}))
+        """Moves the window out of what dispatch reads (`window#` → `settled#`), if nobody changed it meanwhile."""
+        settled = window.model_copy(update={"settled_at": now})
+        try:
+            self._table.meta.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table.name,
+                            "Key": {"pk": WINDOWS_PK, "sk": f"{LIVE}{window.id}"},
+                            "ConditionExpression": "#w = :before",
+                            "ExpressionAttributeNames": {"#w": "window"},
+                            "ExpressionAttributeValues": {":before": window.model_dump_json(by_alias=True)},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": {
+                                "pk": WINDOWS_PK,
+                                "sk": f"{SETTLED}{window.id}",
+                                "window": settled.model_dump_json(by_alias=True),
+                                "expiration": _expiry(settled),
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            # Another run settled it, or it was changed (ended early): the next run looks again.
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
 
     # ---- what windows hold ------------------------------------------------------------------------------
 

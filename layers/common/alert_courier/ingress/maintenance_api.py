@@ -20,9 +20,11 @@ from alert_courier.ingress.rejection import (
     WebhookRejected,
     body_too_large,
     invalid_json,
+    unrepresentable_text,
     unsupported_media_type,
     wrong_shape,
 )
+from alert_courier.ingress.unicode_text import lone_surrogate_at
 from alert_courier.ingress.webhook import WebhookRequest
 
 MAINTENANCE_SECRET = "maintenance"  # the webhook secret `<prefix>maintenance` authenticates the API
@@ -58,6 +60,9 @@ def read_window_request(request: WebhookRequest, window_id: str, now: datetime) 
         raise invalid_json(str(error)[:120]) from None
     if not isinstance(document, dict):
         raise wrong_shape("(body)", "give a JSON object with match, ends_at or duration, reason and created_by")
+    where = lone_surrogate_at(document)
+    if where is not None:
+        raise unrepresentable_text(where)
     try:
         window_request = WindowRequest.model_validate(document)
     except ValidationError as error:
@@ -69,6 +74,12 @@ def read_window_request(request: WebhookRequest, window_id: str, now: datetime) 
         return window_request.window(window_id, now)
     except WindowTimesInvalid as error:
         raise wrong_shape(error.field, str(error)) from None
+
+
+def who_ended(query: dict[str, str] | None) -> str:
+    """`DELETE …?by=WHO`: printable text, at most 200 characters (default: "api")."""
+    by = "".join(char for char in str((query or {}).get("by") or "") if char.isprintable()).strip()[:200]
+    return by or "api"
 
 
 def too_many_windows(limit: int) -> WebhookRejected:

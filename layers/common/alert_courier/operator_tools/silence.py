@@ -98,7 +98,7 @@ def run(args: argparse.Namespace, store: Any) -> int:
                 f"no maintenance window {args.window_id!r} (see `alert-courier silence list --all`)"
             ) from None
         return _show([window], now, args.json, held=None)
-    windows = [w for w in store.windows() if args.all or w.status(now) != "ended" or w.settled_at is None]
+    windows = store.all_windows() if args.all else store.windows()  # not yet settled: scheduled, open, just ended
     held = {window.id: store.held_count(window.id) for window in windows if window.settled_at is None}
     return _show(windows, now, args.json, held=held)
 
