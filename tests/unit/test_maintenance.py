@@ -362,3 +362,16 @@ def test_explain_names_the_window_that_holds_an_alert(tmp_path: Path, capsys: py
     assert [call["tool"] for call in report[1]["calls"]] == ["incident_create"]  # db-2: not covered, opens
     assert cli.main([*during, "--at", "2026-12-02T11:00:00Z"]) == 0  # the window is over then
     assert [call["tool"] for call in json.loads(capsys.readouterr().out)[0]["calls"]] == ["incident_create"]
+
+
+def test_the_sample_window_body_is_what_the_api_reads() -> None:
+    from alert_courier.ingress.maintenance_api import read_window_request
+    from alert_courier.ingress.webhook import WebhookRequest
+
+    body = (EVENTS / "maintenance" / "deploy-window.json").read_bytes()
+    request = WebhookRequest("maintenance", {"content-type": "application/json"}, body, "c", received_at=NOW)
+    made = read_window_request(request, "mw-00000000000000d4", NOW)
+    assert made.ends_at == NOW + timedelta(minutes=30) and made.on_end == "reevaluate"
+    covered = alert("a").model_copy(update={"labels": {"service": "checkout", "env": "production"}})
+    assert window_holding(covered, [made], NOW) == made
+    assert window_holding(alert("a").model_copy(update={"labels": {"service": "checkout"}}), [made], NOW) is None
