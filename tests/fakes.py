@@ -398,7 +398,13 @@ class World:
         self.courier = Courier(self.states, self.runner, self.history, lambda: self.rules, clock=self.clock)
         # Dispatch's entry as wired: the courier behind the maintenance windows (read fresh: no cache here).
         self.gate = MaintenanceGate(
-            self.courier, self.windows, self.windows.windows, self.history, lambda: self.rules, clock=self.clock
+            self.courier,
+            self.windows,
+            self.windows.windows,
+            self.history,
+            lambda: self.rules,
+            clock=self.clock,
+            telemetry=self.telemetry,
         )
         self.window_ends = WindowEnds(self.gate, self.windows, settle_after=timedelta(minutes=1))
         self.scheduler = Scheduler(

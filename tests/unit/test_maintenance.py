@@ -176,7 +176,7 @@ def test_a_covered_alert_is_recorded_not_acted_on_and_another_is_acted_on() -> N
     world = world_with(window())
     outcome = world.gate.handle(envelope("a"))
     assert outcome["held_by"] == "mw-00000000000000a1" and outcome["actions"] == []
-    assert world.tools.calls == []
+    assert world.tools.calls == [] and world.telemetry.total("AlertsHeld") == 1
     (entry,) = world.history.read("alertmanager", "a")
     assert "held by maintenance window mw-00000000000000a1 ('deploy 42', by ci)" in entry["reasons"][0]
     assert "labels.team 'ops' matches" in entry["reasons"][0]

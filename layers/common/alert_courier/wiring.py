@@ -85,7 +85,9 @@ def incident_io_edge(
     )
     courier = Courier(groups, runner, history, rules)
     maintenance = MaintenanceStore(table)
-    gate = maintenance_gate(courier, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds)
+    gate = maintenance_gate(
+        courier, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds, telemetry=telemetry
+    )
     return IncidentIoEdge(incident_io, rest, rules, groups, history, runner, courier, gate, maintenance)
 
 
@@ -97,10 +99,13 @@ def maintenance_gate(
     *,
     cache_seconds: float,
     clock: Clock | None = None,
+    telemetry: Telemetry | None = None,
 ) -> MaintenanceGate:
     """The courier behind the maintenance windows, read from `store` at most every `cache_seconds`."""
     windows = CachedWindows(store, seconds=cache_seconds)
-    return MaintenanceGate(courier, store, windows, history, rules, clock=clock or (lambda: datetime.now(UTC)))
+    return MaintenanceGate(
+        courier, store, windows, history, rules, clock=clock or (lambda: datetime.now(UTC)), telemetry=telemetry
+    )
 
 
 def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, telemetry: Telemetry) -> Scheduler:

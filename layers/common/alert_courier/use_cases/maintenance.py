@@ -23,8 +23,9 @@ from alert_courier.domain.maintenance import MaintenanceWindow, at_end, holding_
 from alert_courier.domain.rules import RuleSet
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.history_entry import history_entry
-from alert_courier.use_cases.ports import Clock, History, Remaining
+from alert_courier.use_cases.ports import Clock, History, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport, out_of_time
+from alert_courier.use_cases.telemetry import NoTelemetry
 
 logger = logging.getLogger("alert_courier")
 WINDOW_CACHE_SECONDS = 30.0
@@ -86,7 +87,9 @@ class MaintenanceGate:
         rules: Callable[[], RuleSet],
         *,
         clock: Clock = lambda: datetime.now(UTC),
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry: Telemetry = telemetry or NoTelemetry()
         self._courier = courier
         self._store = store
         self._windows = windows
@@ -113,6 +116,7 @@ class MaintenanceGate:
         self._store.hold(window, envelope)  # before the history: a failed write is redelivered, not lost
         reasons = holding_reasons(window, alert)
         self._record(envelope, reasons)
+        self._telemetry.count("AlertsHeld", source=alert.source)
         logger.info("held by a maintenance window", extra={"dedup_key": alert.dedup_key, "window": window.id})
         return {"reasons": reasons, "actions": [], "results": [], "held_by": window.id}
 
