@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.errors import ActionFailed
 from alert_courier.domain.maintenance import (
     MaintenanceWindow,
     WindowRequest,
@@ -375,3 +376,19 @@ def test_the_sample_window_body_is_what_the_api_reads() -> None:
     covered = alert("a").model_copy(update={"labels": {"service": "checkout", "env": "production"}})
     assert window_holding(covered, [made], NOW) == made
     assert window_holding(alert("a").model_copy(update={"labels": {"service": "checkout"}}), [made], NOW) is None
+
+
+def test_a_resolve_in_a_window_finishes_what_a_failure_left_undone_before_it() -> None:
+    """Found by the model-based test: the create decided before the window is that earlier episode's work."""
+    world = World(RULES, clock=DrivenClock(NOW - timedelta(minutes=5)))
+    world.tools.script("incident_create", "transient")
+    with pytest.raises(ActionFailed):
+        world.gate.handle(envelope("a"))  # redelivered later; the create stays undone in the group's state
+    world.clock.advance(minutes=5)
+    world.windows.add(window())
+    world.gate.handle(envelope("a", "resolved"))  # resolves: close
+    assert [i["incident_status"]["category"] for i in world.incidents()] == ["closed"]
+    assert world.gate.handle(envelope("a"))["held_by"] == "mw-00000000000000a1"  # the redelivery: held, stale
+    world.clock.advance(minutes=31)
+    world.scheduler.run()
+    assert [i["incident_status"]["category"] for i in world.incidents()] == ["closed"]
