@@ -16,6 +16,16 @@ The oracle:
   a critical payments episode paged its first level exactly once, and its second level exactly once unless a
   person acknowledged (in incident.io, or by an acknowledgement incident.io accepted); a group whose messages
   were all delivered in sender order opened no more incidents than it had episodes.
+
+Maintenance windows (README "Maintenance windows"): one at a time covers the `ops` group (on_end reevaluate or
+drop, resolves close or hold), opened and ended between steps on the driven clock. The oracle adds:
+- always: while a window is open, every `ops` message dispatch handles that the window covers is held (a firing,
+  or a resolve when it holds resolves) and no `ops` episode that started after the window opened has an open
+  incident (an earlier episode's unfinished work, e.g. a create that failed, may be finished by a resolve);
+- when a `drop` window's end is processed, no `ops` episode that started since has an open incident;
+- at quiescence (every window ended and processed): with only `reevaluate` windows, `ops` obeys the end-state rule
+  above (an incident is open exactly while the group still fires); after a `drop` window, an `ops` incident is
+  open only if the group fires (what was dropped may leave a firing group without one: "drop forgets").
 """
 
 from __future__ import annotations
@@ -30,10 +40,11 @@ from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from alert_courier.domain.actions import Escalate
+from alert_courier.domain.actions import Escalate, OpenIncident
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.group_state import state_id_for
+from alert_courier.domain.maintenance import WindowRequest
 from alert_courier.domain.rules import parse_rules
 from tests.fakes import Crash, World
 
@@ -101,6 +112,9 @@ class Model:
     delivered: dict[str, int] = field(default_factory=dict)  # highest serial delivered per group
     human_acked: set[str] = field(default_factory=set)  # incident ids whose page a person acknowledged
     acknowledged: set[tuple[str, int]] = field(default_factory=set)  # (group, episode) an acknowledgement ended
+    window: dict[str, Any] | None = None  # the open maintenance window: id, on_end, resolves, ops incidents then
+    windows_opened: int = 0
+    dropped: bool = False  # a `drop` window has ended in this sequence
 
 
 def event(what: str) -> None:
@@ -204,7 +218,8 @@ class EndStateMachine(RuleBasedStateMachine):
             self.model.reordered.add(message.group)
         self.model.delivered[message.group] = max(last, message.serial)
         try:
-            outcome = self.w.courier.handle(message.envelope)
+            outcome = self.w.gate.handle(message.envelope)  # dispatch's entry: the courier behind the windows
+            self._check_held(message, outcome)
             if message.envelope.alert.status is AlertStatus.ACKNOWLEDGED:
                 self._note_acknowledgement(message)
             for kind in outcome["actions"]:
@@ -224,6 +239,21 @@ class EndStateMachine(RuleBasedStateMachine):
             event(f"redelivered after {type(failure).__name__}")
             if message not in self.queue:
                 self.queue.append(message)  # SQS redelivers after the visibility timeout
+
+    def _check_held(self, message: Message, outcome: dict[str, Any]) -> None:
+        """The gate holds exactly what the open window covers."""
+        window = self.model.window
+        status = message.envelope.alert.status
+        covered = (
+            window is not None
+            and message.group == "ops"
+            and (status is AlertStatus.FIRING or (status is AlertStatus.RESOLVED and window["resolves"] == "hold"))
+        )
+        assert (outcome.get("held_by") == (window or {}).get("id")) if covered else "held_by" not in outcome, (
+            f"{message.group} {status.value}: held_by {outcome.get('held_by')!r}, window {window}"
+        )
+        if covered:
+            event(f"held by a window ({status.value})")
 
     def _note_acknowledgement(self, message: Message) -> None:
         """Whether the acknowledgement ended the pending levels: incident.io accepted it, or nothing was paged
@@ -289,6 +319,94 @@ class EndStateMachine(RuleBasedStateMachine):
         with contextlib.suppress(Crash):  # the scheduler's container died; its claims expire
             self.w.scheduler.run()
 
+    # ---- maintenance windows (a deploy tool's POST and DELETE) -------------------------------------------
+
+    def _nothing_held(self) -> bool:
+        return all(not self.w.windows.held(window.id) for window in self.w.windows.windows())
+
+    @precondition(lambda self: self.model.window is None and self.model.windows_opened < 3)
+    @rule(on_end=st.sampled_from(["reevaluate", "drop"]), resolves=st.sampled_from(["close", "hold"]))
+    def open_window(self, on_end: str, resolves: str) -> None:
+        if not self._nothing_held():  # one window's alerts at a time: its end is checked on its own
+            return
+        self.model.windows_opened += 1
+        request = WindowRequest.model_validate(
+            {
+                "match": {"labels": {"team": "ops"}},
+                "duration": "1d",  # ended by `end_window` (or at quiescence)
+                "reason": "deploy",
+                "created_by": "model",
+                "on_end": on_end,
+                "resolves": resolves,
+            }
+        )
+        window = self.w.windows.add(request.window(f"mw-{self.model.windows_opened:016x}", self.w.clock()))
+        self.model.window = {"id": window.id, "on_end": on_end, "resolves": resolves, "episode": self._ops_episode()}
+        event(f"window opened ({on_end}, resolves {resolves})")
+
+    @precondition(lambda self: self.model.window is not None)
+    @rule(key=st.sampled_from(KEYS), fires=st.booleans())
+    def covered_alert_arrives(self, key: str, fires: bool) -> None:
+        """An `ops` firing or resolve sent and delivered once while the window is open (the deploy's alerts)."""
+        if fires:
+            self.fire("ops", key, critical=False)
+        else:
+            self.resolve("ops", key, names_its_firing=True)
+        if self.queue and self.queue[-1].group == "ops" and self.queue[-1].serial == self.serial:
+            message = self.queue.pop()
+            self._handle(message)
+
+    @precondition(lambda self: self.model.window is not None)
+    @rule(run_scheduler=st.booleans())
+    def end_window(self, run_scheduler: bool) -> None:
+        """`DELETE /maintenance/<id>`; the scheduler acts on the window's end at its next run (now, or later)."""
+        window = self.model.window
+        assert window is not None
+        self.w.windows.expire(window["id"], self.w.clock(), "model")
+        self.model.window = None
+        if window["on_end"] == "drop":
+            self.model.dropped = True
+        episode = self._ops_episode()
+        if run_scheduler:
+            with contextlib.suppress(Crash):
+                self.w.scheduler.run()
+            if window["on_end"] == "drop":
+                opened = self._open_ops_incidents_after(episode)
+                assert not opened, f"a drop window's end opened {opened}"
+        event(f"window ended ({window['on_end']})")
+
+    @invariant()
+    def nothing_opens_while_a_window_holds(self) -> None:
+        if self.world is None or self.model.window is None:
+            return
+        opened = self._open_ops_incidents_after(self.model.window["episode"])
+        assert not opened, f"ops incident(s) {opened} opened while a maintenance window holds the group"
+
+    def _ops_episode(self) -> int:
+        return self.w.states.load(state_id_for("alertmanager", "ops")).generation
+
+    def _open_ops_incidents_after(self, episode: int) -> list[str]:
+        """Open `ops` incidents of episodes that started after `episode` (an episode's own work, decided before a
+        window opened and left undone by a failure, may still be finished during it: README)."""
+        group_id = state_id_for("alertmanager", "ops")
+        earlier = {
+            OpenIncident(
+                group_id=group_id, generation=generation, name="", summary="", severity="warning", reason=""
+            ).idempotency_key
+            for generation in range(1, episode + 1)
+        }
+        return [
+            incident["id"]
+            for record in self.w.tools.simulator.state.incidents.values()
+            if (incident := record.incident)["name"].startswith("ops: ")
+            and self._is_open(incident)
+            and not set(re.findall(r"alert-courier key: (\S+)", record.arguments.get("summary", ""))) & earlier
+        ]
+
+    @staticmethod
+    def _is_open(incident: dict[str, Any]) -> bool:
+        return incident["incident_status"]["category"] not in ("closed", "declined")
+
     # ---- reading the world -------------------------------------------------------------------------------
 
     def _escalations(self) -> list[Any]:
@@ -352,6 +470,8 @@ class EndStateMachine(RuleBasedStateMachine):
 
     def quiesce(self) -> None:
         self.w.tools.clear_scripts()
+        if self.model.window is not None:
+            self.end_window(run_scheduler=False)
         for _ in range(6):
             self.w.clock.advance(minutes=2)  # past every crashed worker's lease
             for message in list(self.queue):
@@ -360,10 +480,11 @@ class EndStateMachine(RuleBasedStateMachine):
             self.replay_dead_letters() if self.dead_letters else None
             if not self.queue and not self.dead_letters:
                 break
-        self.w.clock.advance(minutes=20)  # past every pending level's due time
+        self.w.clock.advance(minutes=20)  # past every pending level's due time (and every window's settling)
         self.w.scheduler.run()
         self.w.scheduler.run()
         assert self.queue == [] and self.dead_letters == [], "messages neither acted on nor dead-lettered"
+        assert self._nothing_held(), "a maintenance window's end left alerts held"
 
     def check_end_state(self) -> None:
         for group in GROUPS:
@@ -371,10 +492,14 @@ class EndStateMachine(RuleBasedStateMachine):
                 continue
             firing = [t for (g, _), t in self.model.keys.items() if g == group and t.firing]
             incident = self._open_incident(group)
+            if group == "ops" and self.model.dropped:  # "drop forgets": a firing group may have no incident
+                assert incident is None or firing, "ops: an incident open while nothing fires"
+                continue
             assert (incident is not None) == bool(firing), (
                 f"{group}: incident {'open' if incident else 'closed'} while {len(firing)} alert(s) fire"
             )
-            if group not in self.model.reordered:
+            # A window's held alerts join their group only at its end, so an episode can span two incidents then.
+            if group not in self.model.reordered and not (group == "ops" and self.model.windows_opened):
                 assert len(self._incidents(group)) <= self.model.episodes.get(group, 0), f"{group}: extra incidents"
             if incident is None:
                 continue

@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.errors import ActionBusy, GroupTooLarge, StaleState
 from alert_courier.domain.escalation_timers import Timer, timers_for
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.heartbeat_decisions import HeartbeatState
+from alert_courier.domain.maintenance import MaintenanceWindow
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, kind_for_status
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.maintenance import HeldAlert, MaintenanceGate, WindowEnds
 from alert_courier.use_cases.ports import Claim, HeartbeatRecords, Remaining
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
@@ -173,6 +176,49 @@ class InMemoryHeartbeats:
         saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
         self.states.setdefault(state.name, {})[state.instance] = saved
         return saved
+
+
+class InMemoryWindows:
+    """Maintenance windows and what they hold, as `aws.maintenance_store.MaintenanceStore` keeps them."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, MaintenanceWindow] = {}
+        self.holding: dict[str, dict[str, AlertEnvelope]] = {}
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def windows(self) -> list[MaintenanceWindow]:
+        with self._lock:
+            self.reads += 1
+            return sorted(self.by_id.values(), key=lambda window: (window.starts_at, window.id))
+
+    def add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        with self._lock:
+            self.by_id[window.id] = window
+        return window
+
+    def expire(self, window_id: str, now: datetime, by: str) -> MaintenanceWindow:
+        with self._lock:
+            self.by_id[window_id] = self.by_id[window_id].expired(now, by)
+            return self.by_id[window_id]
+
+    def hold(self, window: MaintenanceWindow, envelope: AlertEnvelope) -> None:
+        with self._lock:
+            self.holding.setdefault(window.id, {})[f"held#{envelope.alert.transition_id()}"] = envelope
+
+    def held(self, window_id: str) -> list[HeldAlert]:
+        with self._lock:
+            return [HeldAlert(key, envelope) for key, envelope in self.holding.get(window_id, {}).items()]
+
+    def release(self, window_id: str, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self.holding.get(window_id, {}).pop(key, None)
+
+    def settle(self, window: MaintenanceWindow, now: datetime) -> None:
+        with self._lock:
+            if self.by_id.get(window.id) == window:
+                self.by_id[window.id] = window.model_copy(update={"settled_at": now})
 
 
 class Crash(BaseException):
@@ -338,6 +384,7 @@ class World:
     telemetry: RecordedTelemetry = field(default_factory=RecordedTelemetry)
     ledger: Any = None
     timers: Any = None
+    windows: Any = field(default_factory=InMemoryWindows)
 
     def __post_init__(self) -> None:
         from alert_courier.incident_io.executor import IncidentIoExecutor
@@ -349,6 +396,17 @@ class World:
         executor = IncidentIoExecutor(self.tools, self.alert_events, self.telemetry)
         self.runner = ActionRunner(self.ledger, executor, self.telemetry)
         self.courier = Courier(self.states, self.runner, self.history, lambda: self.rules, clock=self.clock)
+        # Dispatch's entry as wired: the courier behind the maintenance windows (read fresh: no cache here).
+        self.gate = MaintenanceGate(
+            self.courier,
+            self.windows,
+            self.windows.windows,
+            self.history,
+            lambda: self.rules,
+            clock=self.clock,
+            telemetry=self.telemetry,
+        )
+        self.window_ends = WindowEnds(self.gate, self.windows, settle_after=timedelta(minutes=1))
         self.scheduler = Scheduler(
             heartbeats=HeartbeatChecks(
                 runner=self.runner,
@@ -362,6 +420,7 @@ class World:
             ),
             clock=self.clock,
             telemetry=self.telemetry,
+            window_ends=self.window_ends,
         )
 
     def incidents(self) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ _sqs_config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standa
 queue = AlertQueue(boto3.client("sqs", config=_sqs_config), settings.alert_queue_url)
 webhook_secrets = WebhookSecrets(settings.webhook_secret_prefix)
 _heartbeat_store: Any = None
+_maintenance_store: Any = None
 _rules: Any = None
 
 
@@ -125,6 +126,92 @@ def receive_heartbeat(name: str) -> Response[dict[str, Any]]:
         "correlation_id": request.correlation_id,
     }
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def maintenance_store() -> Any:
+    """Built on the first maintenance request, as the heartbeat store is."""
+    global _maintenance_store
+    if _maintenance_store is None and settings.state_table_name:
+        from alert_courier.aws.maintenance_store import MaintenanceStore
+
+        _maintenance_store = MaintenanceStore(boto3.resource("dynamodb").Table(settings.state_table_name))
+    if _maintenance_store is None:
+        raise RuntimeError("STATE_TABLE_NAME is not set")
+    return _maintenance_store
+
+
+def _maintenance_request() -> WebhookRequest:
+    from alert_courier.ingress.maintenance_api import MAINTENANCE_SECRET, authenticate
+
+    request = WebhookRequest.from_http_api_event(MAINTENANCE_SECRET, app.current_event.raw_event)
+    authenticate(request, webhook_secrets.valid_values, webhook_secrets.reread)
+    return request
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _store_unavailable(error: Exception) -> Response[dict[str, Any]]:
+    logger.error("maintenance store unavailable; asking the caller to retry", extra={"error": type(error).__name__})
+    body = {"error": {"code": "temporarily_unavailable", "reason": "maintenance windows unavailable; retry"}}
+    return _json(503, body, {"Retry-After": "5"})
+
+
+@app.post("/maintenance")
+def open_window() -> Response[dict[str, Any]]:
+    """A maintenance window (silence): what it matches is held while it is open (README "Maintenance windows")."""
+    from alert_courier.domain.maintenance import MAX_WINDOWS
+    from alert_courier.ingress.maintenance_api import read_window_request, too_many_windows
+
+    request = _maintenance_request()
+    try:
+        store = maintenance_store()
+        window = read_window_request(request, store.new_id(), request.received_at)
+        if sum(1 for known in store.windows() if known.status(request.received_at) != "ended") >= MAX_WINDOWS:
+            raise too_many_windows(MAX_WINDOWS)
+        store.add(window)
+    except (BotoCoreError, ClientError, RuntimeError) as error:
+        return _store_unavailable(error)
+    logger.info("maintenance window opened", extra={"window": window.id, "created_by": window.created_by})
+    metrics.add_metric(name="MaintenanceWindowsOpened", unit=MetricUnit.Count, value=1)
+    return _json(201, {"window": window.public(request.received_at), "correlation_id": request.correlation_id})
+
+
+@app.get("/maintenance")
+def list_windows() -> Response[dict[str, Any]]:
+    """Every window kept (scheduled, open, and ended ones for 30 days), with how many alerts each holds."""
+    request = _maintenance_request()
+    try:
+        store = maintenance_store()
+        shown = []
+        for window in store.all_windows():
+            public = window.public(request.received_at)
+            if window.settled_at is None:
+                public["held"] = store.held_count(window.id)
+            shown.append(public)
+    except (BotoCoreError, ClientError, RuntimeError) as error:
+        return _store_unavailable(error)
+    return _json(200, {"windows": shown, "correlation_id": request.correlation_id})
+
+
+@app.delete("/maintenance/<window_id>")
+def end_window(window_id: str) -> Response[dict[str, Any]]:
+    """Ends a window now (idempotent); the scheduler then acts on what it held (`on_end`)."""
+    from alert_courier.aws.maintenance_store import UnknownWindow, WindowChanged
+    from alert_courier.ingress.maintenance_api import checked_window_id, unknown_window, who_ended
+
+    request = _maintenance_request()
+    checked_window_id(window_id)
+    by = who_ended(app.current_event.query_string_parameters)
+    try:
+        window = maintenance_store().expire(window_id, request.received_at, by)
+    except UnknownWindow:
+        raise unknown_window(window_id) from None
+    except (BotoCoreError, ClientError, RuntimeError, WindowChanged) as error:
+        return _store_unavailable(error)
+    logger.info("maintenance window ended", extra={"window": window.id, "expired_by": by})
+    return _json(200, {"window": window.public(request.received_at), "correlation_id": request.correlation_id})
 
 
 @app.exception_handler(WebhookRejected)

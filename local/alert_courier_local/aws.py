@@ -27,7 +27,7 @@ from .startup import StackStartError
 from .template_model import parameter_defaults
 
 DEV_REGION = "us-east-1"
-WEBHOOK_SOURCES = ("alertmanager", "grafana", "datadog", "cloudwatch", "generic", "heartbeat")
+WEBHOOK_SOURCES = ("alertmanager", "grafana", "datadog", "cloudwatch", "generic", "heartbeat", "maintenance")
 
 
 def use_fake_credentials(endpoint_url: str) -> None:

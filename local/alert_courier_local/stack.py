@@ -186,6 +186,7 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": log_level,
             "AWS_LAMBDA_LOG_LEVEL": log_level,
             "INCIDENT_IO_API_URL": self.simulator.url,  # the simulator serves the REST alert-event endpoints too
+            "MAINTENANCE_CACHE_SECONDS": "2",  # a window opened with curl applies at once (AWS default: 30 s)
             **self._env_overrides,
         }
         apply_environment(specs, self.aws.refs, overrides)

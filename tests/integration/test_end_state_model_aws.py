@@ -23,6 +23,7 @@ from alert_courier.aws.dynamodb_stores import (
     GroupStateStore,
     HeartbeatStore,
 )
+from alert_courier.aws.maintenance_store import MaintenanceStore
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
 from alert_courier_local.aws import serialised_dynamodb_in_process
 from alert_courier_local.simulator import RunningSimulator, start_simulator
@@ -74,6 +75,7 @@ class AwsEndStates(EndStateMachine):
             heartbeats=HeartbeatStore(table),
             ledger=ActionLedger(table),
             timers=EscalationTimers(table),
+            windows=MaintenanceStore(table),
         )
 
 

@@ -70,6 +70,7 @@ FUNCTION_ENV = {
         "CALL_BUDGET_PER_MINUTE": {"Ref": "IncidentIoRequestsPerMinute"},
         "PAGE_BUDGET_PER_MINUTE": {"Ref": "IncidentIoPagesPerMinute"},
         "RULES_PARAMETER": {"Ref": "RulesParameter"},
+        "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
     },
 }
 
@@ -381,10 +382,17 @@ def test_template_sets_every_required_setting(cfn: dict[str, Any], function_id: 
 def test_http_api_routes_and_throttling(cfn: dict[str, Any]) -> None:
     paths = cfn["Resources"]["WebhookApi"]["Properties"]["Body"]["paths"]
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
-    assert routes == {("POST", "/webhooks/{source}"), ("POST", "/heartbeats/{name}")}
+    assert routes == {
+        ("POST", "/webhooks/{source}"),
+        ("POST", "/heartbeats/{name}"),
+        ("POST", "/maintenance"),
+        ("GET", "/maintenance"),
+        ("DELETE", "/maintenance/{window_id}"),
+    }
     for path, ops in paths.items():
-        uri = ops["post"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        assert "${IngestFunction.Arn}" in uri, path
+        for method, op in ops.items():
+            uri = op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            assert "${IngestFunction.Arn}" in uri, (method, path)
     (stage,) = resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
     assert stage["Properties"]["StageName"] == "$default"
     throttle = stage["Properties"]["DefaultRouteSettings"]
@@ -462,6 +470,8 @@ def test_queue_send_permissions(cfn: dict[str, Any]) -> None:
     # alerts itself (with a reason attached).
     assert _sqs_send_targets(function_role(cfn, "IngestFunction")) == {"AlertQueue", "IngestFailedEventsQueue"}
     assert _sqs_send_targets(function_role(cfn, "DispatchFunction")) == {"AlertDeadLetterQueue"}
+    # the scheduler dead-letters a maintenance window's held alert that can never be acted on at the end
+    assert _sqs_send_targets(function_role(cfn, "SchedulerFunction")) == {"AlertDeadLetterQueue"}
 
 
 def test_state_table_has_ttl_pitr_and_is_retained(cfn: dict[str, Any]) -> None:
@@ -666,6 +676,9 @@ def test_outputs(cfn: dict[str, Any]) -> None:
     outputs = cfn["Outputs"]
     assert outputs["WebhookUrl"]["Value"] == {
         "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/"
+    }
+    assert outputs["MaintenanceUrl"]["Value"] == {
+        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/maintenance"
     }
     assert outputs["AlertQueueUrl"]["Value"] == {"Ref": "AlertQueue"}
     assert outputs["AlertDeadLetterQueueUrl"]["Value"] == {"Ref": "AlertDeadLetterQueue"}

@@ -63,6 +63,9 @@ class IncidentIoSettings(EnvironmentSettings):
     call_budget_max_wait_seconds: float = Field(
         default=5.0, ge=0, description="longest wait for the budget inside one invocation; longer: retried later"
     )
+    maintenance_cache_seconds: float = Field(
+        default=30.0, ge=0, description="how long a container reuses its read of the maintenance windows"
+    )
 
 
 class DispatchSettings(IncidentIoSettings):
@@ -81,6 +84,7 @@ def dispatch_settings() -> DispatchSettings:
 
 class SchedulerSettings(IncidentIoSettings):
     max_timers_per_run: int = Field(default=100, gt=0, description="escalation timers handled per invocation")
+    dead_letter_queue_url: str = Field(default="", description="for held alerts a window's end cannot act on")
 
 
 @lru_cache(maxsize=1)

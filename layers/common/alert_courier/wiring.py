@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alert_courier.aws.alert_source_tokens import AlertSourceTokens
@@ -20,7 +20,9 @@ from alert_courier.aws.dynamodb_stores import (
     GroupStateStore,
     HeartbeatStore,
 )
+from alert_courier.aws.maintenance_store import MaintenanceStore
 from alert_courier.aws.rules_source import RulesSource
+from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.alert_events import IncidentIoRest
 from alert_courier.incident_io.call_budget_gate import BudgetLimits, CallBudgetGate
@@ -30,6 +32,7 @@ from alert_courier.settings import IncidentIoSettings, SchedulerSettings
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.maintenance import CachedWindows, MaintenanceGate, WindowEnds, WindowStore
 from alert_courier.use_cases.ports import (
     AlertEventSender,
     Clock,
@@ -55,6 +58,8 @@ class IncidentIoEdge:
     history: DecisionHistory
     runner: ActionRunner
     courier: Courier
+    gate: MaintenanceGate  # dispatch's entry: the courier behind the maintenance windows
+    maintenance: MaintenanceStore
 
 
 def incident_io_edge(
@@ -82,7 +87,28 @@ def incident_io_edge(
         ActionLedger(table, remember_days=settings.action_memory_days), incident_io, rest, telemetry=telemetry
     )
     courier = Courier(groups, runner, history, rules)
-    return IncidentIoEdge(incident_io, rest, rules, groups, history, runner, courier)
+    maintenance = MaintenanceStore(table)
+    gate = maintenance_gate(
+        courier, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds, telemetry=telemetry
+    )
+    return IncidentIoEdge(incident_io, rest, rules, groups, history, runner, courier, gate, maintenance)
+
+
+def maintenance_gate(
+    courier: Courier,
+    store: WindowStore,
+    history: History,
+    rules: Callable[[], RuleSet],
+    *,
+    cache_seconds: float,
+    clock: Clock | None = None,
+    telemetry: Telemetry | None = None,
+) -> MaintenanceGate:
+    """The courier behind the maintenance windows, read from `store` at most every `cache_seconds`."""
+    windows = CachedWindows(store, seconds=cache_seconds)
+    return MaintenanceGate(
+        courier, store, windows, history, rules, clock=clock or (lambda: datetime.now(UTC)), telemetry=telemetry
+    )
 
 
 def call_budget_gate(settings: IncidentIoSettings, table: Any, telemetry: Telemetry) -> CallBudgetGate | None:
@@ -108,7 +134,31 @@ def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, 
         forwarder=edge.rest,
         telemetry=telemetry,
         max_timers=settings.max_timers_per_run,
+        window_ends=WindowEnds(
+            edge.gate,
+            edge.maintenance,
+            settle_after=timedelta(seconds=2 * settings.maintenance_cache_seconds + 30),
+            dead_letter=held_dead_letters(settings.dead_letter_queue_url),
+        ),
     )
+
+
+def held_dead_letters(queue_url: str) -> Callable[[AlertEnvelope, str], None] | None:
+    """Where the scheduler puts a held alert that can never be acted on (None: it stays held, reported)."""
+    if not queue_url:
+        return None
+    import boto3
+
+    from alert_courier.aws.alert_queue import fitted_body, message_group_id
+    from alert_courier.aws.dead_letters import DeadLetters
+
+    dead_letters = DeadLetters(boto3.client("sqs"), queue_url)
+
+    def send(envelope: AlertEnvelope, reason: str) -> None:
+        body, group = fitted_body(envelope), message_group_id(envelope)  # as dispatch's own dead letters
+        dead_letters.send(body, group_id=group, source_message_id=envelope.alert.transition_id(), reason=reason)
+
+    return send
 
 
 def runner_on(
@@ -134,6 +184,7 @@ def scheduler_with(
     clock: Clock | None = None,
     telemetry: Telemetry | None = None,
     max_timers: int = 100,
+    window_ends: WindowEnds | None = None,
 ) -> Scheduler:
     return Scheduler(
         heartbeats=HeartbeatChecks(
@@ -144,4 +195,5 @@ def scheduler_with(
         ),
         clock=clock or (lambda: datetime.now(UTC)),
         telemetry=telemetry,
+        window_ends=window_ends,
     )

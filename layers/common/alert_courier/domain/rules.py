@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from alert_courier.domain.alert import Alert, Severity
+from alert_courier.domain.time_conditions import TimeCondition, time_of
 
 BUNDLED_RULES = Path(__file__).parents[1] / "default_rules.yaml"
 
@@ -94,6 +95,7 @@ class Match(_Strict):
     title: Condition | None = None
     labels: dict[str, Condition] = Field(default_factory=dict)
     annotations: dict[str, Condition] = Field(default_factory=dict)
+    time: TimeCondition | None = Field(default=None, description="weekdays and hours, at the alert's own time")
 
     def check(self, alert: Alert) -> tuple[bool, list[str]]:
         """Whether the alert matches, and why (or why not): one line per condition."""
@@ -112,6 +114,13 @@ class Match(_Strict):
         for name, condition, value in checks:
             ok = condition.test(value)
             reasons.append(f"{name} {value!r} {'matches' if ok else 'does not match'} {condition.explain()}")
+            if not ok:
+                return False, reasons
+        if self.time is not None:
+            local = self.time.local(time_of(alert.started_at, alert.received_at))
+            ok = self.time.contains(local)
+            when = local.strftime("%a %Y-%m-%d %H:%M %Z")
+            reasons.append(f"time {when} {'is within' if ok else 'is outside'} {self.time.explain()}")
             if not ok:
                 return False, reasons
         return True, reasons or ["no conditions: matches everything"]

@@ -163,6 +163,17 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_silence(args: argparse.Namespace) -> int:
+    import boto3
+
+    from alert_courier.aws.maintenance_store import MaintenanceStore
+    from alert_courier.operator_tools import silence
+
+    deployment = find_deployment(args)
+    table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
+    return silence.run(args, MaintenanceStore(table))
+
+
 def _since(text: str) -> str:
     """`--since`: an ISO 8601 time, or a duration back from now (`90m`, `2h`, `1d`), as a sortable UTC time."""
     from datetime import UTC, datetime
@@ -282,7 +293,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
         deployment = find_deployment(args)
         rules = _deployed_rules(args, deployment)
         live_state = GroupStateStore(_table(deployment)).load
-    report = explain(alerts, rules, organisation=organisation, live_state=live_state)
+    windows = None
+    if args.maintenance:
+        from alert_courier.operator_tools.explain import windows_from_document
+
+        try:
+            windows = windows_from_document(json.loads(Path(args.maintenance).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, ExplainError) as error:
+            raise CliError(f"cannot read the maintenance windows {args.maintenance}: {error}") from None
+    at = None
+    if args.at:
+        from datetime import UTC, datetime
+
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise CliError(f"--at {args.at!r}: give an ISO 8601 time, e.g. 2026-12-02T10:00:00Z") from None
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    report = explain(alerts, rules, organisation=organisation, live_state=live_state, windows=windows, now=at)
     print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
     return 0
 
@@ -552,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
         manual.add_argument("--rules", help="rules file (default: the shipped rules and the stack's override)")
         manual.set_defaults(handler=cmd_manual)
 
+    from alert_courier.operator_tools import silence
+
+    silence.add_parser(commands, where)
+    commands.choices["silence"].set_defaults(handler=cmd_silence)
+
     status = commands.add_parser(
         "status",
         parents=[where],
@@ -578,6 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--source", required=True)
     explain.add_argument("--rules", help="rules file (default: the bundled one)")
     explain.add_argument("--org", help="a saved config://organisation document, to show real IDs")
+    explain.add_argument(
+        "--maintenance", help="maintenance windows (GET /maintenance or `silence list --json`): which hold what"
+    )
+    explain.add_argument("--at", help="decide as at this ISO 8601 time (default: now; windows are judged then)")
     explain.add_argument("--json", action="store_true")
     explain.add_argument(
         "--state", action="store_true", help="start from the group's live state (with --local or --stack)"

@@ -19,8 +19,9 @@ from alert_courier.domain.actions import Escalate, OpenIncident, ResolveIncident
 from alert_courier.domain.alert import Alert
 from alert_courier.domain.decisions import apply_results, decide_alert, state_id_of
 from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.maintenance import MaintenanceWindow, holding_reasons, window_holding
 from alert_courier.domain.manual_operations import describe_group
-from alert_courier.domain.rules import RuleSet
+from alert_courier.domain.rules import RuleSet, plan_for
 from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_table import UnknownName, planned_calls
 from alert_courier.sources import SOURCES
@@ -81,10 +82,14 @@ def explain(
     schemas: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
     live_state: Callable[[str], GroupState] | None = None,
+    windows: list[MaintenanceWindow] | None = None,
 ) -> list[dict[str, Any]]:
     """`live_state`: where a group's state starts (`--state`: the deployment's, read by the store dispatch reads it
-    through); by default every group starts quiet."""
-    return replay(alerts, rules, organisation=organisation, schemas=schemas, now=now, live_state=live_state).report
+    through); by default every group starts quiet. `windows`: maintenance windows to judge at `now`, as dispatch's
+    gate does (a held alert changes no state)."""
+    return replay(
+        alerts, rules, organisation=organisation, schemas=schemas, now=now, live_state=live_state, windows=windows
+    ).report
 
 
 def replay(
@@ -95,6 +100,7 @@ def replay(
     schemas: dict[str, dict[str, Any]] | None = None,
     now: datetime | None = None,
     live_state: Callable[[str], GroupState] | None = None,
+    windows: list[MaintenanceWindow] | None = None,
 ) -> Replay:
     """Each alert decided in order by `decide_alert`, from the state the previous ones left (results invented)."""
     moment = now or datetime.now(UTC)
@@ -102,6 +108,19 @@ def replay(
     report = []
     pages = opened = closed = 0
     for alert in alerts:
+        window = window_holding(alert, windows or [], moment, rules)
+        if window is not None:
+            plan = plan_for(alert, rules)
+            held: dict[str, Any] = {
+                "alert": _shown(alert, plan.alert.severity.value),
+                "matched_rules": [matched.rule for matched in plan.matched],
+                "why": plan.explanation,
+                "reasons": holding_reasons(window, alert),
+                "calls": [],
+                "held_by": window.id,
+            }
+            report.append(held)
+            continue
         state_id = state_id_of(alert, rules)
         starting = None
         if state_id not in states and live_state is not None:
@@ -132,20 +151,7 @@ def replay(
         states[state_id] = apply_results(decision.next_state, decision.actions, results)
         report.append(
             {
-                "alert": {
-                    "source": alert.source,
-                    "dedup_key": alert.dedup_key,
-                    "group_key": alert.group_key,
-                    "status": alert.status.value,
-                    "severity": plan.alert.severity.value,
-                    "title": alert.title,
-                    "labels": alert.labels,
-                    "annotations": alert.annotations,
-                    "links": alert.links,
-                    "started_at": alert.started_at.isoformat() if alert.started_at else None,
-                    "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
-                    "intake_notes": list(alert.raw.get("intake_notes", [])),
-                },
+                "alert": _shown(alert, plan.alert.severity.value),
                 **({"live_state": starting} if starting is not None else {}),
                 "matched_rules": [matched.rule for matched in plan.matched],
                 "why": plan.explanation,
@@ -154,6 +160,37 @@ def replay(
             }
         )
     return Replay(report, states, pages, opened, closed)
+
+
+def _shown(alert: Alert, severity: str) -> dict[str, Any]:
+    return {
+        "source": alert.source,
+        "dedup_key": alert.dedup_key,
+        "group_key": alert.group_key,
+        "status": alert.status.value,
+        "severity": severity,
+        "title": alert.title,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "links": alert.links,
+        "started_at": alert.started_at.isoformat() if alert.started_at else None,
+        "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
+        "intake_notes": list(alert.raw.get("intake_notes", [])),
+    }
+
+
+def windows_from_document(document: Any) -> list[MaintenanceWindow]:
+    """`GET /maintenance`'s answer, `alert-courier silence list --json`'s, or one window."""
+    items = document.get("windows", [document]) if isinstance(document, dict) else document
+    if not isinstance(items, list):
+        raise ExplainError("expected maintenance windows: GET /maintenance's answer or `silence list --json`'s")
+    try:
+        return [
+            MaintenanceWindow.model_validate({k: v for k, v in item.items() if k not in ("status", "held")})
+            for item in items
+        ]
+    except (ValidationError, AttributeError) as error:
+        raise ExplainError(f"not a maintenance window: {str(error).splitlines()[0]}") from None
 
 
 def format_report(report: list[dict[str, Any]]) -> str:

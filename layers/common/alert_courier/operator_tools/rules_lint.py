@@ -35,6 +35,7 @@ def lint(rules: RuleSet, text: str, sources: frozenset[str]) -> list[Finding]:
     for rule in rules.rules:
         findings += _never_matching(rule, sources)
         findings += _contradictions(rule)
+        findings += _time_condition(rule)
         findings += _template_names(f"rule {rule.name!r}", rule.actions)
     findings += _template_names("default_actions", rules.default_actions)
     findings += _heartbeats(rules)
@@ -91,6 +92,19 @@ def _contradictions(rule: Rule) -> Iterator[Finding]:
         yield Finding("error", f"rule {rule.name!r}: suppress with {others}: the others still run; pick one")
     if kinds.count("open_incident") > 1:
         yield Finding("warning", f"rule {rule.name!r}: two open_incident actions: the first one decides")
+
+
+def _time_condition(rule: Rule) -> Iterator[Finding]:
+    """What parses (a bad time zone or range does not: the file's error names the line) but says nothing."""
+    condition = rule.match.time
+    if condition is None:
+        return
+    if len(condition.weekdays) == 7 and condition.hours == ((0, 1440),):
+        yield Finding("warning", f"rule {rule.name!r}: time matches every day at every hour: leave it out")
+    for (_, end), (start, _) in zip(condition.hours, condition.hours[1:], strict=False):
+        if start < end:
+            yield Finding("warning", f"rule {rule.name!r}: time hours overlap ({condition.explain()}): merge them")
+            return
 
 
 def _template_names(where: str, actions: list[ActionSpec]) -> Iterator[Finding]:

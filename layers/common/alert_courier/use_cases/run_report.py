@@ -27,6 +27,8 @@ class RunReport:
     busy: list[str] = field(default_factory=list)  # another run holds the claim: it will finish the job
     errors: list[str] = field(default_factory=list)
     deferred: int = 0  # left for the next run (out of time)
+    held_replayed: list[str] = field(default_factory=list)  # window:alert handed on at a maintenance window's end
+    windows_settled: list[str] = field(default_factory=list)  # maintenance windows whose end is fully done
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -43,11 +45,15 @@ class RunReport:
             "busy": self.busy,
             "errors": self.errors,
             "deferred": self.deferred,
+            "held_replayed": self.held_replayed,
+            "windows_settled": self.windows_settled,
         }
 
     @property
     def acted(self) -> bool:
-        return bool(self.missed or self.recovered or self.escalated or self.cancelled or self.errors)
+        return bool(
+            self.missed or self.recovered or self.escalated or self.cancelled or self.errors or self.held_replayed
+        )
 
 
 def out_of_time(remaining: Remaining) -> bool:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.maintenance import WindowEnds
 from alert_courier.use_cases.ports import Clock, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport
 from alert_courier.use_cases.telemetry import NoTelemetry
@@ -25,7 +26,9 @@ class Scheduler:
         escalations: EscalationChecks,
         clock: Clock = lambda: datetime.now(UTC),
         telemetry: Telemetry | None = None,
+        window_ends: WindowEnds | None = None,
     ) -> None:
+        self._window_ends = window_ends
         self._heartbeats = heartbeats
         self._escalations = escalations
         self._clock = clock
@@ -35,12 +38,15 @@ class Scheduler:
         report = RunReport(now=self._clock())
         self.check_heartbeats(report, remaining_seconds)
         self.escalate_due(report, remaining_seconds)
+        if self._window_ends is not None:  # maintenance windows that ended: what they held is acted on once
+            self._window_ends.run(report, remaining_seconds)
         for name, values in (
             ("HeartbeatsMissed", report.missed),
             ("HeartbeatsRecovered", report.recovered),
             ("HeartbeatPingsForwarded", report.forwarded),
             ("ScheduledEscalations", report.escalated),
             ("EscalationsCancelled", report.cancelled),
+            ("HeldAlertsReplayed", report.held_replayed),
             ("SchedulerErrors", report.errors),
         ):
             if values:
