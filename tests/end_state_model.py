@@ -26,6 +26,12 @@ drop, resolves close or hold), opened and ended between steps on the driven cloc
 - at quiescence (every window ended and processed): with only `reevaluate` windows, `ops` obeys the end-state rule
   above (an incident is open exactly while the group still fires); after a `drop` window, an `ops` incident is
   open only if the group fires (what was dropped may leave a firing group without one: "drop forgets").
+
+The shared call budget (README "Staying under incident.io's rate limits"; in-memory profile): between steps it runs
+short for a class of calls and the classes below it (as the shared bucket does when it runs low), or recovers.
+The oracle adds: always, no call of a class the budget is short for reaches incident.io (pages and openings keep
+going while resolves and updates wait); at quiescence (the budget recovered), the end state above holds: every
+action the budget made wait was done, once.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from alert_courier.domain.actions import Escalate, OpenIncident
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.call_budget import Priority
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.group_state import state_id_for
 from alert_courier.domain.maintenance import WindowRequest
@@ -445,6 +452,31 @@ class EndStateMachine(RuleBasedStateMachine):
 
     # ---- the oracle ----------------------------------------------------------------------------------------
 
+    # ---- the shared call budget ------------------------------------------------------------------------------
+
+    @rule(short_from=st.sampled_from([None, *Priority]))
+    def budget_runs_short(self, short_from: Priority | None) -> None:
+        """The shared bucket runs low: calls of `short_from` and every class below it wait (None: it recovers)."""
+        if self.w.budget is None:
+            return
+        self.w.budget.short_from = short_from
+        event(f"budget short from {short_from.name.lower()}" if short_from is not None else "budget recovered")
+
+    @invariant()
+    def only_what_the_budget_admits_reaches_incident_io(self) -> None:
+        if self.world is None or self.w.budget is None:
+            return
+        reached = self.w.budgeted_tools.reached
+        new, self._budget_checked = reached[getattr(self, "_budget_checked", 0) :], len(reached)
+        short_from = self.w.budget.short_from
+        if short_from is not None:
+            passed = [(tool, priority.name) for tool, priority in new if priority >= short_from]
+            assert not passed, f"calls of a class the budget is short for reached incident.io: {passed}"
+        refused = self.w.budget.refused
+        waited, self._budget_refusals = refused[getattr(self, "_budget_refusals", 0) :], len(refused)
+        for priority in set(waited):
+            event(f"budget made a {priority.name.lower()} call wait")
+
     @invariant()
     def never_doubled(self) -> None:
         if self.world is None:
@@ -470,6 +502,8 @@ class EndStateMachine(RuleBasedStateMachine):
 
     def quiesce(self) -> None:
         self.w.tools.clear_scripts()
+        if self.w.budget is not None:
+            self.w.budget.short_from = None  # the budget recovers
         if self.model.window is not None:
             self.end_window(run_scheduler=False)
         for _ in range(6):

@@ -385,6 +385,7 @@ class World:
     ledger: Any = None
     timers: Any = None
     windows: Any = field(default_factory=InMemoryWindows)
+    budget: Any = None  # a call budget (tests/budget_fakes.py): the tools then sit behind the MCP client's gate
 
     def __post_init__(self) -> None:
         from alert_courier.incident_io.executor import IncidentIoExecutor
@@ -393,7 +394,12 @@ class World:
             self.ledger = InMemoryLedger(clock=self.clock.epoch)
         if self.timers is None:
             self.timers = InMemoryTimers(self.states)
-        executor = IncidentIoExecutor(self.tools, self.alert_events, self.telemetry)
+        tools: Any = self.tools
+        if self.budget is not None:
+            from tests.budget_fakes import BudgetedTools
+
+            tools = self.budgeted_tools = BudgetedTools(self.tools, self.budget)
+        executor = IncidentIoExecutor(tools, self.alert_events, self.telemetry)
         self.runner = ActionRunner(self.ledger, executor, self.telemetry)
         self.courier = Courier(self.states, self.runner, self.history, lambda: self.rules, clock=self.clock)
         # Dispatch's entry as wired: the courier behind the maintenance windows (read fresh: no cache here).

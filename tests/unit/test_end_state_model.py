@@ -10,6 +10,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 from alert_courier.domain.rules import RuleSet
+from tests.budget_fakes import ShortBudget
 from tests.end_state_model import RULES, T0, EndStateMachine
 from tests.fakes import DrivenClock, SimulatedIncidentTools, World
 
@@ -34,7 +35,9 @@ class InMemoryEndStates(EndStateMachine):
 
     def make_world(self, keyed: bool) -> World:
         dropped = {} if keyed else {"incident_create": ["idempotency_key"]}
-        return World(RULES, clock=DrivenClock(T0), tools=SimulatedIncidentTools(drop_arguments=dropped))
+        return World(
+            RULES, clock=DrivenClock(T0), tools=SimulatedIncidentTools(drop_arguments=dropped), budget=ShortBudget()
+        )
 
 
 InMemoryEndStates.TestCase.settings = settings.get_profile(PROFILE)
