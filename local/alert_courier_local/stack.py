@@ -140,6 +140,9 @@ class LocalStack:
         self.pollers: list[SqsPoller] = []
         self.tickers: list[ScheduleTicker] = []
         self._uninstall_decision_lines: Callable[[], None] | None = None
+        # what start put in os.environ (name -> (before, set)); stop puts it back, so a stack that stops
+        # leaves no endpoint of its own behind for later code in the same process (a second stack in a test)
+        self._environ_set: dict[str, tuple[str | None, str | None]] = {}
 
     def log(self, line: str) -> None:
         if not self.config.quiet:
@@ -157,11 +160,15 @@ class LocalStack:
                 (AWS_PORT_VARIABLE, config.aws_port),
             ],
         )
+        environ_before = dict(os.environ)
         try:
-            return self._start()
+            self._start()
         except BaseException:
+            self._environ_set = _changed_variables(environ_before)
             self.stop()
             raise
+        self._environ_set = _changed_variables(environ_before)
+        return self
 
     def _start(self) -> LocalStack:
         config = self.config
@@ -270,6 +277,21 @@ class LocalStack:
             self.simulator.stop()
         if self.aws:
             self.aws.stop()
+        for name, (before, set_value) in self._environ_set.items():
+            if os.environ.get(name) != set_value:
+                continue  # changed again since by someone else: theirs now
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+        self._environ_set = {}
+
+
+def _changed_variables(before: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
+    names = set(before) | set(os.environ)
+    return {
+        name: (before.get(name), os.environ.get(name)) for name in names if before.get(name) != os.environ.get(name)
+    }
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,12 @@ def test_a_recording_without_the_idempotency_key_fails_and_says_what_dispatch_do
 
 
 def test_the_local_stack_starts_on_a_recording(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    local_stack: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A second stack in this process: the session's stack must be the one that first loads the functions
+    # (their modules read the environment at import and stay loaded), hence `local_stack`; and this one,
+    # once stopped, puts back what it changed in os.environ (checked below).
+    environ_before = dict(os.environ)
     from alert_courier_local.stack import LocalStack, StackConfig
     from alert_courier_local.startup import StackStartError
 
@@ -163,6 +168,7 @@ def test_the_local_stack_starts_on_a_recording(
         assert organisation["severities"][0]["description"] == "as recorded"
     finally:
         stack.stop()
+    assert {name: value for name, value in os.environ.items() if name != KEY_ENV} == environ_before
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(StackStartError, match=r"LOCAL_SIMULATOR_CONTRACT: .*broken\.json: not valid JSON"):
         LocalStack(StackConfig(front_door_port=0, simulator_port=0, aws_port=0, quiet=True,
