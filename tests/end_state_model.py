@@ -94,6 +94,9 @@ FAULT_TOOLS = ("incident_create", "incident_update", "escalation_create", "escal
 FAULTS = ("transient", "permanent", "lost", "crash")
 
 
+DEAD_LETTER_RETENTION = timedelta(days=14)  # template.yaml: AlertDeadLetterQueue's MessageRetentionPeriod
+
+
 @dataclass
 class Message:
     envelope: AlertEnvelope
@@ -190,22 +193,22 @@ class EndStateMachine(RuleBasedStateMachine):
         truth.severity = severity
         self._send(group, key, AlertStatus.FIRING, severity, started_at=truth.started)
 
-    @rule(group=st.sampled_from(sorted(GROUPS)), key=st.sampled_from(KEYS), names_its_firing=st.booleans())
-    def resolve(self, group: str, key: str, names_its_firing: bool) -> None:
-        """A recovery; some senders (CloudWatch via SNS, Datadog) do not say which firing it ends."""
+    @rule(
+        group=st.sampled_from(sorted(GROUPS)),
+        key=st.sampled_from(KEYS),
+        names_its_firing=st.booleans(),
+        says_when=st.booleans(),
+    )
+    def resolve(self, group: str, key: str, names_its_firing: bool, says_when: bool = True) -> None:
+        """A recovery; some senders (CloudWatch via SNS, Datadog) do not say which firing it ends, others (a
+        generic trigger's resolve) name the firing but not when it ended."""
         truth = self.model.keys.get((group, key))
         if truth is None or not truth.firing:
             return
         truth.firing = False
         started = truth.started if names_its_firing else None
-        self._send(
-            group,
-            key,
-            AlertStatus.RESOLVED,
-            truth.severity,
-            started_at=started,
-            ended_at=self.sender_time + timedelta(seconds=30),
-        )
+        ended = self.sender_time + timedelta(seconds=30) if says_when or not names_its_firing else None
+        self._send(group, key, AlertStatus.RESOLVED, truth.severity, started_at=started, ended_at=ended)
 
     # ---- the queue ----------------------------------------------------------------------------------------
 
@@ -325,6 +328,19 @@ class EndStateMachine(RuleBasedStateMachine):
         self.w.clock.advance(minutes=minutes)
         with contextlib.suppress(Crash):  # the scheduler's container died; its claims expire
             self.w.scheduler.run()
+
+    @precondition(lambda self: not self.queue and self.model.window is None)
+    @rule(days=st.sampled_from([3, 8]))
+    def days_pass(self, days: int) -> None:
+        """A long quiet spell or a week-long firing: sender times and the clock move on together. Dispatch keeps
+        up with the queue (it is drained: a message waits days only in the dead-letter queue, which keeps it 14
+        days — the template's retention), so the late copies are dead letters replayed days later."""
+        oldest = min((message.sender_time for message, _ in self.dead_letters), default=self.sender_time)
+        if self.sender_time + timedelta(days=days) - oldest > DEAD_LETTER_RETENTION:
+            return
+        self.w.clock.advance(days=days)
+        self.sender_time += timedelta(days=days)
+        event(f"{days} days passed")
 
     # ---- maintenance windows (a deploy tool's POST and DELETE) -------------------------------------------
 

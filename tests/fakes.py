@@ -392,6 +392,8 @@ class World:
 
         if self.ledger is None:
             self.ledger = InMemoryLedger(clock=self.clock.epoch)
+        if self.tools.simulator is not None:
+            self.tools.simulator.clock = self.clock  # incident.io's creation times on the world's clock
         if self.timers is None:
             self.timers = InMemoryTimers(self.states)
         tools: Any = self.tools

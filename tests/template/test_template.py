@@ -416,6 +416,20 @@ def test_alert_queue_is_fifo_with_a_fifo_dead_letter_queue(cfn: dict[str, Any]) 
     assert dlq["SqsManagedSseEnabled"] is True
 
 
+def test_a_resolution_is_remembered_longer_than_a_message_can_wait_to_be_replayed(cfn: dict[str, Any]) -> None:
+    """A firing can wait in the queue (its retention) and then in the dead-letter queue (its retention) before an
+    operator replays it; if its resolve was forgotten by then, the replay would open an incident nothing closes."""
+    from datetime import timedelta
+
+    from alert_courier.domain.group_state import RESOLVED_MEMORY
+
+    resources = cfn["Resources"]
+    longest_wait = sum(
+        resources[name]["Properties"]["MessageRetentionPeriod"] for name in ("AlertQueue", "AlertDeadLetterQueue")
+    )
+    assert timedelta(seconds=longest_wait) < RESOLVED_MEMORY
+
+
 def test_every_redrive_targets_a_queue_of_the_same_kind(cfn: dict[str, Any]) -> None:
     queues = resources_of_type(cfn, "AWS::SQS::Queue")
     for name, queue in queues.items():

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from alert_courier.domain.actions import AcknowledgeEscalation, Escalate, OpenIncident, ResolveIncident, SendAlertEvent
 from alert_courier.domain.alert import Alert, AlertStatus, Severity
 from alert_courier.domain.decisions import Decision, apply_results, decide
-from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.group_state import RESOLVED_MEMORY, GroupState
 from alert_courier.domain.rules import RuleSet, parse_rules, plan_for
 
 NOW = datetime(2026, 11, 25, 3, 30, tzinfo=UTC)
@@ -165,12 +165,29 @@ rules: [{name: crit, match: {severity: critical}, actions: [open_incident]}, {na
     assert plan.alert.severity is Severity.CRITICAL and plan.matched[0].rule == "crit"
 
 
-def test_resolutions_older_than_a_week_are_forgotten_so_the_record_stays_small() -> None:
+def test_resolutions_recorded_longer_ago_than_the_memory_are_forgotten_so_the_record_stays_small() -> None:
     state = opened(run(alert("a", "firing", 10), GroupState(group_id="g1")).next_state)
     state = run(alert("a", "resolved", 10), state).next_state
-    assert "a" in state.resolved_through
-    later = run(alert("b", "firing", 20), state, now=NOW + timedelta(days=8)).next_state
-    assert "a" not in later.resolved_through and "b" in later.firing
+    assert "a" in state.resolved_through and state.resolved_at["a"] == NOW.isoformat()
+    kept = run(alert("b", "firing", 20), state, now=NOW + RESOLVED_MEMORY - timedelta(days=1)).next_state
+    assert kept.resolved_at == {"a": NOW.isoformat()}  # not stamped again: the resolution did not change
+    later = run(alert("c", "firing", 20), kept, now=NOW + RESOLVED_MEMORY + timedelta(days=1)).next_state
+    assert "a" not in later.resolved_through and later.resolved_at == {} and "b" in later.firing
+
+
+def test_the_memory_counts_from_the_resolve_not_from_the_firing() -> None:
+    state = opened(run(alert("a", "firing", 10), GroupState(group_id="g1"), now=NOW).next_state)
+    eight_days_on = NOW + RESOLVED_MEMORY + timedelta(days=1)
+    state = run(alert("a", "resolved", 10), state, now=eight_days_on).next_state
+    assert state.resolved_through == {"a": alert("a", "firing", 10).started_at.isoformat()}  # type: ignore[union-attr]
+    late = run(alert("a", "firing", 10), state, now=eight_days_on + timedelta(minutes=1))
+    assert late.actions == [] and "stale firing" in " ".join(late.reasons)
+
+
+def test_a_resolution_recorded_before_resolved_at_existed_is_kept_the_memory_from_now() -> None:
+    legacy = GroupState(group_id="g1", resolved_through={"a": "2026-01-01T00:00:00+00:00"})
+    state = run(alert("b", "firing", 20), legacy).next_state
+    assert state.resolved_through["a"] == "2026-01-01T00:00:00+00:00" and state.resolved_at["a"] == NOW.isoformat()
 
 
 def test_times_from_senders_in_other_time_zones_order_correctly() -> None:

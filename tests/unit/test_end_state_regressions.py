@@ -155,3 +155,19 @@ def test_defect_5_a_refused_acknowledgement_does_not_cancel_the_later_levels() -
     world.clock.advance(minutes=14)
     assert world.scheduler.run().escalated == ["cpu-high level 1"]  # nobody acknowledged: the level pages
     assert len(world.simulator_state().escalations) == 2
+
+
+def test_defect_6_a_late_copy_of_a_week_long_firing_does_not_open_a_second_incident() -> None:
+    # Found by the model once it sent sender times over a week old: the resolution of a firing that started
+    # eight days ago (a resolve with no end time is remembered by the firing's start) was forgotten the moment
+    # it was recorded (memory counted from that start), so a late copy of the firing opened a second incident.
+    world = World(BY_SEVERITY, clock=DrivenClock(T0 + timedelta(days=8)))
+    started = T0
+    world.courier.handle(alert("firing", started=started))
+    world.courier.handle(alert("resolved", started=started))  # names the firing it ends, gives no end time
+    world.clock.advance(minutes=3)
+    world.courier.handle(alert("firing", started=started))  # Alertmanager re-sends the old firing, late
+    assert [i["incident_status"]["category"] for i in incidents(world)] == ["closed"]
+    world.clock.advance(days=22)  # past RESOLVED_MEMORY after the resolve its memory goes; a new firing is news
+    world.courier.handle(alert("firing", started=T0 + timedelta(days=30)))
+    assert len(incidents(world)) == 2

@@ -91,11 +91,14 @@ class Simulator:
         faults: Mapping[str, Any] | None = None,
         on_event: EventHook | None = None,
         contract: Contract | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         """`api_keys`: a set (kept by reference, so callers may change it), another iterable (copied into
         `self.api_keys`), or a callable returning the accepted keys on every request. `contract`: the tools,
         resources and organisation to serve (default: the recording LOCAL_SIMULATOR_CONTRACT names, else the
-        simulator's own contract.json)."""
+        simulator's own contract.json). `clock`: the time the simulator stamps on what it creates (default: the
+        wall clock; in-process tests pass their driven clock, so a lookup by creation time agrees with them)."""
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._api_keys: set[str] | Callable[[], Iterable[str]] = (
             api_keys if callable(api_keys) or isinstance(api_keys, set) else set(api_keys)
@@ -185,7 +188,7 @@ class Simulator:
         return ToolContext(
             state=self.state,
             directory=self.directory,
-            now=datetime.now(UTC),
+            now=self.clock(),
             require_severity=self.require_severity,
             refuse_respond=self.refuse_respond or self.injector.faults.refuse_respond,
         )
@@ -282,7 +285,7 @@ class Simulator:
     def ingest_alert_event(self, source_id: str, body: Any) -> dict[str, Any]:
         """`POST /v2/alert_events/http/{id}`: one alert per deduplication key per source. Returns the 202 body."""
         event = _checked_alert_event(body)
-        key, now = event["deduplication_key"], iso(datetime.now(UTC))
+        key, now = event["deduplication_key"], iso(self.clock())
         with self._lock:
             alert_id = self.state.alert_ids_by_source_and_key.get((source_id, key))
             if alert_id is not None:
@@ -324,7 +327,7 @@ class Simulator:
 
     def record_heartbeat(self, source_id: str, method: str) -> None:
         with self._lock:
-            self.state.heartbeats.append(HeartbeatRecord(new_ulid(), source_id, method, iso(datetime.now(UTC))))
+            self.state.heartbeats.append(HeartbeatRecord(new_ulid(), source_id, method, iso(self.clock())))
         self._emit(SimEvent("heartbeat", source_id, {}, "204"))
 
     # ---- people acting in incident.io (the /_sim/escalations/... endpoints) -------------------------
@@ -346,7 +349,7 @@ class Simulator:
             if escalation["status"] not in ("pending", "triggered", "acked"):
                 raise conflict(f"The escalation is {escalation['status']} and can no longer be acknowledged")
             if escalation["status"] != "acked":
-                now = iso(datetime.now(UTC))
+                now = iso(self.clock())
                 escalation["status"] = "acked"
                 escalation["events"].append(
                     {"event": "acked", "occurred_at": now, "by": {"user": self.directory.user_summary(chosen)}}

@@ -21,7 +21,7 @@ from alert_courier.domain.actions import (
     opened_incident_fields,
 )
 from alert_courier.domain.alert import Alert, AlertStatus
-from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
+from alert_courier.domain.group_state import GroupState, PendingEscalation, remember_resolutions, state_id_for
 from alert_courier.domain.incident_specs import open_incident_from_spec, resolve_incident_from_spec
 from alert_courier.domain.rules import (
     ActionSpec,
@@ -205,7 +205,7 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
         notes += raised_notes
     if tracked.ends_episode:
         next_state = next_state.model_copy(update={"pending_escalations": []})
-    next_state = _forget_old_resolutions(next_state, now)
+    next_state = remember_resolutions(state, next_state, now)
     return Decision(actions, next_state, reasons + [note for note in notes if note] + [a.reason for a in actions])
 
 
@@ -271,19 +271,6 @@ def _severity_upgrade(
         }
     )
     return actions, state, notes
-
-
-RESOLVED_MEMORY = timedelta(days=7)
-
-
-def _forget_old_resolutions(state: GroupState, now: datetime) -> GroupState:
-    """A late copy of a firing that ended over a week ago is implausible; without this a long-lived group's
-    record would grow with every alert it ever resolved (and DynamoDB items stop at 400 KB)."""
-    horizon = (now - RESOLVED_MEMORY).isoformat()
-    kept = {key: started for key, started in state.resolved_through.items() if started and started >= horizon}
-    if len(kept) == len(state.resolved_through):
-        return state
-    return state.model_copy(update={"resolved_through": kept})
 
 
 def _track(alert: Alert, state: GroupState) -> _Tracked:

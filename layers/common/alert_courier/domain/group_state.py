@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,9 @@ class GroupState(BaseModel):
     resolved_through: dict[str, str] = Field(
         default_factory=dict, description="dedup key → startsAt of the last firing seen resolved"
     )
+    resolved_at: dict[str, str] = Field(
+        default_factory=dict, description="dedup key → when its resolved_through was recorded (kept a week)"
+    )
     episode_rules: list[str] = Field(default_factory=list, description="rules matched when the episode started")
     escalation_ids: list[str] = Field(default_factory=list)
     pending_escalations: list[PendingEscalation] = Field(default_factory=list)
@@ -55,3 +58,32 @@ class GroupState(BaseModel):
         description="transition id → the actions a failure left undone; its redelivery or replay does them",
     )
     updated_at: datetime | None = None
+
+
+# Longer than a message can wait before it is acted on: 4 days in the queue, then 14 in the dead-letter queue
+# before someone replays it (template.yaml's retention periods; tests/template checks the sum stays below this).
+RESOLVED_MEMORY = timedelta(days=21)
+
+
+def remember_resolutions(before: GroupState, after: GroupState, now: datetime) -> GroupState:
+    """Stamps each resolution `after` records anew with the time it was recorded, and forgets those recorded
+    longer ago than RESOLVED_MEMORY (past it no copy of the firing can still be delivered), else a long-lived
+    group's record would grow with every alert it ever resolved (DynamoDB items stop at 400 KB). The memory
+    counts from the resolve, not from the firing's start: an alert that fired for weeks and just resolved must
+    still recognise a late copy of its firing as stale (else it opens a second incident)."""
+    recorded = now.isoformat()
+    horizon = (now - RESOLVED_MEMORY).isoformat()
+    resolved_at: dict[str, str] = {}
+    for key, through in after.resolved_through.items():
+        unchanged = before.resolved_through.get(key) == through
+        # a record from before resolved_at existed counts from now: a week more memory, never less
+        resolved_at[key] = after.resolved_at.get(key, recorded) if unchanged else recorded
+    kept = {key: at for key, at in resolved_at.items() if at >= horizon}
+    if kept == after.resolved_at and len(kept) == len(after.resolved_through):
+        return after
+    return after.model_copy(
+        update={
+            "resolved_through": {key: after.resolved_through[key] for key in kept},
+            "resolved_at": kept,
+        }
+    )

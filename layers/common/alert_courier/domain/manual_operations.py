@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from alert_courier.domain.actions import AcknowledgeEscalation, Action, ResolveIncident, SendAlertEvent
-from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.group_state import GroupState, remember_resolutions
 from alert_courier.domain.incident_specs import resolve_incident_from_spec
 from alert_courier.domain.rules import OpenIncidentSpec, RuleSet
 
@@ -46,7 +46,7 @@ def decide_manual(
     if operation == "ack":
         return _acknowledge(state, now, why)
     if operation == "resolve":
-        return _resolve(state, rules, why)
+        return _resolve(state, rules, now, why)
     return _forget(state, why)
 
 
@@ -77,7 +77,7 @@ def episode_incident_spec(state: GroupState, rules: RuleSet) -> OpenIncidentSpec
     return default or OpenIncidentSpec()
 
 
-def _resolve(state: GroupState, rules: RuleSet, why: str) -> ManualDecision:
+def _resolve(state: GroupState, rules: RuleSet, now: datetime, why: str) -> ManualDecision:
     """Ends the episode as if every alert of the group had resolved: the rules' alert events are resolved, the
     incident is resolved as the rule's `on_resolve` says, pending levels and unfinished work are dropped, and the
     live firings are remembered as resolved, so a re-sent copy of one is stale while a new firing starts a new
@@ -96,6 +96,7 @@ def _resolve(state: GroupState, rules: RuleSet, why: str) -> ManualDecision:
             "unfinished": {},
         }
     )
+    next_state = remember_resolutions(state, next_state, now)
     notes = [f"episode ended: {len(state.firing)} firing alert(s) marked resolved"]
     actions: list[Action] = [*_resolved_alert_events(state, rules, why)]
     spec = episode_incident_spec(state, rules)
