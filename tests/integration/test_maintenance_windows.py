@@ -147,10 +147,18 @@ def test_the_silence_command_adds_lists_and_expires_windows(
     assert f"{window['id']}  open" in capsys.readouterr().out
     # the API lists what the command wrote: one store
     assert window["id"] in {w["id"] for w in api(local_settings_of, "GET").json()["windows"]}
+    # `status` shows the windows open or scheduled, with what each holds
+    assert cli.main(["status", "--local", "--json"]) == 0
+    shown = {w["id"]: w for w in json.loads(capsys.readouterr().out)["maintenance_windows"]}
+    assert shown[window["id"]]["held"] == 0 and shown[window["id"]]["status"] == "open"
+    assert cli.main(["status", "--local"]) == 0
+    assert f"window      {window['id']}  open" in capsys.readouterr().out
 
     assert cli.main(["silence", "expire", window["id"], "--local", "--by", "ops-oncall", "--json"]) == 0
     ended = json.loads(capsys.readouterr().out)
     assert ended["status"] == "ended" and ended["expired_by"] == "ops-oncall"
+    assert cli.main(["status", "--local", "--json"]) == 0
+    assert window["id"] not in {w["id"] for w in json.loads(capsys.readouterr().out)["maintenance_windows"]}
 
     for argv, message in [
         (["silence", "add", "--local", "--duration", "1h", "--reason", "r"], "say what the window matches"),

@@ -216,6 +216,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import boto3
 
     from alert_courier.aws.dynamodb_stores import scan_live_state
+    from alert_courier.aws.maintenance_store import MaintenanceStore
     from alert_courier.operator_tools.status import build_status, dlq_depth, format_status
 
     deployment = find_deployment(args)
@@ -223,7 +224,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     table = boto3.resource("dynamodb", endpoint_url=deployment.endpoint_url).Table(deployment.table_name)
     live = scan_live_state(table)
     dlq = dlq_depth(_client("sqs", deployment), deployment.dlq_url)
-    document = build_status(live, rules, dlq, datetime.now(UTC))
+    store = MaintenanceStore(table)
+    windows = [(window, store.held_count(window.id)) for window in store.windows()]
+    document = build_status(live, rules, dlq, datetime.now(UTC), windows)
     print(json.dumps(document, indent=2) if args.json else format_status(document))
     return 0
 

@@ -2,11 +2,13 @@
 
 Open groups (their incident, severity, age and alerts firing), the escalation levels still pending and when they
 are due, every heartbeat instance's last ping and next deadline (judged by the rules, as the scheduler judges
-them), and the DLQ's approximate depth. The table is scanned: an operator's command, not something to poll.
+them), the maintenance windows open or scheduled (and how many alerts each holds), and the DLQ's approximate
+depth. The table is scanned: an operator's command, not something to poll.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from alert_courier.aws.dynamodb_stores import LiveState
 from alert_courier.domain.group_state import GroupState, PendingEscalation
 from alert_courier.domain.heartbeat_decisions import HeartbeatState, evaluate, heartbeat_key, instances_to_check
+from alert_courier.domain.maintenance import MaintenanceWindow
 from alert_courier.domain.rules import DailyDeadlines, HeartbeatSpec, RuleSet
 from alert_courier.use_cases.ports import HeartbeatRecords
 
@@ -33,13 +36,25 @@ def dlq_depth(sqs: Any, dlq_url: str) -> dict[str, int]:
     }
 
 
-def build_status(live: LiveState, rules: RuleSet, dlq: dict[str, int], now: datetime) -> dict[str, Any]:
-    """The document `status --json` prints (and the text lines are made from)."""
+def build_status(
+    live: LiveState,
+    rules: RuleSet,
+    dlq: dict[str, int],
+    now: datetime,
+    windows: Iterable[tuple[MaintenanceWindow, int]] = (),
+) -> dict[str, Any]:
+    """The document `status --json` prints (and the text lines are made from). `windows`: the maintenance
+    windows not yet settled, each with how many alerts it holds; the open and scheduled ones are shown."""
     groups = sorted((state for state in live.groups if is_open(state)), key=lambda s: (s.source, s.group_key))
     return {
         "at": iso(now),
         "groups": [group_row(state, now) for state in groups],
         "heartbeats": heartbeat_rows(rules, live.heartbeats, now),
+        "maintenance_windows": [
+            {**window.public(now), "held": held}
+            for window, held in sorted(windows, key=lambda pair: pair[0].starts_at)
+            if window.status(now) != "ended"
+        ],
         "dlq": dlq,
         "scanned_items": live.scanned_items,
     }
@@ -212,6 +227,12 @@ def format_status(document: dict[str, Any]) -> str:
         lines.append(f"heartbeat   {heartbeat['key']}  last ping {heartbeat['last_ping'] or 'never'}  {due}  {health}")
     if not document["heartbeats"]:
         lines.append("heartbeat   none")
+    for window in document.get("maintenance_windows", []):  # only when there are any
+        match = json.dumps(window["match"])
+        lines.append(
+            f"window      {window['id']}  {window['status']}  {window['starts_at']} → {window['ends_at']}  "
+            f"match {match}  holding {window['held']}  — {window['reason']} (by {window['created_by']})"
+        )
     dlq = document["dlq"]
     lines.append(f"dlq         {dlq['approximate_messages']} message(s), {dlq['in_flight']} in flight (approximate)")
     return "\n".join(lines)
