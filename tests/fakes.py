@@ -24,6 +24,7 @@ from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, ki
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.inhibition import HeldTarget, InhibitionEnds, InhibitionGate
 from alert_courier.use_cases.maintenance import HeldAlert, MaintenanceGate, WindowEnds
 from alert_courier.use_cases.ports import Claim, HeartbeatRecords, Remaining
 from alert_courier.use_cases.runner import ActionRunner
@@ -221,6 +222,48 @@ class InMemoryWindows:
                 self.by_id[window.id] = window.model_copy(update={"settled_at": now})
 
 
+class InMemoryInhibition:
+    """The inhibition index, as `aws.inhibition_store.InhibitionStore` keeps it."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, dict[str, str]] = {}
+        self.holding: dict[tuple[str, str], AlertEnvelope] = {}
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def firing_sources(self, entry_key: str) -> set[str]:
+        with self._lock:
+            self.reads += 1
+            return set(self.sources.get(entry_key, {}))
+
+    def source_fired(self, entry_key: str, alert_key: str, started: str) -> None:
+        with self._lock:
+            self.sources.setdefault(entry_key, {})[alert_key] = started
+
+    def source_resolved(self, entry_key: str, alert_key: str) -> None:
+        with self._lock:
+            self.sources.get(entry_key, {}).pop(alert_key, None)
+
+    def hold(self, entry_key: str, envelope: AlertEnvelope) -> None:
+        with self._lock:
+            self.holding[(entry_key, f"{envelope.alert.source}:{envelope.alert.dedup_key}")] = envelope
+
+    def held(self) -> list[HeldTarget]:
+        with self._lock:
+            return [HeldTarget(entry, alert, envelope) for (entry, alert), envelope in sorted(self.holding.items())]
+
+    def release(self, held: HeldTarget) -> bool:
+        with self._lock:
+            if self.holding.get((held.entry_key, held.alert_key)) != held.envelope:
+                return False
+            del self.holding[(held.entry_key, held.alert_key)]
+            return True
+
+    def drop(self, entry_key: str, alert_key: str) -> None:
+        with self._lock:
+            self.holding.pop((entry_key, alert_key), None)
+
+
 class Crash(BaseException):
     """The process died (not an Exception: nothing on the way up gets to release a claim or save a state)."""
 
@@ -385,6 +428,7 @@ class World:
     ledger: Any = None
     timers: Any = None
     windows: Any = field(default_factory=InMemoryWindows)
+    inhibition: Any = field(default_factory=InMemoryInhibition)
     budget: Any = None  # a call budget (tests/budget_fakes.py): the tools then sit behind the MCP client's gate
 
     def __post_init__(self) -> None:
@@ -413,6 +457,11 @@ class World:
             telemetry=self.telemetry,
         )
         self.window_ends = WindowEnds(self.gate, self.windows, settle_after=timedelta(minutes=1))
+        # Dispatch's outermost entry as wired: inhibition in front of the maintenance gate.
+        self.entry = InhibitionGate(
+            self.gate, self.inhibition, self.history, lambda: self.rules, clock=self.clock, telemetry=self.telemetry
+        )
+        self.inhibition_ends = InhibitionEnds(self.entry, self.inhibition)
         self.scheduler = Scheduler(
             heartbeats=HeartbeatChecks(
                 runner=self.runner,
@@ -427,6 +476,7 @@ class World:
             clock=self.clock,
             telemetry=self.telemetry,
             window_ends=self.window_ends,
+            inhibition_ends=self.inhibition_ends,
         )
 
     def incidents(self) -> list[dict[str, Any]]:

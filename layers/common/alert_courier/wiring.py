@@ -20,6 +20,7 @@ from alert_courier.aws.dynamodb_stores import (
     GroupStateStore,
     HeartbeatStore,
 )
+from alert_courier.aws.inhibition_store import InhibitionStore
 from alert_courier.aws.maintenance_store import MaintenanceStore
 from alert_courier.aws.rules_source import RulesSource
 from alert_courier.domain.alert import AlertEnvelope
@@ -32,6 +33,7 @@ from alert_courier.settings import IncidentIoSettings, SchedulerSettings
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.inhibition import InhibitionEnds, InhibitionGate
 from alert_courier.use_cases.maintenance import CachedWindows, MaintenanceGate, WindowEnds, WindowStore
 from alert_courier.use_cases.ports import (
     AlertEventSender,
@@ -60,6 +62,8 @@ class IncidentIoEdge:
     courier: Courier
     gate: MaintenanceGate  # dispatch's entry: the courier behind the maintenance windows
     maintenance: MaintenanceStore
+    entry: InhibitionGate  # dispatch's outermost entry: inhibition, then the maintenance gate
+    inhibition: InhibitionStore
 
 
 def incident_io_edge(
@@ -91,7 +95,11 @@ def incident_io_edge(
     gate = maintenance_gate(
         courier, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds, telemetry=telemetry
     )
-    return IncidentIoEdge(incident_io, rest, rules, groups, history, runner, courier, gate, maintenance)
+    inhibition = InhibitionStore(table)
+    entry = InhibitionGate(gate, inhibition, history, rules, telemetry=telemetry)
+    return IncidentIoEdge(
+        incident_io, rest, rules, groups, history, runner, courier, gate, maintenance, entry, inhibition
+    )
 
 
 def maintenance_gate(
@@ -140,6 +148,9 @@ def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, 
             settle_after=timedelta(seconds=2 * settings.maintenance_cache_seconds + 30),
             dead_letter=held_dead_letters(settings.dead_letter_queue_url),
         ),
+        inhibition_ends=InhibitionEnds(
+            edge.entry, edge.inhibition, dead_letter=held_dead_letters(settings.dead_letter_queue_url)
+        ),
     )
 
 
@@ -185,6 +196,7 @@ def scheduler_with(
     telemetry: Telemetry | None = None,
     max_timers: int = 100,
     window_ends: WindowEnds | None = None,
+    inhibition_ends: InhibitionEnds | None = None,
 ) -> Scheduler:
     return Scheduler(
         heartbeats=HeartbeatChecks(
@@ -196,4 +208,5 @@ def scheduler_with(
         clock=clock or (lambda: datetime.now(UTC)),
         telemetry=telemetry,
         window_ends=window_ends,
+        inhibition_ends=inhibition_ends,
     )

@@ -197,6 +197,28 @@ class Rule(_Strict):
     continue_: bool = Field(default=False, alias="continue")
 
 
+INHIBIT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class InhibitRule(_Strict):
+    """Alertmanager's `inhibit_rules`: a firing alert matching `target` is not acted on while another alert matching
+    `source` fires with the same values of the `equal` labels (a label both lack counts as equal). The decisions
+    are in `domain.inhibition`; dispatch enforces them (`use_cases.inhibition`)."""
+
+    name: str = Field(pattern=INHIBIT_NAME_PATTERN)
+    source: Match
+    target: Match
+    equal: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _source_is_firing(self) -> InhibitRule:
+        if self.source.status is not None or self.target.status is not None:
+            raise ValueError("status belongs to no inhibit matcher: a firing source inhibits firing targets")
+        if self.source.time is not None:
+            raise ValueError("a source has no time condition: it inhibits while firing (give it to the target)")
+        return self
+
+
 class SeverityConfig(_Strict):
     words: dict[str, Severity] = Field(default_factory=dict, description="extra sender words → severity")
     incident_io: dict[Severity, str] = Field(
@@ -397,6 +419,16 @@ class RuleSet(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     default_actions: list[ActionSpec] = Field(default_factory=lambda: [ActionSpec(open_incident=OpenIncidentSpec())])
     heartbeats: list[HeartbeatSpec] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+
+    @field_validator("inhibit_rules")
+    @classmethod
+    def _unique_inhibit_names(cls, inhibit_rules: list[InhibitRule]) -> list[InhibitRule]:
+        names = [rule.name for rule in inhibit_rules]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"inhibit rule names must be unique; repeated: {repeated}")
+        return inhibit_rules
 
     @field_validator("heartbeats")
     @classmethod

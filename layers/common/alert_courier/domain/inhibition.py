@@ -1,0 +1,110 @@
+"""Inhibition (Alertmanager's `inhibit_rules`), as pure decisions over what alert-courier last heard.
+
+An inhibit rule names `source` matchers, `target` matchers and `equal` labels. A *firing* alert matching `target`
+is inhibited — recorded, not acted on — while another alert matching `source` is firing with the same values of
+every `equal` label (a label both lack is equal, as in Alertmanager). An alert never inhibits itself (one that
+matches both sides is excluded from its own sources).
+
+What is firing is kept per *entry*: the inhibit rule plus the source's `equal` values (`entry_of`); dispatch adds
+a source alert to its entry when it fires and removes it when it resolves (`source_changes`), and reads the
+target's entries before acting on it (`inhibited_by`). Resolves of targets are never inhibited: they still close
+an incident opened before the source fired. A target held while its source fired is acted on once, by the
+scheduler, when no other source of its entry fires any more (`released`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.rules import InhibitRule, RuleSet
+
+
+@dataclass(frozen=True)
+class InhibitEntry:
+    """One inhibit rule at one set of `equal` values: the unit whose firing sources are tracked."""
+
+    rule: str
+    values: tuple[tuple[str, str], ...]  # (label, value) in the rule's `equal` order; "" for a missing label
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.values).encode()).hexdigest()[:20]
+        return f"{self.rule}#{digest}"
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{label}={value!r}" for label, value in self.values)
+        return f"inhibit rule {self.rule!r}" + (f" ({shown})" if shown else "")
+
+
+@dataclass(frozen=True)
+class SourceChange:
+    entry: InhibitEntry
+    alert_key: str
+    firing: bool  # True: the source fires (add it); False: it resolved (remove it)
+    started: str
+
+
+@dataclass(frozen=True)
+class Inhibited:
+    entry: InhibitEntry
+    sources: tuple[str, ...]  # the other firing source alerts (source:dedup_key), sorted
+
+    def reasons(self) -> list[str]:
+        named = ", ".join(self.sources[:5]) + (f" and {len(self.sources) - 5} more" if len(self.sources) > 5 else "")
+        return [
+            f"inhibited by {self.entry.describe()}: source alert(s) {named} firing",
+            "recorded, nothing called; acted on once (by the scheduler) when no source of the rule fires any more",
+        ]
+
+
+def alert_key(alert: Alert) -> str:
+    return f"{alert.source}:{alert.dedup_key}"
+
+
+def entry_of(rule: InhibitRule, alert: Alert) -> InhibitEntry:
+    return InhibitEntry(rule.name, tuple((label, alert.labels.get(label, "")) for label in rule.equal))
+
+
+def _firing(alert: Alert) -> Alert:
+    return alert if alert.status is AlertStatus.FIRING else alert.model_copy(update={"status": AlertStatus.FIRING})
+
+
+def as_source(alert: Alert, rules: RuleSet) -> list[InhibitEntry]:
+    """The entries this alert is a source of (its status aside: a resolve removes it from the same entries)."""
+    return [entry_of(rule, alert) for rule in rules.inhibit_rules if rule.source.check(_firing(alert))[0]]
+
+
+def as_target(alert: Alert, rules: RuleSet) -> list[InhibitEntry]:
+    return [entry_of(rule, alert) for rule in rules.inhibit_rules if rule.target.check(_firing(alert))[0]]
+
+
+def source_changes(alert: Alert, rules: RuleSet) -> list[SourceChange]:
+    """How this alert changes the firing sources: added when it fires, removed when it resolves."""
+    if alert.status is AlertStatus.ACKNOWLEDGED:
+        return []
+    started = alert.started_at.isoformat() if alert.started_at else ""
+    firing = alert.status is AlertStatus.FIRING
+    return [SourceChange(entry, alert_key(alert), firing, started) for entry in as_source(alert, rules)]
+
+
+def inhibited_by(
+    alert: Alert, rules: RuleSet, firing_sources: Callable[[InhibitEntry], Collection[str]]
+) -> Inhibited | None:
+    """Whether a firing alert is inhibited, given each target entry's firing sources (first inhibiting rule wins)."""
+    if alert.status is not AlertStatus.FIRING:
+        return None
+    own = alert_key(alert)
+    for entry in as_target(alert, rules):
+        others = tuple(sorted(set(firing_sources(entry)) - {own}))
+        if others:
+            return Inhibited(entry, others)
+    return None
+
+
+def released(firing_sources: Collection[str], held_alert_key: str) -> bool:
+    """A held target is handed on once no source of its entry other than itself fires."""
+    return not (set(firing_sources) - {held_alert_key})
