@@ -190,3 +190,20 @@ def test_rules_without_inhibit_rules_cost_no_reads() -> None:
     for key in ("a", "b", "c"):
         world.entry.handle(envelope(key))
     assert world.inhibition.reads == 0 and opens(world) == 3
+
+
+def test_explain_replays_a_sequence_with_the_same_inhibition_as_dispatch() -> None:
+    from alert_courier.operator_tools.explain import explain, format_report
+
+    sequence = [
+        alert("down", name="ClusterDown"),
+        alert("t"),
+        alert("us", cluster="us-1"),
+        alert("down", "resolved", name="ClusterDown"),
+        alert("t2"),
+    ]
+    report = explain(sequence, RULES, now=NOW)
+    assert [("inhibited_by" in entry) for entry in report] == [False, True, False, False, False]
+    assert report[1]["calls"] == [] and report[1]["inhibited_by"].startswith("cluster-down#")
+    assert report[0]["calls"] and [c["tool"] for c in report[4]["calls"]] == [c["tool"] for c in report[0]["calls"]]
+    assert "decision: inhibited by inhibit rule 'cluster-down' (cluster='eu-1')" in format_report(report)
