@@ -116,16 +116,15 @@ def replay(
         inhibited = inhibited_by(alert, rules, lambda entry: firing_sources.get(entry.key, set()))
         if inhibited is not None:
             plan = plan_for(alert, rules)
-            report.append(
-                {
-                    "alert": _shown(alert, plan.alert.severity.value),
-                    "matched_rules": [matched.rule for matched in plan.matched],
-                    "why": plan.explanation,
-                    "reasons": inhibited.reasons(),
-                    "calls": [],
-                    "inhibited_by": inhibited.entry.key,
-                }
-            )
+            inhibited_entry: dict[str, Any] = {
+                "alert": _shown(alert, plan.alert.severity.value),
+                "matched_rules": [matched.rule for matched in plan.matched],
+                "why": plan.explanation,
+                "reasons": inhibited.reasons(),
+                "calls": [],
+                "inhibited_by": inhibited.entry.key,
+            }
+            report.append(inhibited_entry)
             continue
         window = window_holding(alert, windows or [], moment, rules)
         if window is not None:
