@@ -18,6 +18,7 @@ from alert_courier.domain.errors import ActionBusy, GroupTooLarge, StaleState
 from alert_courier.domain.escalation_timers import Timer, timers_for
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.heartbeat_decisions import HeartbeatState
+from alert_courier.domain.inhibition import SourceChange, SourceRecord, apply_source_change
 from alert_courier.domain.maintenance import MaintenanceWindow
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, kind_for_status
@@ -226,7 +227,7 @@ class InMemoryInhibition:
     """The inhibition index, as `aws.inhibition_store.InhibitionStore` keeps it."""
 
     def __init__(self) -> None:
-        self.sources: dict[str, dict[str, str]] = {}
+        self.sources: dict[str, dict[str, SourceRecord]] = {}
         self.holding: dict[tuple[str, str], AlertEnvelope] = {}
         self.reads = 0
         self._lock = threading.Lock()
@@ -234,15 +235,12 @@ class InMemoryInhibition:
     def firing_sources(self, entry_key: str) -> set[str]:
         with self._lock:
             self.reads += 1
-            return set(self.sources.get(entry_key, {}))
+            return {key for key, record in self.sources.get(entry_key, {}).items() if record.firing_started is not None}
 
-    def source_fired(self, entry_key: str, alert_key: str, started: str) -> None:
+    def record_source(self, change: SourceChange) -> None:
         with self._lock:
-            self.sources.setdefault(entry_key, {})[alert_key] = started
-
-    def source_resolved(self, entry_key: str, alert_key: str) -> None:
-        with self._lock:
-            self.sources.get(entry_key, {}).pop(alert_key, None)
+            records = self.sources.setdefault(change.entry.key, {})
+            records[change.alert_key] = apply_source_change(records.get(change.alert_key, SourceRecord()), change)
 
     def hold(self, entry_key: str, envelope: AlertEnvelope) -> None:
         with self._lock:

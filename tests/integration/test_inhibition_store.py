@@ -14,6 +14,7 @@ import pytest
 
 from alert_courier.aws.inhibition_store import HELD_PK, InhibitionStore
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
+from alert_courier.domain.inhibition import SourceChange, SourceRecord, apply_source_change, source_changes
 from alert_courier.domain.rules import parse_rules
 from tests.fakes import DrivenClock, World
 
@@ -51,25 +52,52 @@ def envelope(key: str, name: str, status: str = "firing", node: str = "n1", minu
         title=f"{name} {key}",
         labels={"alertname": name, "node": node},
         started_at=NOW - timedelta(hours=1) + timedelta(minutes=minute),
-        ended_at=NOW if status == "resolved" else None,
+        ended_at=NOW - timedelta(minutes=55 - minute) if status == "resolved" else None,
     )
     return AlertEnvelope(alert=alert, correlation_id=f"c-{key}-{status}-{minute}")
 
 
+def changes(key: str, status: str = "firing", minute: int = 0, node: str = "n1") -> list[SourceChange]:
+    return source_changes(envelope(key, "NodeDown", status, node=node, minute=minute).alert, RULES)
+
+
 def test_sources_are_items_of_their_own_and_expired_ones_do_not_count(table: Any) -> None:
     store = InhibitionStore(table)
-    store.source_fired("e", "alertmanager:a", "t0")
-    store.source_fired("e", "alertmanager:b", "t0")
-    store.source_fired("other", "alertmanager:c", "t0")
-    assert store.firing_sources("e") == {"alertmanager:a", "alertmanager:b"}
-    store.source_resolved("e", "alertmanager:a")
-    assert store.firing_sources("e") == {"alertmanager:b"}
+    (a,), (b,), (c,) = changes("a"), changes("b"), changes("c", node="n2")
+    for change in (a, b, c):
+        store.record_source(change)
+    assert store.firing_sources(a.entry.key) == {"alertmanager:a", "alertmanager:b"}
+    (a_resolved,) = changes("a", "resolved")
+    store.record_source(a_resolved)
+    assert store.firing_sources(a.entry.key) == {"alertmanager:b"}
+    assert store.firing_sources(c.entry.key) == {"alertmanager:c"}
     table.update_item(
-        Key={"pk": "inhibit#e", "sk": "source#alertmanager:b"},
+        Key={"pk": f"inhibit#{a.entry.key}", "sk": "source#alertmanager:b"},
         UpdateExpression="SET expiration = :past",
         ExpressionAttributeValues={":past": int(time.time()) - 1},
     )
-    assert store.firing_sources("e") == set()  # past its TTL though DynamoDB has not deleted it yet
+    assert store.firing_sources(a.entry.key) == set()  # past its TTL though DynamoDB has not deleted it yet
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        [("firing", 0), ("resolved", 0)],
+        [("resolved", 0), ("firing", 0)],  # a late copy of the firing the resolve ended: stale
+        [("firing", 0), ("firing", 10), ("resolved", 0)],  # the resolve ends the older firing: the newer stays
+        [("firing", 10), ("firing", 0)],  # an older firing does not replace a newer one
+        [("firing", 0), ("resolved", 0), ("firing", 10)],  # fires again after the resolve
+        [("firing", 0), ("resolved", 0), ("firing", 0), ("resolved", 0)],  # repeats
+    ],
+)
+def test_the_store_orders_source_transitions_as_the_domain_does(table: Any, order: list[tuple[str, int]]) -> None:
+    store, record = InhibitionStore(table), SourceRecord()
+    for status, minute in order:
+        (change,) = changes("a", status, minute)
+        store.record_source(change)
+        record = apply_source_change(record, change)
+        firing = {"alertmanager:a"} if record.firing_started is not None else set()
+        assert store.firing_sources(change.entry.key) == firing, (status, minute)
 
 
 def test_a_held_target_is_released_only_if_no_newer_transition_was_held(table: Any) -> None:

@@ -42,10 +42,40 @@ class InhibitEntry:
 
 @dataclass(frozen=True)
 class SourceChange:
+    """A source alert's transition, with the sender's times that order it (ISO 8601 strings compare in time order).
+
+    A firing adds the source unless a resolve already went past its start (`started`); a resolve removes it unless
+    the live firing started after what it ends (`ends`: the firing it names, else its own end), and remembers how
+    far it resolved (`through`) so that a late copy of the firing it ended does not inhibit again."""
+
     entry: InhibitEntry
     alert_key: str
     firing: bool  # True: the source fires (add it); False: it resolved (remove it)
-    started: str
+    started: str  # firing: when it started; resolve: "" (unused)
+    ends: str = ""  # resolve: the firing it ends (its start), else its end
+    through: str = ""  # resolve: max(start, end)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """What the index keeps per source alert: the live firing's start, and how far resolves have gone."""
+
+    firing_started: str | None = None
+    resolved_through: str | None = None
+
+
+def apply_source_change(record: SourceRecord, change: SourceChange) -> SourceRecord:
+    """The record after a source transition (the DynamoDB store's conditional writes say the same)."""
+    if change.firing:
+        stale = (record.resolved_through is not None and record.resolved_through >= change.started) or (
+            record.firing_started is not None and record.firing_started > change.started
+        )
+        return record if stale else SourceRecord(change.started, record.resolved_through)
+    if record.firing_started is not None and record.firing_started > change.ends:
+        return record  # it ends an older firing than the live one
+    if record.resolved_through is not None and record.resolved_through > change.through:
+        return SourceRecord(None, record.resolved_through)
+    return SourceRecord(None, change.through)
 
 
 @dataclass(frozen=True)
@@ -86,9 +116,15 @@ def source_changes(alert: Alert, rules: RuleSet) -> list[SourceChange]:
     """How this alert changes the firing sources: added when it fires, removed when it resolves."""
     if alert.status is AlertStatus.ACKNOWLEDGED:
         return []
+    received = alert.received_at.isoformat()
     started = alert.started_at.isoformat() if alert.started_at else ""
-    firing = alert.status is AlertStatus.FIRING
-    return [SourceChange(entry, alert_key(alert), firing, started) for entry in as_source(alert, rules)]
+    if alert.status is AlertStatus.FIRING:
+        return [SourceChange(entry, alert_key(alert), True, started or received) for entry in as_source(alert, rules)]
+    ended = alert.ended_at.isoformat() if alert.ended_at else received
+    through = max(started, ended)
+    return [
+        SourceChange(entry, alert_key(alert), False, "", started or ended, through) for entry in as_source(alert, rules)
+    ]
 
 
 def inhibited_by(

@@ -30,6 +30,7 @@ from alert_courier.domain.alert import AlertEnvelope, AlertStatus
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.inhibition import (
     InhibitEntry,
+    SourceChange,
     alert_key,
     as_target,
     inhibited_by,
@@ -57,9 +58,9 @@ class InhibitionStore(Protocol):
 
     def firing_sources(self, entry_key: str) -> set[str]: ...
 
-    def source_fired(self, entry_key: str, alert_key: str, started: str) -> None: ...
-
-    def source_resolved(self, entry_key: str, alert_key: str) -> None: ...
+    def record_source(self, change: SourceChange) -> None:
+        """Applies the change as `domain.inhibition.apply_source_change` says (stale ones change nothing)."""
+        ...
 
     def hold(self, entry_key: str, envelope: AlertEnvelope) -> None: ...
 
@@ -104,10 +105,7 @@ class InhibitionGate:
             return self._inner.handle(envelope, remaining_seconds)
         alert = envelope.alert
         for change in source_changes(alert, rules):  # idempotent writes: a redelivery repeats them harmlessly
-            if change.firing:
-                self._store.source_fired(change.entry.key, change.alert_key, change.started)
-            else:
-                self._store.source_resolved(change.entry.key, change.alert_key)
+            self._store.record_source(change)
         inhibited = inhibited_by(alert, rules, self._sources)
         if inhibited is not None:
             self._store.hold(inhibited.entry.key, envelope)  # before the history: a failed write is redelivered
