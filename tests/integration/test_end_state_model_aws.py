@@ -23,6 +23,7 @@ from alert_courier.aws.dynamodb_stores import (
     GroupStateStore,
     HeartbeatStore,
 )
+from alert_courier.aws.inhibition_store import InhibitionStore
 from alert_courier.aws.maintenance_store import MaintenanceStore
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
 from alert_courier_local.aws import serialised_dynamodb_in_process
@@ -76,6 +77,7 @@ class AwsEndStates(EndStateMachine):
             ledger=ActionLedger(table),
             timers=EscalationTimers(table),
             windows=MaintenanceStore(table),
+            inhibition=InhibitionStore(table),
         )
 
 

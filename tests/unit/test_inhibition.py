@@ -207,3 +207,11 @@ def test_explain_replays_a_sequence_with_the_same_inhibition_as_dispatch() -> No
     assert report[1]["calls"] == [] and report[1]["inhibited_by"].startswith("cluster-down#")
     assert report[0]["calls"] and [c["tool"] for c in report[4]["calls"]] == [c["tool"] for c in report[0]["calls"]]
     assert "decision: inhibited by inhibit rule 'cluster-down' (cluster='eu-1')" in format_report(report)
+
+
+def test_an_override_of_rules_alone_keeps_the_inhibit_rules() -> None:
+    from alert_courier.domain.rules_override import override_rules
+
+    kept = override_rules(RULES, "rules: [{name: other, actions: [suppress]}]")
+    assert [rule.name for rule in kept.inhibit_rules] == ["cluster-down"]
+    assert override_rules(RULES, "inhibit_rules: []").inhibit_rules == []
