@@ -30,6 +30,7 @@ from alert_courier.use_cases.maintenance import HeldAlert, MaintenanceGate, Wind
 from alert_courier.use_cases.ports import Claim, HeartbeatRecords, Remaining
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
+from alert_courier.use_cases.storm import StormGate
 from alert_courier.use_cases.telemetry import RecordedTelemetry
 
 
@@ -262,6 +263,30 @@ class InMemoryInhibition:
             self.holding.pop((entry_key, alert_key), None)
 
 
+class InMemoryStorms:
+    """Storm counters and memberships, as `aws.storm_store.StormStore` keeps them."""
+
+    def __init__(self) -> None:
+        self.windows: dict[tuple[str, str], set[str]] = {}
+        self.members: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, rule: str, window: str, group_key: str, limit: int) -> int:
+        with self._lock:
+            groups = self.windows.setdefault((rule, window), set())
+            if len(groups) <= limit or group_key in groups:
+                groups.add(group_key)
+            return min(len(groups), limit + 1)
+
+    def member(self, rule: str, group_key: str) -> int | None:
+        with self._lock:
+            return self.members.get((rule, group_key))
+
+    def join(self, rule: str, group_key: str, generation: int) -> None:
+        with self._lock:
+            self.members[(rule, group_key)] = generation
+
+
 class Crash(BaseException):
     """The process died (not an Exception: nothing on the way up gets to release a claim or save a state)."""
 
@@ -427,6 +452,7 @@ class World:
     timers: Any = None
     windows: Any = field(default_factory=InMemoryWindows)
     inhibition: Any = field(default_factory=InMemoryInhibition)
+    storms: Any = field(default_factory=InMemoryStorms)
     budget: Any = None  # a call budget (tests/budget_fakes.py): the tools then sit behind the MCP client's gate
 
     def __post_init__(self) -> None:
@@ -444,9 +470,12 @@ class World:
         executor = IncidentIoExecutor(tools, self.alert_events, self.telemetry)
         self.runner = ActionRunner(self.ledger, executor, self.telemetry)
         self.courier = Courier(self.states, self.runner, self.history, lambda: self.rules, clock=self.clock)
-        # Dispatch's entry as wired: the courier behind the maintenance windows (read fresh: no cache here).
+        self.storm_gate = StormGate(
+            self.courier, self.storms, self.states, lambda: self.rules, clock=self.clock, telemetry=self.telemetry
+        )
+        # Dispatch's entry as wired: the storm gate and courier behind the maintenance windows (read fresh: no cache).
         self.gate = MaintenanceGate(
-            self.courier,
+            self.storm_gate,
             self.windows,
             self.windows.windows,
             self.history,

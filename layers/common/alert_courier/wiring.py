@@ -23,6 +23,7 @@ from alert_courier.aws.dynamodb_stores import (
 from alert_courier.aws.inhibition_store import InhibitionStore
 from alert_courier.aws.maintenance_store import MaintenanceStore
 from alert_courier.aws.rules_source import RulesSource
+from alert_courier.aws.storm_store import StormStore
 from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.alert_events import IncidentIoRest
@@ -49,6 +50,7 @@ from alert_courier.use_cases.ports import (
 )
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
+from alert_courier.use_cases.storm import Handler, StormGate
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class IncidentIoEdge:
     history: DecisionHistory
     runner: ActionRunner
     courier: Courier
-    gate: MaintenanceGate  # dispatch's entry: the courier behind the maintenance windows
+    gate: MaintenanceGate  # the storm gate and courier behind the maintenance windows
     maintenance: MaintenanceStore
     entry: InhibitionGate  # dispatch's outermost entry: inhibition, then the maintenance gate
     inhibition: InhibitionStore
@@ -91,9 +93,10 @@ def incident_io_edge(
         ActionLedger(table, remember_days=settings.action_memory_days), incident_io, rest, telemetry=telemetry
     )
     courier = Courier(groups, runner, history, rules)
+    storms = StormGate(courier, StormStore(table), groups, rules, telemetry=telemetry)  # storm collapse
     maintenance = MaintenanceStore(table)
     gate = maintenance_gate(
-        courier, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds, telemetry=telemetry
+        storms, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds, telemetry=telemetry
     )
     inhibition = InhibitionStore(table)
     entry = InhibitionGate(gate, inhibition, history, rules, telemetry=telemetry)
@@ -103,7 +106,7 @@ def incident_io_edge(
 
 
 def maintenance_gate(
-    courier: Courier,
+    courier: Handler,
     store: WindowStore,
     history: History,
     rules: Callable[[], RuleSet],

@@ -189,12 +189,59 @@ class ActionSpec(_Strict):
         return next(name for name in type(self).model_fields if getattr(self, name) not in (None, False))
 
 
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _duration(value: Any) -> Any:
+    """`90s`, `5m`, `1h30m`, `2d`, or a number of seconds (Prometheus-style, no ISO 8601 needed)."""
+    if isinstance(value, bool):
+        raise ValueError("give a duration such as 5m, 1h30m or 90s")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        found = _DURATION.fullmatch(text)
+        if not text or found is None:
+            raise ValueError(f"{value!r} is not a duration such as 5m, 1h30m or 90s")
+        days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class StormSpec(_Strict):
+    """`storm: {groups: 20, within: 5m}`: more than `groups` new groups matching the rule within `within` open one
+    storm incident for the others, not one each (decisions in `domain.storm`)."""
+
+    groups: int = Field(ge=0, le=10_000, description="new groups opened one incident each before a storm")
+    within: Duration
+
+    @field_validator("within")
+    @classmethod
+    def _window(cls, within: timedelta) -> timedelta:
+        if not timedelta(seconds=10) <= within <= timedelta(days=1):
+            raise ValueError("within must be between 10s and 1d")
+        return within
+
+
 class Rule(_Strict):
     name: str
     match: Match = Field(default_factory=Match)
     actions: Annotated[list[ActionSpec], Field(min_length=1)]
     set_severity: Severity | None = None
     continue_: bool = Field(default=False, alias="continue")
+    storm: StormSpec | None = Field(default=None, description="collapse many new groups into one incident")
+
+    @model_validator(mode="after")
+    def _storm_collapses_group_incidents(self) -> Rule:
+        if self.storm is None:
+            return self
+        incidents = [action.open_incident for action in self.actions if action.open_incident is not None]
+        if not incidents or any(spec.per != "group" for spec in incidents):
+            raise ValueError("storm collapses the group incidents this rule opens: give open_incident (per: group)")
+        return self
 
 
 INHIBIT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -234,27 +281,7 @@ class SeverityConfig(_Strict):
 # ---- heartbeats (dead man's switches) ------------------------------------------------------------
 
 HEARTBEAT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _WEEKDAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
-
-
-def _duration(value: Any) -> Any:
-    """`90s`, `5m`, `1h30m`, `2d`, or a number of seconds (Prometheus-style, no ISO 8601 needed)."""
-    if isinstance(value, bool):
-        raise ValueError("give a duration such as 5m, 1h30m or 90s")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        found = _DURATION.fullmatch(text)
-        if not text or found is None:
-            raise ValueError(f"{value!r} is not a duration such as 5m, 1h30m or 90s")
-        days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
-        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 def parse_duration(text: str) -> timedelta:

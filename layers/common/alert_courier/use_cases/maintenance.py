@@ -21,10 +21,10 @@ from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.maintenance import MaintenanceWindow, at_end, holding_reasons, window_holding
 from alert_courier.domain.rules import RuleSet
-from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.history_entry import history_entry
 from alert_courier.use_cases.ports import Clock, History, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport, out_of_time
+from alert_courier.use_cases.storm import Handler  # the courier, or the storm gate in front of it
 from alert_courier.use_cases.telemetry import NoTelemetry
 
 logger = logging.getLogger("alert_courier")
@@ -80,7 +80,7 @@ class MaintenanceGate:
 
     def __init__(
         self,
-        courier: Courier,
+        courier: Handler,
         store: WindowStore,
         windows: Callable[[], list[MaintenanceWindow]],
         history: History,
@@ -98,7 +98,7 @@ class MaintenanceGate:
         self._clock = clock
 
     @property
-    def courier(self) -> Courier:
+    def courier(self) -> Handler:
         return self._courier
 
     def handle(
