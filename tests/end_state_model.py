@@ -34,6 +34,11 @@ firing has an open incident; at quiescence, with no source firing nothing is hel
 rule (its held alerts acted on once by the scheduler); with a source still firing, a `tgt` incident (opened before
 it fired) is open only if `tgt` fires.
 
+Storm collapse (README "Storm collapse"): rule `storms` (groups st1-st3) collapses beyond 1 new group in 5 minutes.
+The oracle adds: always, at most one storm incident is open; at quiescence, a storm group that fires has its own
+incident or the storm's open, one that does not fire has none of its own open, and the storm incident is open
+exactly while a storm group with no incident of its own fires (it closes when the last member recovers).
+
 The shared call budget (README "Staying under incident.io's rate limits"; in-memory profile): between steps it runs
 short for a class of calls and the classes below it (as the shared bucket does when it runs low), or recovers.
 The oracle adds: always, no call of a class the budget is short for reaches incident.io (pages and openings keep
@@ -84,6 +89,11 @@ rules:
     match: {{labels: {{team: payments}}}}
     actions:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
+  - name: storms
+    match: {{labels: {{team: storm}}}}
+    storm: {{groups: 1, within: 5m}}
+    actions:
+      - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
   - name: ops
     actions:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
@@ -100,7 +110,12 @@ GROUPS = {
     "quiet": {"env": "staging"},
     "src": {"team": "infra", "cluster": "c1"},  # inhibits `tgt` while it fires (inhibit rule infra-down)
     "tgt": {"team": "web", "cluster": "c1"},
+    "st1": {"team": "storm"},  # rule `storms`: beyond 1 new group in 5 minutes, one storm incident
+    "st2": {"team": "storm"},
+    "st3": {"team": "storm"},
 }
+STORM_GROUPS = ("st1", "st2", "st3")
+STORM_INCIDENT = "Alert storm: "
 KEYS = ("a", "b")
 SEVERITY_RANK = {"Minor": 1, "Major": 2, "Critical": 3}
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -485,6 +500,13 @@ class EndStateMachine(RuleBasedStateMachine):
             if record.incident["name"].startswith(f"{group}: ")
         ]
 
+    def _storm_incidents(self) -> list[dict[str, Any]]:
+        return [
+            record.incident
+            for record in self.w.tools.simulator.state.incidents.values()
+            if record.incident["name"].startswith(STORM_INCIDENT)
+        ]
+
     def _open_incident(self, group: str) -> dict[str, Any] | None:
         open_ = [i for i in self._incidents(group) if i["incident_status"]["category"] not in ("closed", "declined")]
         return open_[0] if open_ else None
@@ -551,6 +573,8 @@ class EndStateMachine(RuleBasedStateMachine):
         for record in self.w.tools.simulator.state.incidents.values():
             keys += re.findall(r"alert-courier key: (\S+)", record.arguments.get("summary", ""))
         assert len(keys) == len(set(keys)), "two incidents for one episode"
+        storms = [i for i in self._storm_incidents() if self._is_open(i)]
+        assert len(storms) <= 1, f"{len(storms)} storm incidents open at once"
         assert self._incidents("quiet") == []
 
     def teardown(self) -> None:
@@ -590,6 +614,11 @@ class EndStateMachine(RuleBasedStateMachine):
             if group == "ops" and self.model.dropped:  # "drop forgets": a firing group may have no incident
                 assert incident is None or firing, "ops: an incident open while nothing fires"
                 continue
+            if group in STORM_GROUPS:  # its own incident, or the storm's (checked below)
+                assert incident is None or firing, f"{group}: its incident open while nothing fires"
+                storm_open = any(self._is_open(i) for i in self._storm_incidents())
+                assert not firing or incident is not None or storm_open, f"{group} fires with no incident"
+                continue
             if group == "tgt" and self._source_heard_firing():  # inhibited: only one opened before may be open
                 assert incident is None or firing, "tgt: an incident open while nothing fires"
                 continue
@@ -611,6 +640,23 @@ class EndStateMachine(RuleBasedStateMachine):
                 # then covers the second, so only "at most once" (always checked) holds for level 1 there.
                 if not self._acknowledged(group, incident["id"]) and group not in self.model.reordered:
                     assert second == 1, f"{group}: nobody acknowledged, level 1 paged {second} times"
+
+        # The storm's members are the storm groups with no episode of their own: it is open exactly while one fires.
+        members_firing = [
+            group
+            for group in STORM_GROUPS
+            if self._open_incident(group) is None
+            and any(t.firing for (g, _), t in self.model.keys.items() if g == group)
+        ]
+        storm_open = any(self._is_open(i) for i in self._storm_incidents())
+        assert storm_open == bool(members_firing), (
+            f"storm incident {'open' if storm_open else 'closed'}; firing without an incident of their own: "
+            f"{members_firing}"
+        )
+        if storm_open:
+            event("storm incident open at the end")
+        if self._storm_incidents():
+            event("storm incident opened")
 
     def _acknowledged(self, group: str, incident_id: str) -> bool:
         """A person acknowledged this incident's page: in incident.io, or by an acknowledgement it accepted (or

@@ -65,6 +65,17 @@ def test_route_counts_only_firings_of_quiet_groups_while_no_storm_is_on() -> Non
     assert [after_count(n, rule) for n in (1, 3, 4)] == ["own", "own", "storm"]
 
 
+def test_an_alert_goes_where_its_firing_is_recorded() -> None:
+    started = alert("g").started_at
+    assert started is not None
+    over = GroupState(group_id="s", generation=1, resolved_through={"g-a": started.isoformat()})
+    quiet = GroupState(group_id="g")
+    # A late copy of a firing the (now quiet) storm resolved: to the storm, which calls it stale; not counted.
+    assert route(alert("g"), member_of=1, storm=over, own=quiet) == "storm"
+    own_over = GroupState(group_id="g", generation=1, resolved_through={"g-a": started.isoformat()})
+    assert route(alert("g"), member_of=None, storm=GroupState(group_id="s"), own=own_over) == "own"
+
+
 def test_windows_are_fixed_spans_of_within() -> None:
     five = timedelta(minutes=5)
     assert window_of(NOW, five) == window_of(NOW + timedelta(minutes=4), five) == "2026-12-02T10:00:00+00:00"

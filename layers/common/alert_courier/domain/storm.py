@@ -43,9 +43,25 @@ def storm_is_on(storm: GroupState) -> bool:
     return bool(storm.firing) or storm.incident_open
 
 
+def knows(state: GroupState, alert: Alert) -> bool:
+    """Whether this alert's firing is already recorded in the state: firing there, or resolved there since it
+    started (a repeat, a late copy or its resolve then belongs where its firing went)."""
+    key = alert.dedup_key
+    if key in state.firing:
+        return True
+    started = alert.started_at.isoformat() if alert.started_at else ""
+    through = state.resolved_through.get(key)
+    return bool(started and through is not None and started <= through)
+
+
 def route(alert: Alert, *, member_of: int | None, storm: GroupState, own: GroupState) -> Route:
     """Where an alert of a storm rule goes before any counting: its group's storm, its own group, or to be counted
-    (a firing that would start a new group while no storm is on)."""
+    (a firing that would start a new group while no storm is on). An alert goes where its firing is recorded;
+    a new alert of a group in the storm joins it; a group with an episode of its own keeps it."""
+    if knows(storm, alert):
+        return "storm"
+    if knows(own, alert):
+        return "own"
     if member_of is not None and storm_is_on(storm) and member_of == storm.generation:
         return "storm"
     if alert.status is not AlertStatus.FIRING or own.firing or own.incident_open:
