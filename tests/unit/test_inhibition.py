@@ -215,3 +215,12 @@ def test_an_override_of_rules_alone_keeps_the_inhibit_rules() -> None:
     kept = override_rules(RULES, "rules: [{name: other, actions: [suppress]}]")
     assert [rule.name for rule in kept.inhibit_rules] == ["cluster-down"]
     assert override_rules(RULES, "inhibit_rules: []").inhibit_rules == []
+
+
+def test_check_config_warns_about_an_inhibit_rule_without_equal_labels() -> None:
+    from alert_courier.operator_tools.rules_lint import lint
+
+    text = "inhibit_rules: [{name: wide, source: {labels: {a: b}}, target: {}}]"
+    warned = [f.text for f in lint(parse_rules(text), text, frozenset({"alertmanager"})) if f.level == "warning"]
+    assert any("inhibit rule 'wide' has no equal labels" in line for line in warned)
+    assert not any("inhibit rule" in f.text for f in lint(RULES, "rules: []", frozenset({"alertmanager"})))
