@@ -483,11 +483,11 @@ class World:
             clock=self.clock,
             telemetry=self.telemetry,
         )
-        self.window_ends = WindowEnds(self.gate, self.windows, settle_after=timedelta(minutes=1))
         # Dispatch's outermost entry as wired: inhibition in front of the maintenance gate.
         self.entry = InhibitionGate(
             self.gate, self.inhibition, self.history, lambda: self.rules, clock=self.clock, telemetry=self.telemetry
         )
+        self.window_ends = WindowEnds(self.gate, self.windows, settle_after=timedelta(minutes=1), entry=self.entry)
         self.inhibition_ends = InhibitionEnds(self.entry, self.inhibition)
         self.scheduler = Scheduler(
             heartbeats=HeartbeatChecks(

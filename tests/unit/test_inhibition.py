@@ -224,3 +224,22 @@ def test_check_config_warns_about_an_inhibit_rule_without_equal_labels() -> None
     warned = [f.text for f in lint(parse_rules(text), text, frozenset({"alertmanager"})) if f.level == "warning"]
     assert any("inhibit rule 'wide' has no equal labels" in line for line in warned)
     assert not any("inhibit rule" in f.text for f in lint(RULES, "rules: []", frozenset({"alertmanager"})))
+
+
+def test_a_target_a_window_held_is_still_inhibited_at_the_windows_end() -> None:
+    from alert_courier.domain.maintenance import WindowRequest
+
+    world = World(RULES, clock=DrivenClock(NOW))
+    request = WindowRequest.model_validate(
+        {"match": {"labels": {"severity": "warning"}}, "duration": "10m", "reason": "deploy", "created_by": "ci"}
+    )
+    world.windows.add(request.window("mw-00000000000000b1", NOW))
+    world.entry.handle(envelope("t"))  # held by the window
+    world.entry.handle(envelope("down", name="ClusterDown"))  # its source fires during the window
+    world.clock.advance(minutes=11)
+    world.scheduler.run()  # the window's end hands `t` on: inhibited now, not acted on
+    assert [i["name"] for i in world.incidents()] == ["alert down"]
+    assert len(world.inhibition.holding) == 1
+    world.entry.handle(envelope("down", "resolved", name="ClusterDown"))
+    world.scheduler.run()
+    assert sorted(i["name"] for i in world.incidents()) == ["alert down", "alert t"]

@@ -150,6 +150,7 @@ def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, 
             edge.maintenance,
             settle_after=timedelta(seconds=2 * settings.maintenance_cache_seconds + 30),
             dead_letter=held_dead_letters(settings.dead_letter_queue_url),
+            entry=edge.entry,  # what a window held is still checked for inhibition at its end
         ),
         inhibition_ends=InhibitionEnds(
             edge.entry, edge.inhibition, dead_letter=held_dead_letters(settings.dead_letter_queue_url)

@@ -37,6 +37,7 @@ from alert_courier.domain.inhibition import (
     released,
     source_changes,
 )
+from alert_courier.domain.maintenance import MaintenanceWindow
 from alert_courier.domain.rules import RuleSet
 from alert_courier.use_cases.history_entry import history_entry
 from alert_courier.use_cases.ports import Clock, History, Remaining, Telemetry
@@ -74,7 +75,15 @@ class InhibitionStore(Protocol):
 
 
 class Entry(Protocol):
-    def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]: ...
+    """The maintenance gate (`windows`: a window's end hands on what it held with the windows it read)."""
+
+    def handle(
+        self,
+        envelope: AlertEnvelope,
+        remaining_seconds: Remaining = None,
+        *,
+        windows: list[MaintenanceWindow] | None = None,
+    ) -> dict[str, Any]: ...
 
 
 class InhibitionGate:
@@ -99,10 +108,18 @@ class InhibitionGate:
     def inner(self) -> Entry:
         return self._inner
 
-    def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]:
+    def handle(
+        self,
+        envelope: AlertEnvelope,
+        remaining_seconds: Remaining = None,
+        *,
+        windows: list[MaintenanceWindow] | None = None,
+    ) -> dict[str, Any]:
+        """`windows`: passed on to the maintenance gate (a window's end hands what it held through here too, so a
+        target it held is still inhibited if its source fires then)."""
         rules = self._rules()
         if not rules.inhibit_rules:
-            return self._inner.handle(envelope, remaining_seconds)
+            return self._inner.handle(envelope, remaining_seconds, windows=windows)
         alert = envelope.alert
         for change in source_changes(alert, rules):  # idempotent writes: a redelivery repeats them harmlessly
             self._store.record_source(change)
@@ -117,7 +134,7 @@ class InhibitionGate:
         if alert.status is AlertStatus.RESOLVED:
             for entry in as_target(alert, rules):  # what was held of it is over: its resolve goes through
                 self._store.drop(entry.key, alert_key(alert))
-        return self._inner.handle(envelope, remaining_seconds)
+        return self._inner.handle(envelope, remaining_seconds, windows=windows)
 
     def _sources(self, entry: InhibitEntry) -> set[str]:
         return self._store.firing_sources(entry.key)
