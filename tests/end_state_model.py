@@ -27,6 +27,18 @@ drop, resolves close or hold), opened and ended between steps on the driven cloc
   above (an incident is open exactly while the group still fires); after a `drop` window, an `ops` incident is
   open only if the group fires (what was dropped may leave a firing group without one: "drop forgets").
 
+Inhibition (README "Inhibition"): `src` alerts inhibit `tgt` ones (inhibit rule infra-down, equal cluster). The
+oracle adds: always, exactly the `tgt` firings dispatch handles while a `src` alert fires as alert-courier last
+heard (the latest sender time delivered) are inhibited, and no `tgt` episode that started after the source began
+firing has an open incident; at quiescence, with no source firing nothing is held and `tgt` obeys the end-state
+rule (its held alerts acted on once by the scheduler); with a source still firing, a `tgt` incident (opened before
+it fired) is open only if `tgt` fires.
+
+Storm collapse (README "Storm collapse"): rule `storms` (groups st1-st3) collapses beyond 1 new group in 5 minutes.
+The oracle adds: always, at most one storm incident is open; at quiescence, a storm group that fires has its own
+incident or the storm's open, one that does not fire has none of its own open, and the storm incident is open
+exactly while a storm group with no incident of its own fires (it closes when the last member recovers).
+
 The shared call budget (README "Staying under incident.io's rate limits"; in-memory profile): between steps it runs
 short for a class of calls and the classes below it (as the shared bucket does when it runs low), or recovers.
 The oracle adds: always, no call of a class the budget is short for reaches incident.io (pages and openings keep
@@ -77,16 +89,33 @@ rules:
     match: {{labels: {{team: payments}}}}
     actions:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
+  - name: storms
+    match: {{labels: {{team: storm}}}}
+    storm: {{groups: 1, within: 5m}}
+    actions:
+      - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
   - name: ops
     actions:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
+inhibit_rules:
+  - name: infra-down
+    source: {{labels: {{team: infra}}}}
+    target: {{labels: {{team: web}}}}
+    equal: [cluster]
 """)
 GROUPS = {
     "ops": {"team": "ops"},
     "pay": {"team": "payments"},
     "pay2": {"team": "payments"},
     "quiet": {"env": "staging"},
+    "src": {"team": "infra", "cluster": "c1"},  # inhibits `tgt` while it fires (inhibit rule infra-down)
+    "tgt": {"team": "web", "cluster": "c1"},
+    "st1": {"team": "storm"},  # rule `storms`: beyond 1 new group in 5 minutes, one storm incident
+    "st2": {"team": "storm"},
+    "st3": {"team": "storm"},
 }
+STORM_GROUPS = ("st1", "st2", "st3")
+STORM_INCIDENT = "Alert storm: "
 KEYS = ("a", "b")
 SEVERITY_RANK = {"Minor": 1, "Major": 2, "Critical": 3}
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -125,6 +154,8 @@ class Model:
     window: dict[str, Any] | None = None  # the open maintenance window: id, on_end, resolves, ops incidents then
     windows_opened: int = 0
     dropped: bool = False  # a `drop` window has ended in this sequence
+    heard: dict[str, tuple[int, bool]] = field(default_factory=dict)  # src key: (latest serial delivered, firing)
+    inhibiting_since: int | None = None  # while a `src` alert fires as last heard: the `tgt` episode then
 
 
 def event(what: str) -> None:
@@ -228,7 +259,10 @@ class EndStateMachine(RuleBasedStateMachine):
             self.model.reordered.add(message.group)
         self.model.delivered[message.group] = max(last, message.serial)
         try:
-            outcome = self.w.gate.handle(message.envelope)  # dispatch's entry: the courier behind the windows
+            self._hear_source(message)  # dispatch's entry records a source before anything can fail
+            # dispatch's entry: inhibition, then the courier behind the windows
+            outcome = self.w.entry.handle(message.envelope)
+            self._check_inhibited(message, outcome)
             self._check_held(message, outcome)
             if message.envelope.alert.status is AlertStatus.ACKNOWLEDGED:
                 self._note_acknowledgement(message)
@@ -249,6 +283,43 @@ class EndStateMachine(RuleBasedStateMachine):
             event(f"redelivered after {type(failure).__name__}")
             if message not in self.queue:
                 self.queue.append(message)  # SQS redelivers after the visibility timeout
+
+    def _hear_source(self, message: Message) -> None:
+        """What alert-courier last heard of the `src` alerts (the latest sender time delivered, in any order)."""
+        alert = message.envelope.alert
+        if message.group != "src" or alert.status is AlertStatus.ACKNOWLEDGED:
+            return
+        before = self._source_heard_firing()
+        serial, _ = self.model.heard.get(alert.dedup_key, (0, False))
+        if message.serial >= serial:
+            self.model.heard[alert.dedup_key] = (message.serial, alert.status is AlertStatus.FIRING)
+        now = self._source_heard_firing()
+        if now and not before:
+            self.model.inhibiting_since = self.w.states.load(state_id_for("alertmanager", "tgt")).generation
+            event("inhibition started")
+        elif before and not now:
+            self.model.inhibiting_since = None
+
+    def _source_heard_firing(self) -> bool:
+        return any(firing for _, firing in self.model.heard.values())
+
+    def _check_inhibited(self, message: Message, outcome: dict[str, Any]) -> None:
+        """Exactly the `tgt` firings dispatch handles while a `src` alert fires (as last heard) are inhibited."""
+        inhibited = (
+            message.group == "tgt"
+            and message.envelope.alert.status is AlertStatus.FIRING
+            and self._source_heard_firing()
+        )
+        assert ("inhibited_by" in outcome) == inhibited, f"{message.group}: inhibited {outcome.get('inhibited_by')}"
+        if inhibited:
+            event("inhibited")
+
+    @invariant()
+    def inhibited_alerts_open_no_incident(self) -> None:
+        if self.world is None or self.model.inhibiting_since is None:
+            return
+        opened = self._open_incidents_after("tgt", self.model.inhibiting_since)
+        assert not opened, f"tgt incident(s) {opened} opened while a src alert fires (inhibit rule infra-down)"
 
     def _check_held(self, message: Message, outcome: dict[str, Any]) -> None:
         """The gate holds exactly what the open window covers."""
@@ -411,7 +482,10 @@ class EndStateMachine(RuleBasedStateMachine):
     def _open_ops_incidents_after(self, episode: int) -> list[str]:
         """Open `ops` incidents of episodes that started after `episode` (an episode's own work, decided before a
         window opened and left undone by a failure, may still be finished during it: README)."""
-        group_id = state_id_for("alertmanager", "ops")
+        return self._open_incidents_after("ops", episode)
+
+    def _open_incidents_after(self, group: str, episode: int) -> list[str]:
+        group_id = state_id_for("alertmanager", group)
         earlier = {
             OpenIncident(
                 group_id=group_id, generation=generation, name="", summary="", severity="warning", reason=""
@@ -421,7 +495,7 @@ class EndStateMachine(RuleBasedStateMachine):
         return [
             incident["id"]
             for record in self.w.tools.simulator.state.incidents.values()
-            if (incident := record.incident)["name"].startswith("ops: ")
+            if (incident := record.incident)["name"].startswith(f"{group}: ")
             and self._is_open(incident)
             and not set(re.findall(r"alert-courier key: (\S+)", record.arguments.get("summary", ""))) & earlier
         ]
@@ -440,6 +514,13 @@ class EndStateMachine(RuleBasedStateMachine):
             record.incident
             for record in self.w.tools.simulator.state.incidents.values()
             if record.incident["name"].startswith(f"{group}: ")
+        ]
+
+    def _storm_incidents(self) -> list[dict[str, Any]]:
+        return [
+            record.incident
+            for record in self.w.tools.simulator.state.incidents.values()
+            if record.incident["name"].startswith(STORM_INCIDENT)
         ]
 
     def _open_incident(self, group: str) -> dict[str, Any] | None:
@@ -508,6 +589,8 @@ class EndStateMachine(RuleBasedStateMachine):
         for record in self.w.tools.simulator.state.incidents.values():
             keys += re.findall(r"alert-courier key: (\S+)", record.arguments.get("summary", ""))
         assert len(keys) == len(set(keys)), "two incidents for one episode"
+        storms = [i for i in self._storm_incidents() if self._is_open(i)]
+        assert len(storms) <= 1, f"{len(storms)} storm incidents open at once"
         assert self._incidents("quiet") == []
 
     def teardown(self) -> None:
@@ -535,6 +618,8 @@ class EndStateMachine(RuleBasedStateMachine):
         self.w.scheduler.run()
         assert self.queue == [] and self.dead_letters == [], "messages neither acted on nor dead-lettered"
         assert self._nothing_held(), "a maintenance window's end left alerts held"
+        if not self._source_heard_firing():
+            assert self.w.inhibition.held() == [], "targets still held though no source fires"
 
     def check_end_state(self) -> None:
         for group in GROUPS:
@@ -544,6 +629,14 @@ class EndStateMachine(RuleBasedStateMachine):
             incident = self._open_incident(group)
             if group == "ops" and self.model.dropped:  # "drop forgets": a firing group may have no incident
                 assert incident is None or firing, "ops: an incident open while nothing fires"
+                continue
+            if group in STORM_GROUPS:  # its own incident, or the storm's (checked below)
+                assert incident is None or firing, f"{group}: its incident open while nothing fires"
+                storm_open = any(self._is_open(i) for i in self._storm_incidents())
+                assert not firing or incident is not None or storm_open, f"{group} fires with no incident"
+                continue
+            if group == "tgt" and self._source_heard_firing():  # inhibited: only one opened before may be open
+                assert incident is None or firing, "tgt: an incident open while nothing fires"
                 continue
             assert (incident is not None) == bool(firing), (
                 f"{group}: incident {'open' if incident else 'closed'} while {len(firing)} alert(s) fire"
@@ -563,6 +656,23 @@ class EndStateMachine(RuleBasedStateMachine):
                 # then covers the second, so only "at most once" (always checked) holds for level 1 there.
                 if not self._acknowledged(group, incident["id"]) and group not in self.model.reordered:
                     assert second == 1, f"{group}: nobody acknowledged, level 1 paged {second} times"
+
+        # The storm's members are the storm groups with no episode of their own: it is open exactly while one fires.
+        members_firing = [
+            group
+            for group in STORM_GROUPS
+            if self._open_incident(group) is None
+            and any(t.firing for (g, _), t in self.model.keys.items() if g == group)
+        ]
+        storm_open = any(self._is_open(i) for i in self._storm_incidents())
+        assert storm_open == bool(members_firing), (
+            f"storm incident {'open' if storm_open else 'closed'}; firing without an incident of their own: "
+            f"{members_firing}"
+        )
+        if storm_open:
+            event("storm incident open at the end")
+        if self._storm_incidents():
+            event("storm incident opened")
 
     def _acknowledged(self, group: str, incident_id: str) -> bool:
         """A person acknowledged this incident's page: in incident.io, or by an acknowledgement it accepted (or

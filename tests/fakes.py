@@ -18,16 +18,19 @@ from alert_courier.domain.errors import ActionBusy, GroupTooLarge, StaleState
 from alert_courier.domain.escalation_timers import Timer, timers_for
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.heartbeat_decisions import HeartbeatState
+from alert_courier.domain.inhibition import SourceChange, SourceRecord, apply_source_change
 from alert_courier.domain.maintenance import MaintenanceWindow
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, kind_for_status
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.inhibition import HeldTarget, InhibitionEnds, InhibitionGate
 from alert_courier.use_cases.maintenance import HeldAlert, MaintenanceGate, WindowEnds
 from alert_courier.use_cases.ports import Claim, HeartbeatRecords, Remaining
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
+from alert_courier.use_cases.storm import StormGate
 from alert_courier.use_cases.telemetry import RecordedTelemetry
 
 
@@ -221,6 +224,69 @@ class InMemoryWindows:
                 self.by_id[window.id] = window.model_copy(update={"settled_at": now})
 
 
+class InMemoryInhibition:
+    """The inhibition index, as `aws.inhibition_store.InhibitionStore` keeps it."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, dict[str, SourceRecord]] = {}
+        self.holding: dict[tuple[str, str], AlertEnvelope] = {}
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def firing_sources(self, entry_key: str) -> set[str]:
+        with self._lock:
+            self.reads += 1
+            return {key for key, record in self.sources.get(entry_key, {}).items() if record.firing_started is not None}
+
+    def record_source(self, change: SourceChange) -> None:
+        with self._lock:
+            records = self.sources.setdefault(change.entry.key, {})
+            records[change.alert_key] = apply_source_change(records.get(change.alert_key, SourceRecord()), change)
+
+    def hold(self, entry_key: str, envelope: AlertEnvelope) -> None:
+        with self._lock:
+            self.holding[(entry_key, f"{envelope.alert.source}:{envelope.alert.dedup_key}")] = envelope
+
+    def held(self) -> list[HeldTarget]:
+        with self._lock:
+            return [HeldTarget(entry, alert, envelope) for (entry, alert), envelope in sorted(self.holding.items())]
+
+    def release(self, held: HeldTarget) -> bool:
+        with self._lock:
+            if self.holding.get((held.entry_key, held.alert_key)) != held.envelope:
+                return False
+            del self.holding[(held.entry_key, held.alert_key)]
+            return True
+
+    def drop(self, entry_key: str, alert_key: str) -> None:
+        with self._lock:
+            self.holding.pop((entry_key, alert_key), None)
+
+
+class InMemoryStorms:
+    """Storm counters and memberships, as `aws.storm_store.StormStore` keeps them."""
+
+    def __init__(self) -> None:
+        self.windows: dict[tuple[str, str], set[str]] = {}
+        self.members: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, rule: str, window: str, group_key: str, limit: int) -> int:
+        with self._lock:
+            groups = self.windows.setdefault((rule, window), set())
+            if len(groups) <= limit or group_key in groups:
+                groups.add(group_key)
+            return min(len(groups), limit + 1)
+
+    def member(self, rule: str, group_key: str) -> int | None:
+        with self._lock:
+            return self.members.get((rule, group_key))
+
+    def join(self, rule: str, group_key: str, generation: int) -> None:
+        with self._lock:
+            self.members[(rule, group_key)] = generation
+
+
 class Crash(BaseException):
     """The process died (not an Exception: nothing on the way up gets to release a claim or save a state)."""
 
@@ -385,6 +451,8 @@ class World:
     ledger: Any = None
     timers: Any = None
     windows: Any = field(default_factory=InMemoryWindows)
+    inhibition: Any = field(default_factory=InMemoryInhibition)
+    storms: Any = field(default_factory=InMemoryStorms)
     budget: Any = None  # a call budget (tests/budget_fakes.py): the tools then sit behind the MCP client's gate
 
     def __post_init__(self) -> None:
@@ -404,9 +472,12 @@ class World:
         executor = IncidentIoExecutor(tools, self.alert_events, self.telemetry)
         self.runner = ActionRunner(self.ledger, executor, self.telemetry)
         self.courier = Courier(self.states, self.runner, self.history, lambda: self.rules, clock=self.clock)
-        # Dispatch's entry as wired: the courier behind the maintenance windows (read fresh: no cache here).
+        self.storm_gate = StormGate(
+            self.courier, self.storms, self.states, lambda: self.rules, clock=self.clock, telemetry=self.telemetry
+        )
+        # Dispatch's entry as wired: the storm gate and courier behind the maintenance windows (read fresh: no cache).
         self.gate = MaintenanceGate(
-            self.courier,
+            self.storm_gate,
             self.windows,
             self.windows.windows,
             self.history,
@@ -414,7 +485,12 @@ class World:
             clock=self.clock,
             telemetry=self.telemetry,
         )
-        self.window_ends = WindowEnds(self.gate, self.windows, settle_after=timedelta(minutes=1))
+        # Dispatch's outermost entry as wired: inhibition in front of the maintenance gate.
+        self.entry = InhibitionGate(
+            self.gate, self.inhibition, self.history, lambda: self.rules, clock=self.clock, telemetry=self.telemetry
+        )
+        self.window_ends = WindowEnds(self.gate, self.windows, settle_after=timedelta(minutes=1), entry=self.entry)
+        self.inhibition_ends = InhibitionEnds(self.entry, self.inhibition)
         self.scheduler = Scheduler(
             heartbeats=HeartbeatChecks(
                 runner=self.runner,
@@ -429,6 +505,7 @@ class World:
             clock=self.clock,
             telemetry=self.telemetry,
             window_ends=self.window_ends,
+            inhibition_ends=self.inhibition_ends,
         )
 
     def incidents(self) -> list[dict[str, Any]]:

@@ -39,7 +39,8 @@ dead_letters = DeadLetters(boto3.client("sqs"), settings.dead_letter_queue_url)
 edge = incident_io_edge(
     settings, _table, PowertoolsTelemetry(metrics), before_first_rest_request=lambda: tracer.patch(["httpx"])
 )
-courier = edge.gate  # the courier behind the maintenance windows (held alerts are recorded, not acted on)
+# The courier behind inhibition and the maintenance windows (inhibited and held alerts are recorded, not acted on)
+courier = edge.entry
 alert_pings = AlertPings(HeartbeatStore(_table), edge.rules)  # alerts such as Alertmanager's Watchdog feed heartbeats
 
 

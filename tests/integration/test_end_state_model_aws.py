@@ -23,7 +23,9 @@ from alert_courier.aws.dynamodb_stores import (
     GroupStateStore,
     HeartbeatStore,
 )
+from alert_courier.aws.inhibition_store import InhibitionStore
 from alert_courier.aws.maintenance_store import MaintenanceStore
+from alert_courier.aws.storm_store import StormStore
 from alert_courier.incident_io.mcp_client import IncidentIoMcp
 from alert_courier_local.aws import serialised_dynamodb_in_process
 from alert_courier_local.simulator import RunningSimulator, start_simulator
@@ -76,6 +78,8 @@ class AwsEndStates(EndStateMachine):
             ledger=ActionLedger(table),
             timers=EscalationTimers(table),
             windows=MaintenanceStore(table),
+            inhibition=InhibitionStore(table),
+            storms=StormStore(table),
         )
 
 

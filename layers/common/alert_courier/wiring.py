@@ -20,8 +20,10 @@ from alert_courier.aws.dynamodb_stores import (
     GroupStateStore,
     HeartbeatStore,
 )
+from alert_courier.aws.inhibition_store import InhibitionStore
 from alert_courier.aws.maintenance_store import MaintenanceStore
 from alert_courier.aws.rules_source import RulesSource
+from alert_courier.aws.storm_store import StormStore
 from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.alert_events import IncidentIoRest
@@ -32,6 +34,7 @@ from alert_courier.settings import IncidentIoSettings, SchedulerSettings
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.inhibition import InhibitionEnds, InhibitionGate
 from alert_courier.use_cases.maintenance import CachedWindows, MaintenanceGate, WindowEnds, WindowStore
 from alert_courier.use_cases.ports import (
     AlertEventSender,
@@ -47,6 +50,7 @@ from alert_courier.use_cases.ports import (
 )
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
+from alert_courier.use_cases.storm import Handler, StormGate
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,10 @@ class IncidentIoEdge:
     history: DecisionHistory
     runner: ActionRunner
     courier: Courier
-    gate: MaintenanceGate  # dispatch's entry: the courier behind the maintenance windows
+    gate: MaintenanceGate  # the storm gate and courier behind the maintenance windows
     maintenance: MaintenanceStore
+    entry: InhibitionGate  # dispatch's outermost entry: inhibition, then the maintenance gate
+    inhibition: InhibitionStore
 
 
 def incident_io_edge(
@@ -87,15 +93,20 @@ def incident_io_edge(
         ActionLedger(table, remember_days=settings.action_memory_days), incident_io, rest, telemetry=telemetry
     )
     courier = Courier(groups, runner, history, rules)
+    storms = StormGate(courier, StormStore(table), groups, rules, telemetry=telemetry)  # storm collapse
     maintenance = MaintenanceStore(table)
     gate = maintenance_gate(
-        courier, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds, telemetry=telemetry
+        storms, maintenance, history, rules, cache_seconds=settings.maintenance_cache_seconds, telemetry=telemetry
     )
-    return IncidentIoEdge(incident_io, rest, rules, groups, history, runner, courier, gate, maintenance)
+    inhibition = InhibitionStore(table)
+    entry = InhibitionGate(gate, inhibition, history, rules, telemetry=telemetry)
+    return IncidentIoEdge(
+        incident_io, rest, rules, groups, history, runner, courier, gate, maintenance, entry, inhibition
+    )
 
 
 def maintenance_gate(
-    courier: Courier,
+    courier: Handler,
     store: WindowStore,
     history: History,
     rules: Callable[[], RuleSet],
@@ -139,6 +150,10 @@ def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, 
             edge.maintenance,
             settle_after=timedelta(seconds=2 * settings.maintenance_cache_seconds + 30),
             dead_letter=held_dead_letters(settings.dead_letter_queue_url),
+            entry=edge.entry,  # what a window held is still checked for inhibition at its end
+        ),
+        inhibition_ends=InhibitionEnds(
+            edge.entry, edge.inhibition, dead_letter=held_dead_letters(settings.dead_letter_queue_url)
         ),
     )
 
@@ -185,6 +200,7 @@ def scheduler_with(
     telemetry: Telemetry | None = None,
     max_timers: int = 100,
     window_ends: WindowEnds | None = None,
+    inhibition_ends: InhibitionEnds | None = None,
 ) -> Scheduler:
     return Scheduler(
         heartbeats=HeartbeatChecks(
@@ -196,4 +212,5 @@ def scheduler_with(
         clock=clock or (lambda: datetime.now(UTC)),
         telemetry=telemetry,
         window_ends=window_ends,
+        inhibition_ends=inhibition_ends,
     )

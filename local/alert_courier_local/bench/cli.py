@@ -13,7 +13,7 @@ from typing import Any
 
 from .common import DEFAULT_OUT_DIR, RESULTS_FILE, load_average, machine
 
-SECTIONS = ("coldstart", "ingest", "dispatch", "storm", "budget")
+SECTIONS = ("coldstart", "ingest", "dispatch", "storm", "budget", "storm500")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storm-senders", type=int, default=4, help="concurrent webhook senders (4)")
     p.add_argument("--storm-workers", type=int, default=2, help="dispatch workers (SQS pollers) (2)")
     p.add_argument("--budget-groups", type=int, help="groups in the call-budget section (600, quick 150)")
+    p.add_argument("--storm500-groups", type=int, help="new groups in the storm-collapse section (500, quick 100)")
     p.add_argument("--storm-child", type=Path, help=argparse.SUPPRESS)
     return p
 
@@ -131,6 +132,20 @@ def main(argv: list[str] | None = None) -> int:
             "budget",
             lambda: budget.run(
                 groups=args.budget_groups or (150 if quick else 600),
+                server_per_minute=1200 // scale,
+                budget_per_minute=1000 // scale,
+                progress=_progress,
+            ),
+        )
+    if "storm500" in wanted:
+        from . import storm_collapse
+
+        # Limits scaled as in the budget section (a quarter, a tenth for --quick), so that they bind on one process.
+        scale = 10 if quick else 4
+        sections["storm500"] = _guarded(
+            "storm500",
+            lambda: storm_collapse.run(
+                groups=args.storm500_groups or (100 if quick else 500),
                 server_per_minute=1200 // scale,
                 budget_per_minute=1000 // scale,
                 progress=_progress,

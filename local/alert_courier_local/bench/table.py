@@ -211,9 +211,10 @@ def render(results: dict[str, Any]) -> str:
     lines = header(results["machine"])
     sections = results["sections"]
     from .budget import render as budget
+    from .storm_collapse import render as storm_collapse
 
     renderers = (("coldstart", coldstart), ("ingest", ingest), ("dispatch", dispatch), ("storm", storm))
-    for name, renderer in (*renderers, ("budget", budget)):
+    for name, renderer in (*renderers, ("budget", budget), ("storm500", storm_collapse)):
         if name in sections:
             if "error" in sections[name]:
                 lines += ["", f"### {name}", "", f"failed: {sections[name]['error']}"]

@@ -32,6 +32,7 @@ from alert_courier.domain.rules import (
     plan_for,
     plan_with_rules,
 )
+from alert_courier.domain.storm import storm_incident_spec
 from alert_courier.domain.templates import render
 from alert_courier.domain.unfinished_work import closes, resume_unfinished
 
@@ -181,7 +182,8 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
                 )
             )
         elif spec.open_incident is not None:
-            incident_actions, next_state, note = _incident(alert, state, next_state, tracked, spec.open_incident, rules)
+            incident_spec = storm_incident_spec(spec.open_incident, alert, rules)  # a storm's incident is its own
+            incident_actions, next_state, note = _incident(alert, state, next_state, tracked, incident_spec, rules)
             actions += incident_actions
             notes.append(note)
         elif spec.escalate is not None:

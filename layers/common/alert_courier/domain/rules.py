@@ -189,31 +189,7 @@ class ActionSpec(_Strict):
         return next(name for name in type(self).model_fields if getattr(self, name) not in (None, False))
 
 
-class Rule(_Strict):
-    name: str
-    match: Match = Field(default_factory=Match)
-    actions: Annotated[list[ActionSpec], Field(min_length=1)]
-    set_severity: Severity | None = None
-    continue_: bool = Field(default=False, alias="continue")
-
-
-class SeverityConfig(_Strict):
-    words: dict[str, Severity] = Field(default_factory=dict, description="extra sender words → severity")
-    incident_io: dict[Severity, str] = Field(
-        default_factory=lambda: {
-            Severity.CRITICAL: "Critical",
-            Severity.ERROR: "Major",
-            Severity.WARNING: "Minor",
-            Severity.INFO: "Minor",
-        }
-    )
-
-
-# ---- heartbeats (dead man's switches) ------------------------------------------------------------
-
-HEARTBEAT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_WEEKDAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
 
 
 def _duration(value: Any) -> Any:
@@ -233,6 +209,79 @@ def _duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class StormSpec(_Strict):
+    """`storm: {groups: 20, within: 5m}`: more than `groups` new groups matching the rule within `within` open one
+    storm incident for the others, not one each (decisions in `domain.storm`)."""
+
+    groups: int = Field(ge=0, le=10_000, description="new groups opened one incident each before a storm")
+    within: Duration
+
+    @field_validator("within")
+    @classmethod
+    def _window(cls, within: timedelta) -> timedelta:
+        if not timedelta(seconds=10) <= within <= timedelta(days=1):
+            raise ValueError("within must be between 10s and 1d")
+        return within
+
+
+class Rule(_Strict):
+    name: str
+    match: Match = Field(default_factory=Match)
+    actions: Annotated[list[ActionSpec], Field(min_length=1)]
+    set_severity: Severity | None = None
+    continue_: bool = Field(default=False, alias="continue")
+    storm: StormSpec | None = Field(default=None, description="collapse many new groups into one incident")
+
+    @model_validator(mode="after")
+    def _storm_collapses_group_incidents(self) -> Rule:
+        if self.storm is None:
+            return self
+        incidents = [action.open_incident for action in self.actions if action.open_incident is not None]
+        if not incidents or any(spec.per != "group" for spec in incidents):
+            raise ValueError("storm collapses the group incidents this rule opens: give open_incident (per: group)")
+        return self
+
+
+INHIBIT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class InhibitRule(_Strict):
+    """Alertmanager's `inhibit_rules`: a firing alert matching `target` is not acted on while another alert matching
+    `source` fires with the same values of the `equal` labels (a label both lack counts as equal). The decisions
+    are in `domain.inhibition`; dispatch enforces them (`use_cases.inhibition`)."""
+
+    name: str = Field(pattern=INHIBIT_NAME_PATTERN)
+    source: Match
+    target: Match
+    equal: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _source_is_firing(self) -> InhibitRule:
+        if self.source.status is not None or self.target.status is not None:
+            raise ValueError("status belongs to no inhibit matcher: a firing source inhibits firing targets")
+        if self.source.time is not None:
+            raise ValueError("a source has no time condition: it inhibits while firing (give it to the target)")
+        return self
+
+
+class SeverityConfig(_Strict):
+    words: dict[str, Severity] = Field(default_factory=dict, description="extra sender words → severity")
+    incident_io: dict[Severity, str] = Field(
+        default_factory=lambda: {
+            Severity.CRITICAL: "Critical",
+            Severity.ERROR: "Major",
+            Severity.WARNING: "Minor",
+            Severity.INFO: "Minor",
+        }
+    )
+
+
+# ---- heartbeats (dead man's switches) ------------------------------------------------------------
+
+HEARTBEAT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_WEEKDAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
 
 
 def parse_duration(text: str) -> timedelta:
@@ -397,6 +446,16 @@ class RuleSet(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     default_actions: list[ActionSpec] = Field(default_factory=lambda: [ActionSpec(open_incident=OpenIncidentSpec())])
     heartbeats: list[HeartbeatSpec] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+
+    @field_validator("inhibit_rules")
+    @classmethod
+    def _unique_inhibit_names(cls, inhibit_rules: list[InhibitRule]) -> list[InhibitRule]:
+        names = [rule.name for rule in inhibit_rules]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"inhibit rule names must be unique; repeated: {repeated}")
+        return inhibit_rules
 
     @field_validator("heartbeats")
     @classmethod

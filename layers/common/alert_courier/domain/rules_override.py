@@ -28,5 +28,7 @@ def _sections(text: str) -> list[str]:
     if document is None:
         return []
     if not isinstance(document, dict):
-        raise RulesError("an override is a mapping of sections: severity, rules, default_actions, heartbeats")
+        raise RulesError(
+            "an override is a mapping of sections: severity, rules, default_actions, heartbeats, inhibit_rules"
+        )
     return [str(key) for key in document]

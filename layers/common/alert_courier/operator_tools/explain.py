@@ -19,6 +19,7 @@ from alert_courier.domain.actions import Escalate, OpenIncident, ResolveIncident
 from alert_courier.domain.alert import Alert
 from alert_courier.domain.decisions import apply_results, decide_alert, state_id_of
 from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.inhibition import inhibited_by, source_changes
 from alert_courier.domain.maintenance import MaintenanceWindow, holding_reasons, window_holding
 from alert_courier.domain.manual_operations import describe_group
 from alert_courier.domain.rules import RuleSet, plan_for
@@ -107,7 +108,24 @@ def replay(
     states: dict[str, GroupState] = {}
     report = []
     pages = opened = closed = 0
+    firing_sources: dict[str, set[str]] = {}  # inhibit rule entries: the sources of this sequence still firing
     for alert in alerts:
+        for change in source_changes(alert, rules):  # as dispatch's entry: sources first, then the target check
+            bucket = firing_sources.setdefault(change.entry.key, set())
+            (bucket.add if change.firing else bucket.discard)(change.alert_key)
+        inhibited = inhibited_by(alert, rules, lambda entry: firing_sources.get(entry.key, set()))
+        if inhibited is not None:
+            plan = plan_for(alert, rules)
+            inhibited_entry: dict[str, Any] = {
+                "alert": _shown(alert, plan.alert.severity.value),
+                "matched_rules": [matched.rule for matched in plan.matched],
+                "why": plan.explanation,
+                "reasons": inhibited.reasons(),
+                "calls": [],
+                "inhibited_by": inhibited.entry.key,
+            }
+            report.append(inhibited_entry)
+            continue
         window = window_holding(alert, windows or [], moment, rules)
         if window is not None:
             plan = plan_for(alert, rules)

@@ -39,7 +39,18 @@ def lint(rules: RuleSet, text: str, sources: frozenset[str]) -> list[Finding]:
         findings += _template_names(f"rule {rule.name!r}", rule.actions)
     findings += _template_names("default_actions", rules.default_actions)
     findings += _heartbeats(rules)
+    findings += _inhibit_rules(rules)
     return findings
+
+
+def _inhibit_rules(rules: RuleSet) -> Iterator[Finding]:
+    for inhibit in rules.inhibit_rules:
+        if not inhibit.equal:
+            yield Finding(
+                "warning",
+                f"inhibit rule {inhibit.name!r} has no equal labels: any firing source inhibits every target "
+                "(give equal, e.g. [cluster], to inhibit only the source's own)",
+            )
 
 
 def _empty(rules: RuleSet, text: str) -> Iterator[Finding]:

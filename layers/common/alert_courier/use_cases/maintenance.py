@@ -21,10 +21,10 @@ from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.maintenance import MaintenanceWindow, at_end, holding_reasons, window_holding
 from alert_courier.domain.rules import RuleSet
-from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.history_entry import history_entry
 from alert_courier.use_cases.ports import Clock, History, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport, out_of_time
+from alert_courier.use_cases.storm import Handler  # the courier, or the storm gate in front of it
 from alert_courier.use_cases.telemetry import NoTelemetry
 
 logger = logging.getLogger("alert_courier")
@@ -80,7 +80,7 @@ class MaintenanceGate:
 
     def __init__(
         self,
-        courier: Courier,
+        courier: Handler,
         store: WindowStore,
         windows: Callable[[], list[MaintenanceWindow]],
         history: History,
@@ -98,7 +98,7 @@ class MaintenanceGate:
         self._clock = clock
 
     @property
-    def courier(self) -> Courier:
+    def courier(self) -> Handler:
         return self._courier
 
     def handle(
@@ -140,6 +140,12 @@ class MaintenanceGate:
         self._history.record(alert.source, alert.dedup_key, entry)
 
 
+class WindowEntry(Protocol):
+    def handle(
+        self, envelope: AlertEnvelope, remaining_seconds: Remaining = None, *, windows: list[MaintenanceWindow] | None
+    ) -> dict[str, Any]: ...
+
+
 class WindowEnds:
     """The scheduler's part: for each ended window not yet settled, what it held goes through the gate once
     (`on_end`), and the held items are released. Idempotent: a repeated or concurrent run hands the same alert to
@@ -152,7 +158,10 @@ class WindowEnds:
         *,
         settle_after: timedelta = timedelta(seconds=2 * WINDOW_CACHE_SECONDS),
         dead_letter: Callable[[AlertEnvelope, str], None] | None = None,
+        entry: WindowEntry | None = None,
     ) -> None:
+        """`entry`: dispatch's entry in front of `gate` (inhibition), through which what a window held is handed."""
+        self._entry: WindowEntry = entry or gate
         self._gate = gate
         self._store = store
         self._settle_after = settle_after
@@ -193,7 +202,7 @@ class WindowEnds:
             alert_key = (envelope.alert.source, envelope.alert.dedup_key)
             self._gate.record_end(envelope, window, "its latest transition goes through the rules now")
             try:
-                self._gate.handle(envelope, remaining, windows=windows)
+                self._entry.handle(envelope, remaining, windows=windows)
             except PermanentFailure as failure:
                 if self._dead_letter is None:
                     report.errors.append(f"{window.id}: {envelope.alert.dedup_key}: {failure}")

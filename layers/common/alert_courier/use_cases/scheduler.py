@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from alert_courier.use_cases.escalation_checks import EscalationChecks
 from alert_courier.use_cases.heartbeat_checks import HeartbeatChecks
+from alert_courier.use_cases.inhibition import InhibitionEnds
 from alert_courier.use_cases.maintenance import WindowEnds
 from alert_courier.use_cases.ports import Clock, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport
@@ -27,7 +28,9 @@ class Scheduler:
         clock: Clock = lambda: datetime.now(UTC),
         telemetry: Telemetry | None = None,
         window_ends: WindowEnds | None = None,
+        inhibition_ends: InhibitionEnds | None = None,
     ) -> None:
+        self._inhibition_ends = inhibition_ends
         self._window_ends = window_ends
         self._heartbeats = heartbeats
         self._escalations = escalations
@@ -40,6 +43,8 @@ class Scheduler:
         self.escalate_due(report, remaining_seconds)
         if self._window_ends is not None:  # maintenance windows that ended: what they held is acted on once
             self._window_ends.run(report, remaining_seconds)
+        if self._inhibition_ends is not None:  # targets held while a source fired: acted on once it stopped
+            self._inhibition_ends.run(report, remaining_seconds)
         for name, values in (
             ("HeartbeatsMissed", report.missed),
             ("HeartbeatsRecovered", report.recovered),
@@ -47,6 +52,7 @@ class Scheduler:
             ("ScheduledEscalations", report.escalated),
             ("EscalationsCancelled", report.cancelled),
             ("HeldAlertsReplayed", report.held_replayed),
+            ("InhibitedAlertsReplayed", report.inhibited_replayed),
             ("SchedulerErrors", report.errors),
         ):
             if values:

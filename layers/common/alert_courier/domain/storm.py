@@ -1,0 +1,134 @@
+"""Storm collapse, as pure decisions: `storm: {groups: N, within: 5m}` on a rule.
+
+New groups matching the rule are counted per window of `within` (distinct group keys, shared by every container);
+the first N open their own incidents as usual. Once more than N have started within the window, the storm is on:
+each further new group *joins the storm* instead of opening an incident of its own. The storm is a group state
+of its own (group key `storm:<rule>`): its alerts are the member groups' alerts, so its first member opens one
+storm incident, the others join it, and it is resolved when the last alert of the last member group recovers
+(the ordinary group decisions, `domain.decisions`, with their once-only actions and optimistic saves).
+
+A member group stays in the storm for the storm's episode (its `generation`): its repeats and resolves go there.
+A group that already had an episode of its own when the storm began keeps it. Once the storm incident is
+resolved, the next new group is counted again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.rules import OpenIncidentSpec, Plan, Rule, RuleSet
+
+STORM_PREFIX = "storm:"
+Route = Literal["storm", "own", "count"]
+
+
+def storm_rule(plan: Plan, rules: RuleSet) -> Rule | None:
+    """The first matched rule with a storm option (None: the alert is never collapsed)."""
+    by_name = {rule.name: rule for rule in rules.rules}
+    for matched in plan.matched:
+        rule = by_name.get(matched.rule)
+        if rule is not None and rule.storm is not None:
+            return rule
+    return None
+
+
+def storm_group_key(rule: Rule) -> str:
+    return f"{STORM_PREFIX}{rule.name}"
+
+
+def storm_is_on(storm: GroupState) -> bool:
+    return bool(storm.firing) or storm.incident_open
+
+
+def knows(state: GroupState, alert: Alert) -> bool:
+    """Whether this alert's firing is already recorded in the state: firing there, or resolved there since it
+    started (a repeat, a late copy or its resolve then belongs where its firing went)."""
+    key = alert.dedup_key
+    if key in state.firing:
+        return True
+    started = alert.started_at.isoformat() if alert.started_at else ""
+    through = state.resolved_through.get(key)
+    return bool(started and through is not None and started <= through)
+
+
+def route(alert: Alert, *, member_of: int | None, storm: GroupState, own: GroupState) -> Route:
+    """Where an alert of a storm rule goes before any counting: its group's storm, its own group, or to be counted
+    (a firing that would start a new group while no storm is on). An alert goes where its firing is recorded;
+    a new alert of a group in the storm joins it; a group with an episode of its own keeps it."""
+    if knows(storm, alert):
+        return "storm"
+    if knows(own, alert):
+        return "own"
+    if member_of is not None and storm_is_on(storm) and member_of == storm.generation:
+        return "storm"
+    if alert.status is not AlertStatus.FIRING or own.firing or own.incident_open:
+        return "own"
+    return "storm" if storm_is_on(storm) else "count"
+
+
+def after_count(counted: int, rule: Rule) -> Route:
+    """`counted`: distinct new groups of this window so far, this one included."""
+    assert rule.storm is not None
+    return "storm" if counted > rule.storm.groups else "own"
+
+
+def member_generation(storm: GroupState) -> int:
+    """The storm episode a joining group belongs to: the one on, or the one its first alert starts."""
+    return storm.generation if storm_is_on(storm) else storm.generation + 1
+
+
+def window_of(now: datetime, within: timedelta) -> str:
+    """The counting window `now` falls in (fixed windows of `within` since the epoch), as its start."""
+    seconds = int(within.total_seconds())
+    start = int(now.timestamp()) // seconds * seconds
+    return datetime.fromtimestamp(start, tz=now.tzinfo).isoformat()
+
+
+def into_storm(alert: Alert, rule: Rule) -> Alert:
+    """The alert as its storm's: the storm's group, and a note of which group it came from (kept in history)."""
+    assert rule.storm is not None
+    note = (
+        f"storm: more than {rule.storm.groups} new groups matched rule {rule.name!r} within "
+        f"{_shown(rule.storm.within)}: group {alert.group_key!r} is part of the storm incident"
+    )
+    notes = [*alert.raw.get("intake_notes", []), note]
+    return alert.model_copy(
+        update={
+            "group_key": storm_group_key(rule),
+            "raw": {**alert.raw, "intake_notes": notes, "storm_of": alert.group_key},
+        }
+    )
+
+
+def is_storm(alert: Alert) -> bool:
+    return alert.group_key.startswith(STORM_PREFIX)
+
+
+def storm_incident_spec(spec: OpenIncidentSpec, alert: Alert, rules: RuleSet) -> OpenIncidentSpec:
+    """The storm's incident: named for the storm, not for its first member (hook in `decisions`)."""
+    if not is_storm(alert):
+        return spec
+    name = alert.group_key.removeprefix(STORM_PREFIX)
+    rule = next((rule for rule in rules.rules if rule.name == name), None)
+    if rule is None or rule.storm is None:
+        return spec
+    return spec.model_copy(
+        update={
+            "name": f"Alert storm: more than {rule.storm.groups} new groups matching rule {name!r}",
+            "summary": (
+                f"More than {rule.storm.groups} new alert groups matched rule {name!r} within "
+                f"{_shown(rule.storm.within)}; the others are collected here instead of one incident each (first: "
+                "{{ alert.title }}). It resolves when the last group recovers."
+            ),
+        }
+    )
+
+
+def _shown(within: timedelta) -> str:
+    seconds = int(within.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"

@@ -1,0 +1,95 @@
+"""Storm collapse in dispatch (decisions in `domain.storm`): in front of the courier, behind the maintenance gate.
+
+For an alert of a rule with `storm`: one read of the group's storm membership and of the storm's state; for a
+firing that would start a new group while no storm is on, also one read of its own group's state and one
+conditional counter update (`StormCounter.count`: distinct group keys per window, shared by every container and
+every FIFO message group). A group counted beyond the rule's `groups` joins the storm (a membership item), and its
+alerts from then on are decided as the storm group's (`domain.storm.into_storm`) by the ordinary courier.
+Alerts of rules without `storm` cost nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from alert_courier.domain.alert import AlertEnvelope
+from alert_courier.domain.decisions import state_id_of
+from alert_courier.domain.group_state import state_id_for
+from alert_courier.domain.rules import RuleSet, plan_for
+from alert_courier.domain.storm import (
+    after_count,
+    into_storm,
+    member_generation,
+    route,
+    storm_group_key,
+    storm_rule,
+    window_of,
+)
+from alert_courier.use_cases.ports import Clock, GroupStates, Remaining, Telemetry
+from alert_courier.use_cases.telemetry import NoTelemetry
+
+logger = logging.getLogger("alert_courier")
+
+
+class StormStore(Protocol):
+    """Counters and memberships (the real one is `aws.storm_store.StormStore`)."""
+
+    def count(self, rule: str, window: str, group_key: str, limit: int) -> int:
+        """Adds the group to the window's distinct groups and says how many there are (stops counting past
+        `limit + 1`: beyond that the answer is `limit + 1`)."""
+        ...
+
+    def member(self, rule: str, group_key: str) -> int | None:
+        """The storm episode (generation) the group joined, if any."""
+        ...
+
+    def join(self, rule: str, group_key: str, generation: int) -> None: ...
+
+
+class Handler(Protocol):
+    def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]: ...
+
+
+class StormGate:
+    def __init__(
+        self,
+        inner: Handler,
+        store: StormStore,
+        states: GroupStates,
+        rules: Callable[[], RuleSet],
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._inner = inner
+        self._store = store
+        self._states = states
+        self._rules = rules
+        self._clock = clock
+        self._telemetry: Telemetry = telemetry or NoTelemetry()
+
+    def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]:
+        rules = self._rules()
+        alert = envelope.alert
+        rule = storm_rule(plan_for(alert, rules), rules) if any(r.storm for r in rules.rules) else None
+        if rule is None or rule.storm is None:
+            return self._inner.handle(envelope, remaining_seconds)
+        storm = self._states.load(state_id_for(alert.source, storm_group_key(rule)))
+        member = self._store.member(rule.name, alert.group_key)
+        own = self._states.load(state_id_of(alert, rules))
+        where = route(alert, member_of=member, storm=storm, own=own)
+        if where == "count":
+            window = window_of(self._clock(), rule.storm.within)
+            counted = self._store.count(rule.name, window, alert.group_key, rule.storm.groups)
+            where = after_count(counted, rule)
+        if where == "own":
+            return self._inner.handle(envelope, remaining_seconds)
+        if member != member_generation(storm):  # not yet a member of this storm episode
+            self._store.join(rule.name, alert.group_key, member_generation(storm))
+            self._telemetry.count("StormGroupsCollapsed", rule=rule.name)
+            logger.info("group joins a storm", extra={"group_key": alert.group_key, "rule": rule.name})
+        outcome = self._inner.handle(envelope.model_copy(update={"alert": into_storm(alert, rule)}), remaining_seconds)
+        return {**outcome, "storm": rule.name}
