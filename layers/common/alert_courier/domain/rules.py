@@ -195,6 +195,20 @@ class Rule(_Strict):
     actions: Annotated[list[ActionSpec], Field(min_length=1)]
     set_severity: Severity | None = None
     continue_: bool = Field(default=False, alias="continue")
+    # Flap control (domain.flap_control): open only if still firing after `hold`; fire again within
+    # `reopen_within` of the resolve reopens the same incident; `flap` holds a flapping group's incident open.
+    hold: Duration | None = None
+    reopen_within: Duration | None = None
+    flap: FlapSpec | None = None
+
+    @model_validator(mode="after")
+    def _flap_controls_fit(self) -> Rule:
+        from alert_courier.domain.flap_control import control_problems
+
+        problems = control_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class SeverityConfig(_Strict):
@@ -233,6 +247,13 @@ def _duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class FlapSpec(_Strict):
+    """`flap: {changes: 6, within: 10m}`: at least `changes` quiet/firing changes within `within` is flapping."""
+
+    changes: int = Field(ge=2, description="state changes (firing or resolved) that make the group flapping")
+    within: Duration
 
 
 def parse_duration(text: str) -> timedelta:
