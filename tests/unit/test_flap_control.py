@@ -207,3 +207,107 @@ def test_check_config_rejects_bad_flap_controls_with_the_line(controls: str, mes
 def test_reopen_and_flap_need_an_incident_to_act_on() -> None:
     with pytest.raises(RulesError, match="needs an open_incident action"):
         parse_rules("rules: [{name: quiet, reopen_within: 30m, actions: [suppress]}]")
+
+
+# ---- dispatch and the scheduler wired as in Lambda, on in-memory ports and the simulator ------------------------
+
+WORLD_RULES = parse_rules(
+    """
+rules:
+  - name: held
+    match: {labels: {team: batch}}
+    hold: 2m
+    actions: [open_incident]
+  - name: flappy
+    reopen_within: 30m
+    flap: {changes: 4, within: 5m}
+    actions: [open_incident]
+"""
+)
+
+
+def envelope(status: str, seconds: float, team: str = "web") -> Any:
+    from alert_courier.domain.alert import AlertEnvelope
+
+    moment = T0 + timedelta(seconds=seconds)
+    flapping = Alert(
+        source="alertmanager",
+        dedup_key=f"{team}-disk",
+        group_key=f"{team}-group",
+        status=AlertStatus(status),
+        title=f"{team} disk full",
+        labels={"team": team},
+        started_at=moment,
+        ended_at=moment if status == "resolved" else None,
+    )
+    return AlertEnvelope(alert=flapping, correlation_id="flap-test")
+
+
+def flap_world(allow_reopen: bool) -> Any:
+    from tests.fakes import DrivenClock, World
+
+    subject = World(WORLD_RULES, clock=DrivenClock(T0))
+    if allow_reopen:
+        subject.tools.simulator.set_faults({"allow_reopen": True})
+    return subject
+
+
+def drive(subject: Any, status: str, seconds: float, team: str = "web") -> None:
+    subject.clock.now = T0 + timedelta(seconds=seconds)
+    subject.scheduler.run()
+    subject.gate.handle(envelope(status, seconds, team))
+
+
+@pytest.mark.parametrize(("allow_reopen", "incidents"), [(True, 1), (False, 2)])
+def test_twenty_flaps_through_dispatch_and_the_scheduler_open_one_incident_where_reopening_is_allowed(
+    allow_reopen: bool, incidents: int
+) -> None:
+    """incident.io documents no closed -> live move: the simulator refuses it unless told (`allow_reopen`), and
+    the reopen then opens a new incident instead (the second one here), said so in the history."""
+    subject = flap_world(allow_reopen)
+    for flap in range(20):
+        drive(subject, "firing", flap * 15)
+        drive(subject, "resolved", flap * 15 + 7)
+    assert len(subject.incidents()) == incidents
+    assert all(incident["incident_status"]["category"] != "closed" for incident in subject.incidents()[-1:])
+    summaries = [
+        update.get("summary", "") for r in subject.simulator_state().incidents.values() for update in r.updates
+    ]
+    assert sum("Flapping" in summary for summary in summaries) == 1
+    last = 19 * 15 + 7
+    subject.clock.now = T0 + timedelta(seconds=last + 299)
+    subject.scheduler.run()
+    assert subject.incidents()[-1]["incident_status"]["category"] != "closed"
+    subject.clock.now = T0 + timedelta(seconds=last + 300)
+    report = subject.scheduler.run()
+    assert any("stable" in line for line in report.flap_controlled)
+    assert all(incident["incident_status"]["category"] == "closed" for incident in subject.incidents())
+    assert subject.states.timers == set()
+    assert len(subject.incidents()) == incidents  # the scheduler's runs opened nothing more
+    if not allow_reopen:
+        reasons = [json_text(entry) for entry in subject.history.read("alertmanager", "web-disk")]
+        assert any("reopen_refused" in text for text in reasons)
+
+
+def test_a_held_alert_opens_its_incident_through_the_scheduler_only_if_still_firing() -> None:
+    subject = flap_world(allow_reopen=False)
+    drive(subject, "firing", 0, team="batch")
+    drive(subject, "resolved", 60, team="batch")  # transient
+    subject.clock.now = T0 + timedelta(minutes=10)
+    subject.scheduler.run()
+    assert subject.incidents() == []
+    drive(subject, "firing", 700, team="batch")
+    subject.clock.now = T0 + timedelta(seconds=700 + 119)
+    subject.scheduler.run()
+    assert subject.incidents() == []
+    subject.clock.now = T0 + timedelta(seconds=700 + 120)
+    report = subject.scheduler.run()
+    assert len(subject.incidents()) == 1 and any("still firing" in line for line in report.flap_controlled)
+    subject.scheduler.run()
+    assert len(subject.incidents()) == 1 and subject.states.timers == set()
+
+
+def json_text(entry: Any) -> str:
+    import json
+
+    return json.dumps(entry, default=str)
