@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from alert_courier.domain.actions import Action, FlappingUpdate, OpenIncident, ReopenIncident, ResolveIncident
-from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.alert import Alert, AlertStatus, Severity
 from alert_courier.domain.decisions import apply_results, decide_alert
 from alert_courier.domain.escalation_timers import timers_for
 from alert_courier.domain.flap_control import HOLD_LEVEL, STABLE_LEVEL, decide_due
@@ -311,3 +311,17 @@ def json_text(entry: Any) -> str:
     import json
 
     return json.dumps(entry, default=str)
+
+
+def test_a_more_severe_alert_during_the_hold_raises_the_incident_the_hold_opens() -> None:
+    """Found by the model-based test: the held opening kept the first alert's severity."""
+    episode = Episode(rules_with("hold: 2m"))
+    episode.send("firing", 0)
+    critical = alert("firing", 0).model_copy(update={"severity": Severity.CRITICAL})
+    decision = decide_alert(critical, episode.state, episode.rules, T0 + timedelta(seconds=30))
+    episode.state = decision.next_state
+    assert any("raised during the hold" in reason for reason in decision.reasons)
+    due = decide_due(episode.state, T0 + timedelta(minutes=2))
+    opening = due.actions[0]
+    assert isinstance(opening, OpenIncident) and opening.severity.value == "critical"
+    assert opening.severity_name == "Critical"

@@ -22,7 +22,7 @@ from alert_courier.domain.actions import (
     opened_incident_fields,
 )
 from alert_courier.domain.alert import Alert, AlertStatus
-from alert_courier.domain.flap_control import control, controls_of
+from alert_courier.domain.flap_control import control, controls_of, raise_held
 from alert_courier.domain.group_state import GroupState, PendingEscalation, state_id_for
 from alert_courier.domain.incident_specs import open_incident_from_spec, resolve_incident_from_spec
 from alert_courier.domain.rules import (
@@ -66,6 +66,8 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     """The decision for one alert given its group's state (`state_id_of`) and the rules."""
     plan = follow_up_plan(plan_for(alert, rules), state, rules)
     decision = decide(plan, state, rules, now)
+    held_state, held_notes = raise_held(decision.next_state, rules)
+    decision = Decision(decision.actions, held_state, decision.reasons + held_notes)
     actions, next_state, notes = resume_unfinished(
         alert.transition_id(), state, decision.actions, decision.next_state, plan, rules
     )

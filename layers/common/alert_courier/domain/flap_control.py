@@ -185,6 +185,29 @@ def _flapping_update(before: GroupState, controls: Controls, changes: int, now: 
     )
 
 
+def raise_held(state: GroupState, rules: RuleSet) -> tuple[GroupState, list[str]]:
+    """An incident a hold is keeping back opens at the episode's highest severity (a more severe alert during
+    the hold raises it, as it would raise an open incident)."""
+    severity = state.episode_severity
+    held = state.flap.deferred
+    if state.flap.hold_until is None or severity is None:
+        return state, []
+    raised: list[Action] = []
+    notes = []
+    for action in held:
+        opening = action.fallback if isinstance(action, ReopenIncident) else action
+        if isinstance(opening, OpenIncident) and severity.rank > opening.severity.rank:
+            mapped = opening.severity_name in (None, rules.severity.incident_io.get(opening.severity))
+            name = rules.severity.incident_io.get(severity) if mapped else opening.severity_name
+            opening = opening.model_copy(update={"severity": severity, "severity_name": name})
+            notes.append(f"the held incident will open at {severity.value} (raised during the hold)")
+            action = action.model_copy(update={"fallback": opening}) if isinstance(action, ReopenIncident) else opening
+        raised.append(action)
+    if not notes:
+        return state, []
+    return state.model_copy(update={"flap": state.flap.model_copy(update={"deferred": raised})}), notes
+
+
 @dataclass(frozen=True)
 class FlapDue:
     actions: list[Action]

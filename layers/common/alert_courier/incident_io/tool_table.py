@@ -151,6 +151,8 @@ def reopen_incident_arguments(
         if status_id is None:
             raise UnknownName(f"the organisation has no status of category {LIVE_STATUS_CATEGORY!r}")
         arguments["incident_status_id"] = status_id
+    if action.fallback.severity_name:  # the new episode's severity, as an opening would set it
+        arguments["severity_id"] = _resolve(org, "severity", action.fallback.severity_name)
     return _only_accepted(arguments, schema, ("incident_id",), dropped)
 
 
