@@ -325,3 +325,25 @@ def test_a_more_severe_alert_during_the_hold_raises_the_incident_the_hold_opens(
     opening = due.actions[0]
     assert isinstance(opening, OpenIncident) and opening.severity.value == "critical"
     assert opening.severity_name == "Critical"
+
+
+def test_tail_names_each_flap_control_decision() -> None:
+    from alert_courier.operator_tools.tail import outcome
+
+    subject = flap_world(allow_reopen=True)
+    drive(subject, "firing", 0, team="batch")
+    drive(subject, "resolved", 60, team="batch")
+    for flap in range(3):
+        drive(subject, "firing", 100 + flap * 15)
+        drive(subject, "resolved", 100 + flap * 15 + 7)
+    entries = [entry for _, _, entry in subject.history.entries if entry.get("status") != "scheduled"]
+    assert [outcome(entry) for entry in entries] == [
+        "held (hold)",
+        "resolved (transient)",
+        "opened",
+        "resolved",
+        "reopened",
+        "flapping",
+        "joined",
+        "resolved (flapping: held open)",
+    ]
