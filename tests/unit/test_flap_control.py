@@ -347,3 +347,20 @@ def test_tail_names_each_flap_control_decision() -> None:
         "joined",
         "resolved (flapping: held open)",
     ]
+
+
+def test_a_reopen_a_failure_left_undone_is_dropped_once_its_episode_has_resolved() -> None:
+    from alert_courier.domain.errors import ActionFailed
+
+    subject = flap_world(allow_reopen=True)
+    drive(subject, "firing", 0)
+    drive(subject, "resolved", 10)
+    subject.tools.script("incident_update", "transient")
+    with pytest.raises(ActionFailed):
+        drive(subject, "firing", 20)  # the reopen fails: left undone for the redelivery
+    drive(subject, "resolved", 30)
+    subject.clock.now = T0 + timedelta(seconds=40)
+    subject.gate.handle(envelope("firing", 20))  # the redelivery of the failed firing: stale by now
+    [incident] = subject.incidents()
+    assert incident["incident_status"]["category"] == "closed"
+    assert not subject.states.load(next(iter(subject.states.states))).unfinished
