@@ -39,6 +39,11 @@ The oracle adds: always, at most one storm incident is open; at quiescence, a st
 incident or the storm's open, one that does not fire has none of its own open, and the storm incident is open
 exactly while a storm group with no incident of its own fires (it closes when the last member recovers).
 
+Flap control (README "Flap control"): the `flappy` group's rule holds 2m, reopens within 30m and detects 4
+changes in 5m. The end-state rule above holds for it at quiescence (the clock is then past every hold and every
+spell's stable time); the oracle adds: when all of the group's messages were handled within 30 minutes (driven
+clock), in order, it opened at most one incident however many episodes it had.
+
 The shared call budget (README "Staying under incident.io's rate limits"; in-memory profile): between steps it runs
 short for a class of calls and the classes below it (as the shared bucket does when it runs low), or recovers.
 The oracle adds: always, no call of a class the budget is short for reaches incident.io (pages and openings keep
@@ -94,6 +99,13 @@ rules:
     storm: {{groups: 1, within: 5m}}
     actions:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
+  - name: flappy
+    match: {{labels: {{team: flappy}}}}
+    hold: 2m
+    reopen_within: 30m
+    flap: {{changes: 4, within: 5m}}
+    actions:
+      - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
   - name: ops
     actions:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
@@ -113,9 +125,11 @@ GROUPS = {
     "st1": {"team": "storm"},  # rule `storms`: beyond 1 new group in 5 minutes, one storm incident
     "st2": {"team": "storm"},
     "st3": {"team": "storm"},
+    "flappy": {"team": "flappy"},
 }
 STORM_GROUPS = ("st1", "st2", "st3")
 STORM_INCIDENT = "Alert storm: "
+REOPEN_WITHIN = timedelta(minutes=30)  # the `flappy` rule's
 KEYS = ("a", "b")
 SEVERITY_RANK = {"Minor": 1, "Major": 2, "Critical": 3}
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -156,6 +170,8 @@ class Model:
     dropped: bool = False  # a `drop` window has ended in this sequence
     heard: dict[str, tuple[int, bool]] = field(default_factory=dict)  # src key: (latest serial delivered, firing)
     inhibiting_since: int | None = None  # while a `src` alert fires as last heard: the `tgt` episode then
+    flappy_handled: list[datetime] = field(default_factory=list)  # clock times `flappy` messages were handled
+    update_refused: bool = False  # a permanent incident_update fault: a refused reopen opens a new incident
 
 
 def event(what: str) -> None:
@@ -187,6 +203,8 @@ class EndStateMachine(RuleBasedStateMachine):
     def start(self, keyed: bool) -> None:
         """`keyed`: whether incident_create advertises an idempotency key (else the re-check path is used)."""
         self.world = self.make_world(keyed)
+        # `flappy` reopens its incident: incident.io documents no closed -> live move, the simulator allows it here
+        self.w.tools.simulator.set_faults({"allow_reopen": True})
 
     @property
     def w(self) -> World:
@@ -254,6 +272,8 @@ class EndStateMachine(RuleBasedStateMachine):
         self._handle(message)
 
     def _handle(self, message: Message) -> None:
+        if message.group == "flappy":
+            self.model.flappy_handled.append(self.w.clock.now)
         last = self.model.delivered.get(message.group, 0)
         if message.serial < last:
             self.model.reordered.add(message.group)
@@ -362,6 +382,7 @@ class EndStateMachine(RuleBasedStateMachine):
     def fault(self, tool: str, kind: str) -> None:
         if kind in self.faults:
             self.w.tools.script(tool, kind)
+            self.model.update_refused |= tool == "incident_update" and kind == "permanent"
 
     @rule(group=st.sampled_from(["pay", "pay2"]))
     def person_acknowledges_in_incident_io(self, group: str) -> None:
@@ -656,6 +677,20 @@ class EndStateMachine(RuleBasedStateMachine):
                 # then covers the second, so only "at most once" (always checked) holds for level 1 there.
                 if not self._acknowledged(group, incident["id"]) and group not in self.model.reordered:
                     assert second == 1, f"{group}: nobody acknowledged, level 1 paged {second} times"
+        self._check_flap_control()
+
+    def _check_flap_control(self) -> None:
+        """`flappy` (hold 2m, reopen_within 30m, flap 4 in 5m): every episode whose messages were all handled within
+        30 minutes of the group's first reuses the one incident, so the group opens at most one; otherwise no more
+        than it had episodes (checked above when delivered in order)."""
+        handled = self.model.flappy_handled
+        if not handled:
+            return
+        span = max(handled) - min(handled)
+        incidents = len(self._incidents("flappy"))
+        event(f"flappy: {self.model.episodes.get('flappy', 0)} episode(s), {incidents} incident(s)")
+        if span <= REOPEN_WITHIN and "flappy" not in self.model.reordered and not self.model.update_refused:
+            assert incidents <= 1, f"flappy: {incidents} incidents within reopen_within ({span} between messages)"
 
         # The storm's members are the storm groups with no episode of their own: it is open exactly while one fires.
         members_firing = [

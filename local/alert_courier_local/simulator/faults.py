@@ -19,6 +19,8 @@ clears them all. Counts (`status_429`, `status_5xx`) take `true` (every call) or
     answer_style             "structured" | "json_text" | "prose": how results are worded (styles.py)
     error_style              "rest_json" | "plain_text": errors as incident.io's JSON body or in words only
     refuse_respond           escalation_respond answers 403 (a service actor may not respond)
+    allow_reopen             incident_update may move a closed incident back to live (undocumented by
+                             incident.io, which lists triage/live -> learning/closed only; off by default)
     rate_limit_per_minute, escalation_limit_per_minute   override the buckets (they restart full)
     seed                     restart the random sequence
 """
@@ -61,6 +63,7 @@ class Faults:
     answer_style: str | None = None  # None: the Simulator's own setting
     error_style: str | None = None
     refuse_respond: bool = False
+    allow_reopen: bool = False
     rate_limit_per_minute: int | None = None
     escalation_limit_per_minute: int | None = None
     seed: int | None = None
@@ -188,7 +191,7 @@ def _parse(name: str, value: Any) -> Any:
             return _non_negative_int(name, value) or None
         case "seed":
             return _non_negative_int(name, value)
-        case "session_expiry" | "jsonrpc_errors" | "refuse_respond":
+        case "session_expiry" | "jsonrpc_errors" | "refuse_respond" | "allow_reopen":
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be true or false")
             return value

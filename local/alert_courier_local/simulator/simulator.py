@@ -191,6 +191,7 @@ class Simulator:
             now=self.clock(),
             require_severity=self.require_severity,
             refuse_respond=self.refuse_respond or self.injector.faults.refuse_respond,
+            allow_reopen=self.injector.faults.allow_reopen,
         )
 
     def organisation_config(self) -> dict[str, Any]:

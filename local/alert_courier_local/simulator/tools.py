@@ -38,6 +38,7 @@ class ToolContext:
     now: datetime
     require_severity: bool = False
     refuse_respond: bool = False
+    allow_reopen: bool = False  # closed -> live (flap control's reopen), not in incident.io's documented moves
 
 
 Tool = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
@@ -108,7 +109,7 @@ def incident_update(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     severity = _severity(ctx, changes["severity_id"]) if "severity_id" in changes else None
     status = _status(ctx, changes["incident_status_id"]) if "incident_status_id" in changes else None
     if status is not None:
-        _check_status_move(incident, status)
+        _check_status_move(incident, status, ctx.allow_reopen)
 
     if "name" in changes:
         incident["name"] = changes["name"]
@@ -389,9 +390,11 @@ def _status_summary(status: dict[str, Any]) -> dict[str, Any]:
     return {key: status[key] for key in ("id", "name", "description", "category", "rank")}
 
 
-def _check_status_move(incident: dict[str, Any], target: dict[str, Any]) -> None:
+def _check_status_move(incident: dict[str, Any], target: dict[str, Any], allow_reopen: bool = False) -> None:
     current = incident["incident_status"]
     if target["id"] == current["id"]:
+        return
+    if allow_reopen and current["category"] == "closed" and target["category"] == "live":
         return
     if target["category"] not in ALLOWED_STATUS_MOVES.get(current["category"], frozenset()):
         raise validation_error(

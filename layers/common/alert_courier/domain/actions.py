@@ -99,6 +99,34 @@ class UpdateIncident(_Action):
         return f"update_incident#{self.group_id}#{self.generation}#{self.severity.value}"
 
 
+class ReopenIncident(_Action):
+    """Sets a recently resolved incident live again for its group's new episode (a rule's `reopen_within`)."""
+
+    kind: Literal["reopen_incident"] = "reopen_incident"
+    generation: int = Field(ge=1)
+    incident_id: str
+    summary: str
+    fallback: OpenIncident  # opened instead if incident.io refuses to set a closed incident live again
+
+    @property
+    def action_key(self) -> str:
+        return f"reopen_incident#{self.group_id}#{self.generation}"
+
+
+class FlappingUpdate(_Action):
+    """Posts, once per flapping spell, that the group is flapping and its incident is held open until stable."""
+
+    kind: Literal["flapping_update"] = "flapping_update"
+    generation: int = Field(ge=1)
+    incident_id: str
+    summary: str
+    spell: str  # when the spell began (sortable UTC): one update per spell
+
+    @property
+    def action_key(self) -> str:
+        return f"flapping_update#{self.group_id}#{self.generation}#{self.spell}"
+
+
 class SendAlertEvent(_Action):
     """Fires or resolves an alert in an incident.io HTTP alert source (REST, the source's own token)."""
 
@@ -146,6 +174,13 @@ class AcknowledgeEscalation(_Action):
 
 
 Action = Annotated[
-    OpenIncident | ResolveIncident | UpdateIncident | SendAlertEvent | Escalate | AcknowledgeEscalation,
+    OpenIncident
+    | ResolveIncident
+    | UpdateIncident
+    | ReopenIncident
+    | FlappingUpdate
+    | SendAlertEvent
+    | Escalate
+    | AcknowledgeEscalation,
     Field(discriminator="kind"),
 ]

@@ -41,6 +41,8 @@ PRIORITY_OF_ACTION: dict[str, Priority] = {
     "resolve_incident": Priority.RESOLVE,
     "acknowledge_escalation": Priority.RESOLVE,
     "update_incident": Priority.UPDATE,
+    "reopen_incident": Priority.PAGE_OR_OPEN,  # it stands for an incident open
+    "flapping_update": Priority.UPDATE,
     "alert_event": Priority.PAGE_OR_OPEN,
 }
 

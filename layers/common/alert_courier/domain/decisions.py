@@ -15,12 +15,14 @@ from alert_courier.domain.actions import (
     Action,
     Escalate,
     OpenIncident,
+    ReopenIncident,
     ResolveIncident,
     SendAlertEvent,
     UpdateIncident,
     opened_incident_fields,
 )
 from alert_courier.domain.alert import Alert, AlertStatus
+from alert_courier.domain.flap_control import control, controls_of, raise_held
 from alert_courier.domain.group_state import GroupState, PendingEscalation, remember_resolutions, state_id_for
 from alert_courier.domain.incident_specs import open_incident_from_spec, resolve_incident_from_spec
 from alert_courier.domain.rules import (
@@ -65,6 +67,8 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     """The decision for one alert given its group's state (`state_id_of`) and the rules."""
     plan = follow_up_plan(plan_for(alert, rules), state, rules)
     decision = decide(plan, state, rules, now)
+    held_state, held_notes = raise_held(decision.next_state, rules)
+    decision = Decision(decision.actions, held_state, decision.reasons + held_notes)
     actions, next_state, notes = resume_unfinished(
         alert.transition_id(), state, decision.actions, decision.next_state, plan, rules
     )
@@ -109,6 +113,9 @@ def apply_results(state: GroupState, actions: list[Action], results: list[dict[s
             state = state.model_copy(update={"escalation_ids": [*state.escalation_ids, result["escalation_id"]]})
         elif isinstance(action, ResolveIncident):
             state = state.model_copy(update={"incident_open": False})
+        elif isinstance(action, ReopenIncident):  # or its fallback opened a new one (its result names it)
+            fallback = opened_incident_fields(result) if result.get("incident_reference") else {}
+            state = state.model_copy(update={"incident_open": True, **fallback})
     opened = [a for a in actions[: len(results)] if isinstance(a, OpenIncident)]
     if opened and closes(actions, opened[-1].generation):
         state = state.model_copy(update={"incident_open": False})  # opened only to be resolved (episode over)
@@ -207,6 +214,8 @@ def decide(plan: Plan, state: GroupState, rules: RuleSet, now: datetime) -> Deci
         notes += raised_notes
     if tracked.ends_episode:
         next_state = next_state.model_copy(update={"pending_escalations": []})
+    actions, next_state, flap_notes = control(controls_of(plan, rules), state, next_state, actions, now)
+    notes += flap_notes
     next_state = remember_resolutions(state, next_state, now)
     return Decision(actions, next_state, reasons + [note for note in notes if note] + [a.reason for a in actions])
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alert_courier.domain.actions import Escalate, OpenIncident
+from alert_courier.domain.flap_control import due_at as flap_timers
 from alert_courier.domain.group_state import GroupState
 
 TIMER_PK = "timer"
@@ -51,9 +52,10 @@ def due_bound(now: datetime) -> str:
 
 
 def timers_for(state: GroupState) -> list[Timer]:
+    """Pending levels, and flap control's hold end (level -1) and flapping spell end (level -2)."""
     return [
         Timer(pending.due_at, state.group_id, state.generation, pending.level) for pending in state.pending_escalations
-    ]
+    ] + [Timer(due, state.group_id, state.generation, level) for due, level in flap_timers(state)]
 
 
 @dataclass(frozen=True)

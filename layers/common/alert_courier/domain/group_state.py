@@ -29,6 +29,24 @@ class PendingEscalation(BaseModel):
     alert_source_config_id: str | None = None  # the rule's alert source, the fallback if nothing can page
 
 
+class FlapState(BaseModel):
+    """Flap control's memory of a group (domain.flap_control): its recent changes, a hold or a flapping spell."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    changes: list[datetime] = Field(default_factory=list, description="recent quiet/firing changes (bounded)")
+    hold_until: datetime | None = None  # the episode's incident opens then if the group still fires
+    stable_due: datetime | None = None  # the held-open incident resolves then if the group stayed quiet
+    stable_for: float | None = None  # seconds: the flap rule's `within`
+    spell: datetime | None = None  # a flapping spell began (its one update was asked for)
+    resolved_at: datetime | None = None  # the group's incident was last resolved (for `reopen_within`)
+    deferred: list[Action] = Field(default_factory=list, description="what the hold's or the spell's end does")
+
+    @property
+    def idle(self) -> bool:
+        return self.hold_until is None and self.stable_due is None and not self.deferred
+
+
 class GroupState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -58,6 +76,7 @@ class GroupState(BaseModel):
         description="transition id → the actions a failure left undone; its redelivery or replay does them",
     )
     updated_at: datetime | None = None
+    flap: FlapState = Field(default_factory=FlapState)
 
 
 # Longer than a message can wait before it is acted on: 4 days in the queue, then 14 in the dead-letter queue

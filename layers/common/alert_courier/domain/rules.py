@@ -211,6 +211,13 @@ def _duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+class FlapSpec(_Strict):
+    """`flap: {changes: 6, within: 10m}`: at least `changes` quiet/firing changes within `within` is flapping."""
+
+    changes: int = Field(ge=2, description="state changes (firing or resolved) that make the group flapping")
+    within: Duration
+
+
 class StormSpec(_Strict):
     """`storm: {groups: 20, within: 5m}`: more than `groups` new groups matching the rule within `within` open one
     storm incident for the others, not one each (decisions in `domain.storm`)."""
@@ -233,6 +240,20 @@ class Rule(_Strict):
     set_severity: Severity | None = None
     continue_: bool = Field(default=False, alias="continue")
     storm: StormSpec | None = Field(default=None, description="collapse many new groups into one incident")
+    # Flap control (domain.flap_control): open only if still firing after `hold`; fire again within
+    # `reopen_within` of the resolve reopens the same incident; `flap` holds a flapping group's incident open.
+    hold: Duration | None = None
+    reopen_within: Duration | None = None
+    flap: FlapSpec | None = None
+
+    @model_validator(mode="after")
+    def _flap_controls_fit(self) -> Rule:
+        from alert_courier.domain.flap_control import control_problems
+
+        problems = control_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _storm_collapses_group_incidents(self) -> Rule:

@@ -10,6 +10,7 @@ from alert_courier.domain.actions import (
     Action,
     Escalate,
     OpenIncident,
+    ReopenIncident,
     ResolveIncident,
     UpdateIncident,
     opened_in,
@@ -68,6 +69,8 @@ def resume_unfinished(
             return not before.incident_open and (own or ended or bool(state.firing))
         if isinstance(action, ResolveIncident) and not action.incident_id:  # goes with its opening
             return any(isinstance(other, OpenIncident) and due(other, own, batch) for other in batch)
+        if isinstance(action, ReopenIncident):  # flap control's: only while its episode still fires
+            return not before.incident_open and bool(state.firing) and action.generation == state.generation
         if isinstance(action, Escalate | UpdateIncident):
             return not ended and bool(state.firing) and action.generation == state.generation
         return True
@@ -122,7 +125,7 @@ def _obsolete(action: Action, state: GroupState, batch: list[Action]) -> bool:
         return action.generation != state.generation and not any(_resolves_opened(a, action.generation) for a in batch)
     if isinstance(action, ResolveIncident) and not action.incident_id:
         return not any(isinstance(a, OpenIncident) and a.generation == action.generation for a in batch)
-    if isinstance(action, Escalate | UpdateIncident):
+    if isinstance(action, Escalate | UpdateIncident | ReopenIncident):
         return action.generation != state.generation or not state.firing
     return False
 

@@ -11,7 +11,9 @@ from alert_courier.domain.actions import (
     AcknowledgeEscalation,
     Action,
     Escalate,
+    FlappingUpdate,
     OpenIncident,
+    ReopenIncident,
     ResolveIncident,
     SendAlertEvent,
     UpdateIncident,
@@ -31,8 +33,10 @@ from alert_courier.incident_io.tool_table import (
     escalation_draft_arguments,
     escalation_execute_arguments,
     escalation_from_result,
+    flapping_update_arguments,
     incident_from_result,
     open_incident_arguments,
+    reopen_incident_arguments,
     resolve_incident_arguments,
     suggestion_from_result,
     update_incident_arguments,
@@ -82,6 +86,10 @@ class IncidentIoExecutor:
             return self._resolve_incident(action, remaining)
         if isinstance(action, UpdateIncident):
             return self._update_incident(action, remaining)
+        if isinstance(action, ReopenIncident):
+            return self._reopen_incident(action, claim, remaining)
+        if isinstance(action, FlappingUpdate):
+            return self._flapping_update(action, remaining)
         if isinstance(action, SendAlertEvent):
             return self._send_alert_event(action)
         if isinstance(action, Escalate):
@@ -156,6 +164,31 @@ class IncidentIoExecutor:
             "severity": severity.get("name") if isinstance(severity, dict) else None,
             **notes,
         }
+
+    def _reopen_incident(self, action: ReopenIncident, claim: Claim, remaining: Remaining) -> dict[str, Any]:
+        """Sets the incident live again. incident.io documents no transition back from closed: if it refuses
+        (409/422), the group's new episode opens a new incident instead (the action's fallback), said so."""
+        tool = TOOLS["reopen_incident"]
+        dropped: list[str] = []
+        schema = self._calls.schema(tool)
+        arguments = reopen_incident_arguments(action, self._calls.organisation(remaining), schema, dropped)
+        notes = self._record_dropped(tool, dropped)
+        try:
+            self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
+        except ToolCallError as error:
+            if error.kind is not FailureKind.PERMANENT or error.status not in (409, 422):
+                raise
+            opened = self._open_incident(action.fallback, claim, remaining)
+            return {**opened, "reopen_refused": str(error), **notes}
+        return {"incident_id": action.incident_id, "reopened": True, **notes}
+
+    def _flapping_update(self, action: FlappingUpdate, remaining: Remaining) -> dict[str, Any]:
+        tool = TOOLS["flapping_update"]
+        dropped: list[str] = []
+        arguments = flapping_update_arguments(action, self._calls.schema(tool), dropped)
+        notes = self._record_dropped(tool, dropped)
+        self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
+        return {"incident_id": action.incident_id, "flapping": True, **notes}
 
     def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:
         if self._alert_events is None:

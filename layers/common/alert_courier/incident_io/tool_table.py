@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from alert_courier.domain.actions import Action, Escalate, OpenIncident, ResolveIncident, SendAlertEvent, UpdateIncident
+from alert_courier.domain.actions import (
+    Action,
+    Escalate,
+    FlappingUpdate,
+    OpenIncident,
+    ReopenIncident,
+    ResolveIncident,
+    SendAlertEvent,
+    UpdateIncident,
+)
 from alert_courier.domain.errors import ActionFailed
 from alert_courier.incident_io import tool_results
 from alert_courier.incident_io.organisation import Organisation
@@ -19,6 +28,8 @@ TOOLS: dict[str, str] = {
     "open_incident": "incident_create",
     "resolve_incident": "incident_update",
     "update_incident": "incident_update",
+    "reopen_incident": "incident_update",
+    "flapping_update": "incident_update",
     "find_incidents": "incident_list",
     "show_incident": "incident_show",
     "escalate": "escalation_create",
@@ -29,6 +40,7 @@ TOOLS: dict[str, str] = {
 }
 ORGANISATION_RESOURCE = "config://organisation"
 RESOLVED_STATUS_CATEGORY = "closed"
+LIVE_STATUS_CATEGORY = "live"  # a reopened incident's (incident.io's API name of the app's "Active")
 # Not MCP tools (REST, with each alert source's own token): the alert-event and heartbeat endpoints.
 ALERT_EVENT_PATH = "/v2/alert_events/http/{alert_source_config_id}"
 HEARTBEAT_PATH = "/v2/heartbeat/{alert_source_config_id}/ping"
@@ -122,6 +134,35 @@ def update_incident_arguments(
     return _only_accepted(arguments, schema, ("incident_id",), dropped)
 
 
+def reopen_incident_arguments(
+    action: ReopenIncident, org: Organisation | None, schema: dict[str, Any], dropped: list[str] | None = None
+) -> dict[str, Any]:
+    """The first status of category live, and the summary saying why. incident.io documents transitions from
+    triage/live to learning or closed, not back from closed: a refusal is handled by the executor."""
+    arguments: dict[str, Any] = {
+        "incident_id": action.incident_id,
+        "summary": action.summary,
+        "notify_incident_channel": True,
+    }
+    if org is None:
+        arguments["incident_status_id"] = f"<first status of category {LIVE_STATUS_CATEGORY!r}>"
+    else:
+        status_id = org.status_id(category=LIVE_STATUS_CATEGORY)
+        if status_id is None:
+            raise UnknownName(f"the organisation has no status of category {LIVE_STATUS_CATEGORY!r}")
+        arguments["incident_status_id"] = status_id
+    if action.fallback.severity_name:  # the new episode's severity, as an opening would set it
+        arguments["severity_id"] = _resolve(org, "severity", action.fallback.severity_name)
+    return _only_accepted(arguments, schema, ("incident_id",), dropped)
+
+
+def flapping_update_arguments(
+    action: FlappingUpdate, schema: dict[str, Any], dropped: list[str] | None = None
+) -> dict[str, Any]:
+    arguments = {"incident_id": action.incident_id, "summary": action.summary, "notify_incident_channel": True}
+    return _only_accepted(arguments, schema, ("incident_id",), dropped)
+
+
 def escalation_draft_arguments(
     action: Escalate, incident_id: str | None, schema: dict[str, Any], dropped: list[str] | None = None
 ) -> dict[str, Any]:
@@ -175,6 +216,12 @@ def planned_calls(
     if isinstance(action, UpdateIncident):
         tool = TOOLS["update_incident"]
         return [{"tool": tool, "arguments": update_incident_arguments(action, org, schemas.get(tool, {}))}]
+    if isinstance(action, ReopenIncident):
+        tool = TOOLS["reopen_incident"]
+        return [{"tool": tool, "arguments": reopen_incident_arguments(action, org, schemas.get(tool, {}))}]
+    if isinstance(action, FlappingUpdate):
+        tool = TOOLS["flapping_update"]
+        return [{"tool": tool, "arguments": flapping_update_arguments(action, schemas.get(tool, {}))}]
     if isinstance(action, SendAlertEvent):
         path = ALERT_EVENT_PATH.format(alert_source_config_id=action.alert_source_config_id)
         return [{"rest": f"POST {path}", "body": alert_event_body(action)}]

@@ -23,6 +23,9 @@ OVERLAP = timedelta(seconds=30)
 # the real decisions, so a reworded reason fails there rather than silently printing "recorded").
 _QUIET_OUTCOMES = (
     ("suppressed:", "suppressed"),
+    ("transient: resolved within the hold", "resolved (transient)"),
+    ("and happen only if the group is still firing then", "held (hold)"),
+    ("the incident is held open and resolves at", "resolved (flapping: held open)"),
     ("alert joins it", "joined"),
     ("being opened by an earlier alert", "joined"),
     ("already firing", "repeat"),
@@ -37,6 +40,8 @@ _ACTION_OUTCOMES = {
     "open_incident": "opened",
     "resolve_incident": "resolved",
     "update_incident": "raised",
+    "reopen_incident": "reopened",
+    "flapping_update": "flapping",
     "escalate": "paged",
     "acknowledge_escalation": "acknowledged",
     "alert_event": "alert event",
@@ -50,7 +55,15 @@ def outcome(entry: dict[str, Any]) -> str:
     kinds = [str(action.get("kind")) for action in entry.get("actions", [])]
     if entry.get("error"):
         return "failed"
-    for kind in ("open_incident", "resolve_incident", "update_incident", "escalate", "acknowledge_escalation"):
+    for kind in (
+        "open_incident",
+        "reopen_incident",
+        "resolve_incident",
+        "flapping_update",
+        "update_incident",
+        "escalate",
+        "acknowledge_escalation",
+    ):
         if kind in kinds:
             return _ACTION_OUTCOMES[kind]
     if kinds:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from alert_courier.domain.decisions import apply_results
 from alert_courier.domain.errors import ActionBusy, ActionFailed, StaleState
 from alert_courier.domain.escalation_timers import (
     Timer,
@@ -13,6 +14,7 @@ from alert_courier.domain.escalation_timers import (
     needs_page_check,
     sortable,
 )
+from alert_courier.domain.flap_control import decide_due, due_at
 from alert_courier.use_cases.heartbeat_checks import scheduled_entry
 from alert_courier.use_cases.ports import GroupStates, History, Remaining, Timers
 from alert_courier.use_cases.run_report import RunReport, out_of_time
@@ -58,23 +60,32 @@ class EscalationChecks:
 
         def attempt() -> None:
             state = self._groups.load(state_id)
-            live = {(state.generation, p.level, sortable(p.due_at)) for p in state.pending_escalations}
+            live = {(state.generation, p.level, sortable(p.due_at)) for p in state.pending_escalations} | {
+                (state.generation, level, sortable(due))
+                for due, level in due_at(state)  # flap control's
+            }
             for timer in pending[0]:
                 if (timer.generation, timer.level, sortable(timer.due_at)) not in live:
                     self._timers.delete(timer)  # cleared, already done, or left behind by a save that lost
                     report.stale_timers += 1
             pending[0] = [t for t in pending[0] if (t.generation, t.level, sortable(t.due_at)) in live]
+            flap = decide_due(state, now)  # a hold or a flapping spell that ended (domain.flap_control)
             executor = self._runner.executor
-            statuses = executor.page_statuses(state, remaining) if needs_page_check(state, now) else {}
-            decision = decide_escalations(state, now, statuses)
-            results, error = self._runner.perform_all(decision.actions, state, remaining)
+            statuses = executor.page_statuses(flap.next_state, remaining) if needs_page_check(state, now) else {}
+            decision = decide_escalations(flap.next_state, now, statuses)
+            all_results, error = self._runner.perform_all([*flap.actions, *decision.actions], state, remaining)
+            flap_results, results = all_results[: len(flap.actions)], all_results[len(flap.actions) :]
             performed = decision.actions[: len(results)]
+            report.flap_controlled += [f"{state.group_key or state_id}: {reason}" for reason in flap.reasons]
             report.escalated += [
                 f"{state.group_key or state_id} level {action.level}"
                 for action, result in zip(performed, results, strict=False)
                 if not result.get("remembered")  # counted by the run that paged, whichever run's save wins
             ]
             next_state = apply_escalations(decision.next_state, performed, results)
+            next_state = apply_results(next_state, flap.actions, flap_results)
+            if len(flap_results) < len(flap.actions):  # undone: the hold or spell stays, its timer tries again
+                next_state = next_state.model_copy(update={"flap": state.flap, "incident_open": state.incident_open})
             if next_state != state:
                 try:
                     self._groups.save(next_state)  # also deletes the timers of the levels it clears
@@ -86,9 +97,9 @@ class EscalationChecks:
             if decision.actions or next_state != state:
                 entry = scheduled_entry(
                     report,
-                    decision.reasons,
-                    decision.actions,
-                    results,
+                    [*flap.reasons, *decision.reasons],
+                    [*flap.actions, *decision.actions],
+                    all_results,
                     error,
                     group_id=state.group_id,
                     generation=state.generation,
@@ -101,6 +112,7 @@ class EscalationChecks:
             if state.pending_escalations and not next_state.pending_escalations and not decision.actions:
                 report.cancelled.append(state.group_key or state_id)
             if decision.actions or next_state != state:
-                logger.info("escalation check", extra={"group_id": state_id, "reasons": decision.reasons})
+                reasons = [*flap.reasons, *decision.reasons]
+                logger.info("escalation check", extra={"group_id": state_id, "reasons": reasons})
 
         until_saved(state_id, attempt)

@@ -30,6 +30,7 @@ class RunReport:
     held_replayed: list[str] = field(default_factory=list)  # window:alert handed on at a maintenance window's end
     windows_settled: list[str] = field(default_factory=list)  # maintenance windows whose end is fully done
     inhibited_replayed: list[str] = field(default_factory=list)  # entry:alert handed on once its sources resolved
+    flap_controlled: list[str] = field(default_factory=list)  # group: what a hold's or a flapping spell's end did
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -49,6 +50,7 @@ class RunReport:
             "held_replayed": self.held_replayed,
             "windows_settled": self.windows_settled,
             "inhibited_replayed": self.inhibited_replayed,
+            "flap_controlled": self.flap_controlled,
         }
 
     @property
@@ -61,6 +63,7 @@ class RunReport:
             or self.errors
             or self.held_replayed
             or self.inhibited_replayed
+            or self.flap_controlled
         )
 
 

@@ -19,6 +19,8 @@ ACTION_METRICS = {
     "open_incident": "IncidentsOpened",
     "resolve_incident": "IncidentsResolved",
     "update_incident": "IncidentsUpdated",
+    "reopen_incident": "IncidentsReopened",
+    "flapping_update": "FlappingUpdates",
     "alert_event": "AlertEventsSent",
     "escalate": "Escalations",
     "acknowledge_escalation": "Acknowledgements",
