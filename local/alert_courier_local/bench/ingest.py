@@ -6,8 +6,8 @@ Three measurements of the same request body, each repeated until a minimum time 
   (it needs the parsed document before the model, to name the first bad field or check a body credential);
 - ``read_webhook``: what the ingest handler does with a request: source lookup, size limit, bearer check,
   content type, `json.loads`, model validation and normalisation into 1,000 `Alert` objects;
-- ``read_webhook_and_pack``: plus one `AlertEnvelope` per alert and the SQS entries and batches
-  (`alert_queue.to_entry` / `batches`) the handler would send, without calling SQS.
+- ``read_webhook_and_pack``: plus one `AlertEnvelope` per alert and the packed SQS messages and batches
+  (`alert_queue.pack` / `batches`) the handler would send, without calling SQS.
 API Gateway, the Powertools resolver and the SQS round trips are not included.
 """
 
@@ -65,7 +65,7 @@ def notification(alerts: int) -> dict[str, Any]:
 
 
 def run(*, alerts: int = 1000, min_seconds: float = 1.0, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    from alert_courier.aws.alert_queue import batches, to_entry
+    from alert_courier.aws.alert_queue import batches, pack, read_message
     from alert_courier.domain.alert import AlertEnvelope
     from alert_courier.ingress.intake import read_webhook
     from alert_courier.ingress.webhook import WebhookRequest
@@ -96,8 +96,8 @@ def run(*, alerts: int = 1000, min_seconds: float = 1.0, progress: Callable[[str
     def read_and_pack() -> int:
         intake = read_webhook(request, secrets, len(body) + 1)
         envelopes = [AlertEnvelope(alert=a, correlation_id=request.correlation_id) for a in intake.alerts]
-        entries = [to_entry(index, envelope) for index, envelope in enumerate(envelopes)]
-        return sum(len(batch) for batch in batches(entries))
+        entries = [{"Id": str(index), **entry} for index, entry in enumerate(pack(envelopes))]
+        return sum(len(read_message(entry["MessageBody"])) for batch in batches(entries) for entry in batch)
 
     assert read_and_pack() == alerts
     section: dict[str, Any] = {"alerts": alerts, "body_bytes": len(body), "measurements": {}}

@@ -98,7 +98,7 @@ def ingest(section: dict[str, Any]) -> list[str]:
         "validate_only": "only `AlertmanagerNotification.model_validate_json`",
         "json_loads_then_validate": "`json.loads` + `model_validate` (no normalising)",
         "read_webhook": "`read_webhook` (auth, JSON, validate, normalise)",
-        "read_webhook_and_pack": "`read_webhook` + envelopes + `to_entry`/`batches`",
+        "read_webhook_and_pack": "`read_webhook` + envelopes + `pack`/`batches`",
     }
     lines = [
         "",
