@@ -36,7 +36,8 @@ decision_logger = logging.getLogger(DECISIONS_LOGGER)
 
 @dataclass
 class ManyOutcome:
-    """What `handle_many` did: one outcome per alert handled, and the alerts that can never succeed as they are
+    """What `handle_many` did: one outcome per alert handled (named by its "dedup_key"; grouped by state, so not
+    necessarily in the message's order), and the alerts that can never succeed as they are
     (dispatch dead-letters each alone; the others of the message are not held back by them)."""
 
     outcomes: list[dict[str, Any]] = field(default_factory=list)
@@ -147,6 +148,7 @@ class Courier:
         self._record_many(decided)
         outcome.outcomes = [
             {
+                "dedup_key": item.envelope.alert.dedup_key,
                 "reasons": item.decision.reasons,
                 "actions": [a.kind for a in item.decision.actions],
                 "results": item.results,

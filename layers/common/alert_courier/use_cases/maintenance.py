@@ -138,7 +138,7 @@ class MaintenanceGate:
         self._record(envelope, reasons)
         self._telemetry.count("AlertsHeld", source=alert.source)
         logger.info("held by a maintenance window", extra={"dedup_key": alert.dedup_key, "window": window.id})
-        return {"reasons": reasons, "actions": [], "results": [], "held_by": window.id}
+        return {"dedup_key": alert.dedup_key, "reasons": reasons, "actions": [], "results": [], "held_by": window.id}
 
     def record_end(self, envelope: AlertEnvelope, window: MaintenanceWindow, note: str) -> None:
         self._record(envelope, [f"{window.describe()} ended (on_end: {window.on_end}): {note}"])
