@@ -255,3 +255,14 @@ def test_messages_sent_per_notification_are_the_packed_chunks() -> None:
     envelopes = [envelope(f"k{i}", group=f"g{i % 5}") for i in range(1000)]
     assert queue.enqueue(envelopes) == 1000
     assert queue.messages_sent == len(sqs.sent) == len(pack(envelopes)) == 5
+
+
+def test_a_dead_lettered_packed_message_is_listed_by_its_first_alert_and_count() -> None:
+    from alert_courier.operator_tools.operations import DeadLetter
+
+    (entry,) = pack([envelope(f"k{i}") for i in range(3)])
+    letter = DeadLetter("m-1", "r", entry["MessageBody"], entry["MessageGroupId"], "why", "2026-12-02", 1)
+    summary = letter.summary()
+    assert (summary["dedup_key"], summary["alerts"], summary["status"]) == ("k0", 3, "firing")
+    old = DeadLetter("m-2", "r", fitted_body(envelope("solo")), "g", "why", "2026-12-02", 1).summary()
+    assert (old["dedup_key"], old["alerts"]) == ("solo", 1)
