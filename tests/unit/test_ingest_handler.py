@@ -73,7 +73,7 @@ def test_the_retry_after_a_503_completes_the_notification_without_duplicates() -
 def test_ingest_answers_503_before_its_own_timeout() -> None:
     started = time.monotonic()
     answer, sqs = invoke(
-        http_event("alertmanager", json.dumps(big_storm(400)).encode()), RecordingSqs(fail="slow", delay=0.5), seconds=3
+        http_event("alertmanager", json.dumps(big_storm(150)).encode()), RecordingSqs(fail="slow", delay=1.0), seconds=3
     )
     assert answer["statusCode"] == 503
     assert time.monotonic() - started < 3  # the function's (simulated) timeout
