@@ -44,6 +44,11 @@ changes in 5m. The end-state rule above holds for it at quiescence (the clock is
 spell's stable time); the oracle adds: when all of the group's messages were handled within 30 minutes (driven
 clock), in order, it opened at most one incident however many episodes it had.
 
+The queue's format (issue 18): every delivery goes through `pack` / `read_message` and dispatch's
+`MaintenanceGate.handle_many`; `deliver_packed` delivers several queued alerts of one group as one message (one
+notification), decided together. The oracle is the same: packing changes how many state reads and writes a
+message costs, never what the end state is; the gate still judges each alert of a message alone.
+
 The shared call budget (README "Staying under incident.io's rate limits"; in-memory profile): between steps it runs
 short for a class of calls and the classes below it (as the shared bucket does when it runs low), or recovers.
 The oracle adds: always, no call of a class the budget is short for reaches incident.io (pages and openings keep
@@ -63,6 +68,7 @@ from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from alert_courier.aws.alert_queue import pack, read_message
 from alert_courier.domain.actions import Escalate, OpenIncident
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 from alert_courier.domain.call_budget import Priority
@@ -271,17 +277,67 @@ class EndStateMachine(RuleBasedStateMachine):
             self.queue.remove(message)
         self._handle(message)
 
+    @precondition(lambda self: len(self.queue) >= 2)
+    @rule(index=st.integers(min_value=0), count=st.integers(min_value=2, max_value=4))
+    def deliver_packed(self, index: int, count: int) -> None:
+        """Several queued alerts of one group as one notification: packed into one queued message, decided
+        together (`handle_many`)."""
+        group = self.queue[index % len(self.queue)].group
+        batch: list[Message] = []
+        for message in list(self.queue):  # a notification carries each alert once
+            keys = {m.envelope.alert.dedup_key for m in batch}
+            if message.group == group and message.envelope.alert.dedup_key not in keys and len(batch) < count:
+                batch.append(message)
+        for message in batch:
+            self.queue.remove(message)
+        if len(batch) > 1:
+            event("packed message of several alerts")
+        self._handle_many(batch)
+
     def _handle(self, message: Message) -> None:
-        if message.group == "flappy":
-            self.model.flappy_handled.append(self.w.clock.now)
-        last = self.model.delivered.get(message.group, 0)
-        if message.serial < last:
-            self.model.reordered.add(message.group)
-        self.model.delivered[message.group] = max(last, message.serial)
-        try:
+        self._handle_many([message])
+
+    def _handle_many(self, messages: list[Message]) -> None:
+        """Through the queue's format (`pack` / `read_message`) and dispatch's entry (inhibition, then the courier
+        behind the windows), over all alerts of the message at once."""
+        for message in messages:
+            if message.group == "flappy":
+                self.model.flappy_handled.append(self.w.clock.now)
+            last = self.model.delivered.get(message.group, 0)
+            if message.serial < last:
+                self.model.reordered.add(message.group)
+            self.model.delivered[message.group] = max(last, message.serial)
+        entries = pack([message.envelope for message in messages])
+        assert len(entries) == 1, "a few alerts of one group are one message"
+        envelopes = read_message(entries[0]["MessageBody"])
+        assert [e.alert for e in envelopes] == [message.envelope.alert for message in messages]  # one correlation id
+        by_key = {message.envelope.alert.dedup_key: message for message in messages}
+        for message in messages:
             self._hear_source(message)  # dispatch's entry records a source before anything can fail
-            # dispatch's entry: inhibition, then the courier behind the windows
-            outcome = self.w.entry.handle(message.envelope)
+        try:
+            done = self.w.entry.handle_many(envelopes)
+        except PermanentFailure as failure:
+            assert str(failure), "a dead-lettered message must say why"
+            event("dead-lettered")
+            for message in messages:
+                self._drop(message)
+                self.dead_letters.append((message, str(failure)))
+            return
+        except (ActionFailed, ActionBusy, StaleState, Crash) as failure:
+            event(f"redelivered after {type(failure).__name__}")
+            for message in messages:
+                if message not in self.queue:
+                    self.queue.append(message)  # SQS redelivers after the visibility timeout
+            return
+        assert sorted(outcome["dedup_key"] for outcome in done.outcomes) == sorted(by_key)
+        for envelope, reason in done.permanent:
+            assert reason, "a dead-lettered alert must say why"
+            event("dead-lettered")
+            message = by_key[envelope.alert.dedup_key]
+            self._drop(message)
+            self.dead_letters.append((message, reason))
+        for outcome in done.outcomes:
+            message = by_key[outcome["dedup_key"]]
             self._check_inhibited(message, outcome)
             self._check_held(message, outcome)
             if message.envelope.alert.status is AlertStatus.ACKNOWLEDGED:
@@ -294,15 +350,6 @@ class EndStateMachine(RuleBasedStateMachine):
                 event("resumed what a failure left undone")
             if any(reason.startswith("stale") for reason in outcome["reasons"]):
                 event("stale event recognised")
-        except PermanentFailure as failure:
-            assert str(failure), "a dead-lettered message must say why"
-            event("dead-lettered")
-            self._drop(message)
-            self.dead_letters.append((message, str(failure)))
-        except (ActionFailed, ActionBusy, StaleState, Crash) as failure:
-            event(f"redelivered after {type(failure).__name__}")
-            if message not in self.queue:
-                self.queue.append(message)  # SQS redelivers after the visibility timeout
 
     def _hear_source(self, message: Message) -> None:
         """What alert-courier last heard of the `src` alerts (the latest sender time delivered, in any order)."""

@@ -59,11 +59,13 @@ class InMemoryGroupStates:
         self.states: dict[str, GroupState] = {}
         self.timers: set[Timer] = set()
         self.saves = 0
+        self.loads = 0
         self._max_firing = max_firing
         self._lock = threading.Lock()
 
     def load(self, group_id: str) -> GroupState:
         with self._lock:
+            self.loads += 1
             return self.states.get(group_id) or GroupState(group_id=group_id)
 
     def save(self, state: GroupState) -> GroupState:
@@ -149,6 +151,11 @@ class InMemoryHistory:
 
     def record(self, source: str, dedup_key: str, entry: dict[str, Any]) -> None:
         self.entries.append((source, dedup_key, copy.deepcopy(entry)))
+
+    def record_many(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self.batches = getattr(self, "batches", 0) + 1
+        for source, dedup_key, entry in entries:
+            self.record(source, dedup_key, entry)
 
     def read(self, source: str, dedup_key: str) -> list[dict[str, Any]]:
         return [entry for s, key, entry in self.entries if (s, key) == (source, dedup_key)]

@@ -14,7 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from alert_courier.aws.alert_queue import AlertQueue
+from alert_courier.aws.alert_queue import AlertQueue, read_message
+from alert_courier.domain.alert import AlertEnvelope
 from tests.conftest import REPO_ROOT
 
 TOKEN = "harness-token-7e2a"
@@ -69,6 +70,10 @@ class RecordingSqs:
             assert len(body.encode("utf-8")) <= 256 * 1024, "SQS refuses a message over 256 KiB"
             self.queued.append(entry)
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
+
+    def envelopes(self) -> list[AlertEnvelope]:
+        """The alerts queued, as dispatch reads them back (packed messages unpacked)."""
+        return [envelope for entry in self.queued for envelope in read_message(entry["MessageBody"])]
 
 
 class Context:

@@ -1,4 +1,9 @@
-"""Dispatch Lambda: takes queued alerts in FIFO batches, decides, and acts through incident.io's MCP tools.
+"""Dispatch Lambda: takes queued messages in FIFO batches, decides, and acts through incident.io's MCP tools.
+
+A message holds one notification's alerts of one group (`alert_queue.read_message`; older one-alert messages are
+read too). They are decided together (`MaintenanceGate.handle_many`): one state read, at most one state write
+besides an acting alert's write-ahead. An alert that can never succeed is dead-lettered alone, as a one-alert
+message; a failure a redelivery may get past redelivers the whole message (what was done is a repeat then).
 
 Clients, the MCP connection and the organisation config live at module scope: paid once per container.
 """
@@ -16,12 +21,11 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
+from alert_courier.aws.alert_queue import UnreadableMessage, fitted_body, read_message
 from alert_courier.aws.dead_letters import DeadLetters
 from alert_courier.aws.dynamodb_stores import HeartbeatStore
 from alert_courier.aws.powertools_telemetry import PowertoolsTelemetry
-from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.errors import PermanentFailure
 from alert_courier.ingress.heartbeat_pings import AlertPings
 from alert_courier.settings import dispatch_settings
@@ -46,22 +50,31 @@ alert_pings = AlertPings(HeartbeatStore(_table), edge.rules)  # alerts such as A
 
 def handle_record(record: SQSRecord, remaining_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
     try:
-        envelope = AlertEnvelope.model_validate_json(record.body)
-    except ValidationError as error:
-        return _dead_letter(record, f"unreadable message: {error.errors()[0]['msg']}")
-    logger.append_keys(correlation_id=envelope.correlation_id, dedup_key=envelope.alert.dedup_key)
-    alert_pings.observe(envelope.alert)
+        envelopes = read_message(record.body)
+    except UnreadableMessage as error:
+        return _dead_letter(record, f"unreadable message: {error}")
+    if not envelopes:
+        return {"alerts": 0}
+    first = envelopes[0]
+    logger.append_keys(
+        correlation_id=first.correlation_id,
+        dedup_key=first.alert.dedup_key if len(envelopes) == 1 else f"{len(envelopes)} alerts",
+    )
+    for envelope in envelopes:
+        alert_pings.observe(envelope.alert)
     try:
-        outcome = courier.handle(envelope, remaining_seconds)
+        outcome = courier.handle_many(envelopes, remaining_seconds)
     except PermanentFailure as failure:
         return _dead_letter(record, str(failure))
-    metrics.add_metric(name="AlertsDispatched", unit=MetricUnit.Count, value=1)
-    return outcome
+    for envelope, reason in outcome.permanent:
+        _dead_letter(record, reason, body=fitted_body(envelope))
+    metrics.add_metric(name="AlertsDispatched", unit=MetricUnit.Count, value=len(envelopes) - len(outcome.permanent))
+    return {"alerts": len(envelopes), "outcomes": outcome.outcomes, "dead_lettered": len(outcome.permanent)}
 
 
-def _dead_letter(record: SQSRecord, reason: str) -> dict[str, Any]:
+def _dead_letter(record: SQSRecord, reason: str, *, body: str | None = None) -> dict[str, Any]:
     dead_letters.send(
-        record.body,
+        record.body if body is None else body,
         group_id=record.attributes.message_group_id or "",
         source_message_id=record.message_id,
         reason=reason,

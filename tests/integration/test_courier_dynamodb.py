@@ -268,3 +268,54 @@ def test_a_claim_whose_lease_ran_out_unreleased_is_taken_again_as_ambiguous(tabl
     ledger.claim("open_incident#g#2")
     ledger.release("open_incident#g#2", ambiguous=False)
     assert not ledger.claim("open_incident#g#2").previously_ambiguous  # released cleanly: nothing to check
+
+
+class DynamoCalls:
+    """Counts the DynamoDB calls a client makes (a botocore event hook): per operation, and those on group states."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: list[tuple[str, bool]] = []
+        client.meta.events.register("provide-client-params.dynamodb.*", self._seen)
+
+    def _seen(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        key = params.get("Key") or params.get("Item") or {}
+        self.calls.append((model.name, str(key.get("pk", "")).startswith("group#")))
+
+    def count(self, operation: str, *, state: bool | None = None) -> int:
+        return sum(1 for name, on_state in self.calls if name == operation and (state is None or on_state == state))
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+
+def test_a_packed_message_is_one_state_read_one_write_and_batch_written_history(table: Any) -> None:
+    from alert_courier.aws.alert_queue import pack, read_message
+
+    tools, telemetry = FakeIncidentIo(), RecordedTelemetry()
+    subject = courier(table, tools, telemetry)
+    counted = DynamoCalls(table.meta.client)
+
+    def message(keys: range, status: str = "firing") -> list[AlertEnvelope]:
+        (entry,) = pack([envelope(f"k{i}", status) for i in keys])
+        return read_message(entry["MessageBody"])
+
+    subject.handle_many(message(range(300)))
+    assert [name for name, _ in tools.calls] == ["incident_create"]
+    assert counted.count("GetItem", state=True) == 1
+    assert counted.count("PutItem", state=True) + counted.count("UpdateItem", state=True) == 2  # write-ahead + final
+    assert counted.count("PutItem", state=False) == 0  # the history: batch writes only
+    assert 300 * 2 / 25 <= counted.count("BatchWriteItem") <= 300 * 3 / 25 + 2
+
+    counted.reset()
+    subject.handle_many(message(range(300, 600)))  # they join the open incident: nothing called
+    assert counted.count("GetItem", state=True) == 1
+    assert counted.count("PutItem", state=True) + counted.count("UpdateItem", state=True) == 1
+    assert len(tools.calls) == 1
+
+    counted.reset()
+    subject.handle_many(message(range(600), "resolved"))
+    assert [name for name, _ in tools.calls] == ["incident_create", "incident_update"]
+    assert counted.count("GetItem", state=True) == 1
+    assert counted.count("PutItem", state=True) + counted.count("UpdateItem", state=True) == 2
+    history = DecisionHistory(table)
+    assert [entry["status"] for entry in history.read("alertmanager", "k7")] == ["firing", "resolved"]

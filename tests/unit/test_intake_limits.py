@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.ingress import limits
 from tests.conftest import load_event
 from tests.ingest_harness import TOKEN, answer_body, post
@@ -14,8 +13,8 @@ from tests.ingest_harness import TOKEN, answer_body, post
 def queued_alerts(document: Any, source: str = "alertmanager") -> list[Any]:
     answer, sqs = post(source, document)
     assert answer["statusCode"] == 202, answer
-    assert answer_body(answer)["accepted"] == len(sqs.queued)
-    return [AlertEnvelope.model_validate_json(entry["MessageBody"]).alert for entry in sqs.queued]
+    assert answer_body(answer)["accepted"] == len(sqs.envelopes())
+    return [envelope.alert for envelope in sqs.envelopes()]
 
 
 def test_a_two_megabyte_generator_url_is_clipped_with_a_note() -> None:

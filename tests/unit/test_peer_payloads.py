@@ -99,7 +99,7 @@ def deliver(relative: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[A
         headers = {"authorization": "", "x-grafana-alerting-signature": _signature_b()}
     event = json.loads(body) if relative in LAMBDA_EVENTS else http_event(source, body, headers)
     answer, sqs = invoke(event)
-    return answer, [AlertEnvelope.model_validate_json(entry["MessageBody"]) for entry in sqs.queued]
+    return answer, sqs.envelopes()
 
 
 def _signature_b() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from alert_courier.domain.alert import AlertEnvelope
 from tests.ingest_harness import answer_body, http_event, invoke
 from tests.quirk_payloads import QUIRKS, Quirk
 
@@ -14,7 +13,7 @@ def test_a_sender_quirk(quirk: Quirk) -> None:
     answer, sqs = invoke(http_event(quirk.source, quirk.body))
     body = answer_body(answer)
     assert answer["statusCode"] == quirk.status, body
-    alerts = [AlertEnvelope.model_validate_json(entry["MessageBody"]).alert for entry in sqs.queued]
+    alerts = [envelope.alert for envelope in sqs.envelopes()]
     if quirk.status >= 400:
         assert alerts == [] and quirk.reason_word in body["error"]["reason"]
         return

@@ -6,8 +6,8 @@ Three measurements of the same request body, each repeated until a minimum time 
   (it needs the parsed document before the model, to name the first bad field or check a body credential);
 - ``read_webhook``: what the ingest handler does with a request: source lookup, size limit, bearer check,
   content type, `json.loads`, model validation and normalisation into 1,000 `Alert` objects;
-- ``read_webhook_and_pack``: plus one `AlertEnvelope` per alert and the SQS entries and batches
-  (`alert_queue.to_entry` / `batches`) the handler would send, without calling SQS.
+- ``read_webhook_and_pack``: plus one `AlertEnvelope` per alert and the packed SQS messages and batches
+  (`alert_queue.pack` / `batches`) the handler would send, without calling SQS.
 API Gateway, the Powertools resolver and the SQS round trips are not included.
 """
 
@@ -65,7 +65,7 @@ def notification(alerts: int) -> dict[str, Any]:
 
 
 def run(*, alerts: int = 1000, min_seconds: float = 1.0, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    from alert_courier.aws.alert_queue import batches, to_entry
+    from alert_courier.aws.alert_queue import batches, pack, read_message
     from alert_courier.domain.alert import AlertEnvelope
     from alert_courier.ingress.intake import read_webhook
     from alert_courier.ingress.webhook import WebhookRequest
@@ -96,8 +96,8 @@ def run(*, alerts: int = 1000, min_seconds: float = 1.0, progress: Callable[[str
     def read_and_pack() -> int:
         intake = read_webhook(request, secrets, len(body) + 1)
         envelopes = [AlertEnvelope(alert=a, correlation_id=request.correlation_id) for a in intake.alerts]
-        entries = [to_entry(index, envelope) for index, envelope in enumerate(envelopes)]
-        return sum(len(batch) for batch in batches(entries))
+        entries = [{"Id": str(index), **entry} for index, entry in enumerate(pack(envelopes))]
+        return sum(len(read_message(entry["MessageBody"])) for batch in batches(entries) for entry in batch)
 
     assert read_and_pack() == alerts
     section: dict[str, Any] = {"alerts": alerts, "body_bytes": len(body), "measurements": {}}
@@ -118,4 +118,62 @@ def run(*, alerts: int = 1000, min_seconds: float = 1.0, progress: Callable[[str
     floor = section["measurements"]["validate_only"]["ms_per_notification"]["median"]
     for measurement in section["measurements"].values():
         measurement["cost_vs_validate_only"] = round(measurement["ms_per_notification"]["median"] / floor, 2)
+    return section
+
+
+def run_sizes(
+    *,
+    sizes: tuple[int, ...] = (1000, 10_000, 50_000),
+    peak_bytes: int = 6 * 1024 * 1024,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Intake of growing notifications, `read_webhook` + envelopes + `pack` (what the handler does before it calls
+    SQS): seconds, SQS messages, and the 10,000 : 1,000 time ratio (linear ≈ 10, the issue's bound 12); and the
+    peak Python memory (tracemalloc) of that path for a notification of about `peak_bytes`."""
+    import time
+    import tracemalloc
+
+    from alert_courier.aws.alert_queue import pack
+    from alert_courier.domain.alert import AlertEnvelope
+    from alert_courier.ingress.intake import read_webhook
+    from alert_courier.ingress.webhook import WebhookRequest
+
+    def request_of(alerts: int) -> WebhookRequest:
+        return WebhookRequest(
+            source="alertmanager",
+            headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+            body=json.dumps(notification(alerts)).encode(),
+            correlation_id="bench",
+        )
+
+    def intake(request: WebhookRequest) -> list[dict[str, Any]]:
+        alerts = read_webhook(request, lambda _source: (TOKEN,), len(request.body) + 1).alerts
+        return pack([AlertEnvelope(alert=alert, correlation_id=request.correlation_id) for alert in alerts])
+
+    section: dict[str, Any] = {"sizes": {}}
+    for alerts in sizes:
+        progress(f"ingest: {alerts:,}-alert notification")
+        request = request_of(alerts)
+        best, messages = float("inf"), 0
+        for _ in range(3 if alerts <= 10_000 else 1):
+            started = time.perf_counter()
+            messages = len(intake(request))
+            best = min(best, time.perf_counter() - started)
+        section["sizes"][str(alerts)] = {
+            "body_bytes": len(request.body),
+            "seconds": round(best, 3),
+            "sqs_messages": messages,
+        }
+    if "1000" in section["sizes"] and "10000" in section["sizes"]:
+        section["ratio_10k_to_1k"] = round(
+            section["sizes"]["10000"]["seconds"] / section["sizes"]["1000"]["seconds"], 2
+        )
+    per_alert = len(request_of(1000).body) / 1000
+    request = request_of(max(1, int(peak_bytes / per_alert)))
+    progress(f"ingest: peak memory for a {len(request.body) / 1e6:.1f} MB notification")
+    tracemalloc.start()
+    intake(request)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    section["peak_memory"] = {"body_bytes": len(request.body), "peak_mib": round(peak / 2**20, 1)}
     return section

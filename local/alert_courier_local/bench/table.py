@@ -98,7 +98,7 @@ def ingest(section: dict[str, Any]) -> list[str]:
         "validate_only": "only `AlertmanagerNotification.model_validate_json`",
         "json_loads_then_validate": "`json.loads` + `model_validate` (no normalising)",
         "read_webhook": "`read_webhook` (auth, JSON, validate, normalise)",
-        "read_webhook_and_pack": "`read_webhook` + envelopes + `to_entry`/`batches`",
+        "read_webhook_and_pack": "`read_webhook` + envelopes + `pack`/`batches`",
     }
     lines = [
         "",
@@ -207,13 +207,36 @@ def storm(section: dict[str, Any]) -> list[str]:
     return ["", title, "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + notes
 
 
+def ingest_sizes(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "### Ingest: growing notifications, `read_webhook` + envelopes + `pack`, in process",
+        "",
+        "| alerts | body MB | s | SQS messages |",
+        "|---|---|---|---|",
+    ]
+    for alerts, m in section["sizes"].items():
+        lines.append(f"| {_n(int(alerts))} | {m['body_bytes'] / 1e6:.1f} | {m['seconds']:.3f} | {m['sqs_messages']} |")
+    if "ratio_10k_to_1k" in section:
+        lines += ["", f"10,000 : 1,000 time ratio {section['ratio_10k_to_1k']} (linear ≈ 10; bound 12)."]
+    peak = section["peak_memory"]
+    lines.append(f"Peak Python memory for a {peak['body_bytes'] / 1e6:.1f} MB notification: {peak['peak_mib']} MiB.")
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     lines = header(results["machine"])
     sections = results["sections"]
     from .budget import render as budget
     from .storm_collapse import render as storm_collapse
 
-    renderers = (("coldstart", coldstart), ("ingest", ingest), ("dispatch", dispatch), ("storm", storm))
+    renderers = (
+        ("coldstart", coldstart),
+        ("ingest", ingest),
+        ("ingest_sizes", ingest_sizes),
+        ("dispatch", dispatch),
+        ("storm", storm),
+    )
     for name, renderer in (*renderers, ("budget", budget), ("storm500", storm_collapse)):
         if name in sections:
             if "error" in sections[name]:

@@ -1,15 +1,25 @@
-"""Puts accepted alerts on the SQS FIFO queue: one message per alert, ordered per alert group.
+"""Puts accepted alerts on the SQS FIFO queue, packed: one notification's alerts of one group go out in as few
+messages as fit (`pack`), and dispatch reads them back with `read_message` (which also reads the one-alert
+messages of earlier versions, still in flight during a deploy).
+
+A packed message is `{"batch": 1, "correlation_id", "truncated_alerts", "alerts": [...]}`; one whose JSON is over
+`COMPRESS_OVER_BYTES` is sent as `{"batch": 1, "zlib": "<base64 of the zlib-compressed JSON>"}`. No message is
+over `MAX_PACKED_BYTES` (well under SQS' 256 KiB). Its MessageDeduplicationId is a hash of its alerts' transition
+ids, so a re-sent notification packs into the same ids and SQS drops the copies.
 
 All or nothing, as far as the sender can tell: any batch that is not queued (SQS refused it, AWS is unreachable
 or throttling, the time budget ran out) raises EnqueueFailed, which ingest answers with 503 + Retry-After. Batches
-already queued are not taken back; the retry re-sends them with the same MessageDeduplicationId (the alert's
-transition id), so SQS drops the copies within its 5-minute window and the group state drops them after.
+already queued are not taken back; the retry re-sends them with the same MessageDeduplicationId (a hash of the
+message's transition ids), so SQS drops the copies within its 5-minute window and the group state drops them after.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -96,6 +106,119 @@ def _fewest_labels(alert: Alert) -> Alert:
     return _noted(alert, note, labels=kept, description=alert.description[:_FALLBACK_TEXT_CHARS])
 
 
+MAX_PACKED_BYTES = 192 * 1024
+COMPRESS_OVER_BYTES = 16 * 1024
+_FIRST_RAW_CHUNK_BYTES = 4 * MAX_PACKED_BYTES
+"""How much JSON the first message of a group tries; the next ones try as much as the compression seen so far
+says fits (with a margin). A body still too big is split in halves until each part fits."""
+_FILL = 0.9
+
+
+def _alert_json(envelope: AlertEnvelope) -> str:
+    """The alert's JSON as it goes into a packed message, reduced like a one-alert body when over SQS' limit."""
+    body = sqs_safe(envelope.alert.model_dump_json())
+    if _fits(body):
+        return body
+    fitted = json.loads(fitted_body(envelope))
+    return sqs_safe(json.dumps(fitted["alert"], ensure_ascii=False, separators=(",", ":")))
+
+
+def _packed_body(alerts: Sequence[str], correlation_id: str, truncated_alerts: int) -> str:
+    header = json.dumps({"batch": 1, "correlation_id": correlation_id, "truncated_alerts": truncated_alerts})
+    return f'{header[:-1]}, "alerts": [{",".join(alerts)}]}}'
+
+
+def _encoded(plain: str) -> str:
+    if len(plain.encode("utf-8")) <= COMPRESS_OVER_BYTES:
+        return plain
+    raw = plain.encode("utf-8")
+    data = base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+    compressed = json.dumps({"batch": 1, "zlib": data})
+    return compressed if len(compressed) < len(raw) else plain  # text that does not compress goes as it is
+
+
+def _chunks(
+    alerts: Sequence[str], ids: Sequence[str], correlation_id: str, truncated: int
+) -> Iterator[tuple[str, list[str]]]:
+    """(body, transition ids) of each message, in order. Deterministic: the same alerts pack the same way."""
+    start, budget = 0, float(_FIRST_RAW_CHUNK_BYTES)
+    while start < len(alerts):
+        end, size = start, 0
+        while end < len(alerts) and (end == start or size + len(alerts[end]) <= budget):
+            size += len(alerts[end])
+            end += 1
+        sent = 0
+        for body, chunk_ids in _fitting(alerts, ids, start, end, correlation_id, truncated):
+            sent += len(body)
+            yield body, chunk_ids
+        ratio = max(sent / max(size, 1), 1 / 64)  # compressed bytes per raw byte, as seen
+        budget = max(_FILL * MAX_PACKED_BYTES / ratio, float(MAX_PACKED_BYTES) / 2)
+        start = end
+
+
+def _fitting(
+    alerts: Sequence[str], ids: Sequence[str], start: int, end: int, correlation_id: str, truncated: int
+) -> Iterator[tuple[str, list[str]]]:
+    body = _encoded(_packed_body(alerts[start:end], correlation_id, truncated))
+    if len(body.encode("utf-8")) <= MAX_PACKED_BYTES or end - start == 1:
+        yield body, list(ids[start:end])
+        return
+    middle = (start + end) // 2
+    yield from _fitting(alerts, ids, start, middle, correlation_id, truncated)
+    yield from _fitting(alerts, ids, middle, end, correlation_id, truncated)
+
+
+def pack(envelopes: Sequence[AlertEnvelope]) -> list[dict[str, Any]]:
+    """SendMessageBatch entries (without "Id") for `envelopes`: per message group, in the order given, as few
+    messages as fit. The envelopes of one request share its correlation id; a group's first envelope gives it."""
+    groups: dict[str, list[AlertEnvelope]] = {}
+    for envelope in envelopes:
+        groups.setdefault(message_group_id(envelope), []).append(envelope)
+    entries: list[dict[str, Any]] = []
+    for group, members in groups.items():
+        alerts = [_alert_json(envelope) for envelope in members]
+        ids = [envelope.alert.transition_id() for envelope in members]
+        first = members[0]
+        for body, chunk_ids in _chunks(alerts, ids, first.correlation_id, first.truncated_alerts):
+            entries.append(
+                {
+                    "MessageBody": body,
+                    "MessageGroupId": group,
+                    "MessageDeduplicationId": hashlib.sha256("\x1f".join(chunk_ids).encode()).hexdigest(),
+                }
+            )
+    return entries
+
+
+class UnreadableMessage(ValueError):
+    """A queued body that is neither a packed message nor a one-alert message."""
+
+
+def read_message(body: str) -> list[AlertEnvelope]:
+    """The alerts of one queued message, in order: a packed message (plain or compressed) or an older one-alert
+    message. Raises `UnreadableMessage` (dispatch dead-letters it)."""
+    from pydantic import ValidationError
+
+    try:
+        document = json.loads(body)
+        if isinstance(document, dict) and "zlib" in document:
+            document = json.loads(zlib.decompress(base64.b64decode(str(document["zlib"]), validate=True)))
+        if isinstance(document, dict) and "batch" in document:
+            correlation_id = str(document["correlation_id"])
+            truncated = int(document.get("truncated_alerts", 0))
+            return [
+                AlertEnvelope.model_validate(
+                    {"alert": alert, "correlation_id": correlation_id, "truncated_alerts": truncated}
+                )
+                for alert in document["alerts"]
+            ]
+        return [AlertEnvelope.model_validate(document)]
+    except ValidationError as error:
+        raise UnreadableMessage(str(error.errors()[0]["msg"])) from None
+    except (ValueError, TypeError, KeyError, zlib.error) as error:
+        raise UnreadableMessage(f"{type(error).__name__}: {error}") from None
+
+
 class EnqueueFailed(Exception):
     """Some alerts could not be enqueued; the sender must retry (we answer 503)."""
 
@@ -109,15 +232,6 @@ def message_group_id(envelope: AlertEnvelope) -> str:
     """All alerts of one group are processed in order, one at a time (FIFO message group)."""
     alert = envelope.alert
     return hashlib.sha256(f"{alert.source}\x1f{alert.group_key}".encode()).hexdigest()
-
-
-def to_entry(index: int, envelope: AlertEnvelope) -> dict[str, Any]:
-    return {
-        "Id": str(index),
-        "MessageBody": fitted_body(envelope),
-        "MessageGroupId": message_group_id(envelope),
-        "MessageDeduplicationId": envelope.alert.transition_id(),
-    }
 
 
 def batches(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -138,23 +252,27 @@ class AlertQueue:
     def __init__(self, sqs_client: Any, queue_url: str) -> None:
         self._sqs = sqs_client
         self._url = queue_url
+        self.messages_sent = 0
+        """Messages queued by this instance (the benches and tests read it)."""
 
     def enqueue(self, envelopes: Sequence[AlertEnvelope], remaining_seconds: Remaining = None) -> int:
         """Enqueue every envelope or raise EnqueueFailed; partial batch failures are retried.
 
-        Batches go out in parallel: a storm notification of 10,000 alerts is 1,000 SendMessageBatch calls,
-        too many to make one after another inside ingest's timeout. Order between batches does not matter:
-        one notification never carries the same alert twice, and the next one is sent after we answer.
-        `remaining_seconds` (ingest's time left) bounds the wait: EnqueueFailed before the function times out.
-        After the first failure no further batch is started.
+        The envelopes are packed (`pack`): a storm notification of 10,000 alerts of one group is a handful of
+        messages. Batches go out in parallel (a notification of many groups is still many messages).
+        Returns the number of alerts queued (`messages_sent` counts the messages).
+        Order between batches does not matter: one notification never carries the same alert twice, and the
+        next one is sent after we answer. `remaining_seconds` (ingest's time left) bounds the wait: EnqueueFailed
+        before the function times out. After the first failure no further batch is started.
         """
-        entries = [to_entry(index, envelope) for index, envelope in enumerate(envelopes)]
+        entries = [{"Id": str(index), **entry} for index, entry in enumerate(pack(envelopes))]
         packed = list(batches(entries))
         if len(packed) == 1 and remaining_seconds is None:
             self._send_batch(packed[0])
         elif packed:  # in threads even for one batch: a call that hangs must not outlast the time budget
             self._send_in_parallel(packed, remaining_seconds)
-        return len(entries)
+        self.messages_sent += len(entries)
+        return len(envelopes)
 
     def _send_in_parallel(self, packed: list[list[dict[str, Any]]], remaining_seconds: Remaining) -> None:
         pool = ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(packed)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +24,16 @@ class DeadLetter:
     receive_count: int
 
     def summary(self) -> dict[str, Any]:
-        try:
-            alert = json.loads(self.body).get("alert", {})
-        except json.JSONDecodeError:
-            alert = {}
+        from alert_courier.aws.alert_queue import UnreadableMessage, read_message
+
+        try:  # a packed message (several alerts of one group) is shown by its first alert and its count
+            envelopes = read_message(self.body)
+            alert, alerts = (envelopes[0].alert.model_dump(mode="json") if envelopes else {}), len(envelopes)
+        except UnreadableMessage:
+            alert, alerts = {}, 0
         return {
             "message_id": self.message_id,
+            "alerts": alerts,
             "source": alert.get("source"),
             "dedup_key": alert.get("dedup_key"),
             "status": alert.get("status"),

@@ -1,11 +1,19 @@
-"""Handles one queued alert: read its group's state, decide (`decide_alert`), perform each action once, save,
-record the decision."""
+"""Handles queued alerts: read their group's state, decide (`decide_alert`), perform each action once, save,
+record the decisions.
+
+`handle_many` takes one queued message's alerts (one notification's alerts of one group): one state read, the
+alerts decided in order over the state as each leaves it, one conditional write at the end (none when nothing
+changed), and the history in one batch write. An alert that calls incident.io adds one write before its calls
+(the write-ahead that leaves them unfinished should the worker die); the ledger keeps each call once.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from alert_courier.domain.alert import AlertEnvelope
@@ -24,6 +32,24 @@ logger = logging.getLogger("alert_courier")
 # stack can print the decisions that call nothing (suppressed, joined) without turning on every INFO log.
 DECISIONS_LOGGER = "alert_courier.decisions"
 decision_logger = logging.getLogger(DECISIONS_LOGGER)
+
+
+@dataclass
+class ManyOutcome:
+    """What `handle_many` did: one outcome per alert handled (named by its "dedup_key"; grouped by state, so not
+    necessarily in the message's order), and the alerts that can never succeed as they are
+    (dispatch dead-letters each alone; the others of the message are not held back by them)."""
+
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    permanent: list[tuple[AlertEnvelope, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    envelope: AlertEnvelope
+    decision: AlertDecision
+    results: list[dict[str, Any]]
+    error: ActionFailed | str | None
 
 
 class Courier:
@@ -73,6 +99,79 @@ class Courier:
 
         return until_saved(state_id, attempt)
 
+    def handle_many(self, envelopes: Sequence[AlertEnvelope], remaining_seconds: Remaining = None) -> ManyOutcome:
+        """Decides over all `envelopes` at once, per group state in the order given. Raises like `handle` for a
+        failure that a redelivery of the whole message may get past (alerts already decided are repeats then);
+        an alert whose action fails for good is left in `permanent` and the rest go on."""
+        rules = self._rules()
+        by_state: dict[str, list[AlertEnvelope]] = {}
+        for envelope in envelopes:
+            by_state.setdefault(state_id_of(envelope.alert, rules), []).append(envelope)
+        total = ManyOutcome()
+        for state_id, members in by_state.items():
+            done = until_saved(state_id, partial(self._attempt_many, state_id, members, rules, remaining_seconds))
+            total.outcomes += done.outcomes
+            total.permanent += done.permanent
+        return total
+
+    def _attempt_many(
+        self, state_id: str, envelopes: list[AlertEnvelope], rules: RuleSet, remaining_seconds: Remaining
+    ) -> ManyOutcome:
+        saved = current = self._states.load(state_id)
+        decided: list[_Decided] = []
+        outcome = ManyOutcome()
+        for envelope in envelopes:
+            decision = decide_alert(envelope.alert, current, rules, self._clock())
+            if not decision.actions:
+                current = decision.next_state
+                decided.append(_Decided(envelope, decision, [], None))
+                continue
+            transition = envelope.alert.transition_id()
+            before = current
+            ahead = leave_unfinished(decision.next_state, transition, decision.actions)
+            saved = current = self._save_many(decided, _Decided(envelope, decision, [], None), ahead)
+            results, error = self._runner.perform_all(decision.actions, before, remaining_seconds)
+            undone = undone_after(decision.actions, results)
+            current = leave_unfinished(apply_results(current, decision.actions, results), transition, undone)
+            decided.append(_Decided(envelope, decision, results, error))
+            if error is None:
+                continue
+            if error.permanent:
+                outcome.permanent.append((envelope, error.describe()))
+                continue
+            if current != saved:
+                self._save_many(decided[:-1], decided[-1], current)
+            self._record_many(decided)
+            raise error
+        if current != saved:
+            self._save_many(decided[:-1], decided[-1], current)
+        self._record_many(decided)
+        outcome.outcomes = [
+            {
+                "dedup_key": item.envelope.alert.dedup_key,
+                "reasons": item.decision.reasons,
+                "actions": [a.kind for a in item.decision.actions],
+                "results": item.results,
+            }
+            for item in decided
+        ]
+        return outcome
+
+    def _save_many(self, before: list[_Decided], last: _Decided, state: GroupState) -> GroupState:
+        try:
+            return self._states.save(state)
+        except GroupTooLarge as too_large:
+            self._record_many([*before, _Decided(last.envelope, last.decision, last.results, str(too_large))])
+            raise PermanentFailure(str(too_large)) from too_large
+
+    def _record_many(self, decided: list[_Decided]) -> None:
+        items = [self._entry(d.envelope, d.decision, d.results, d.error) for d in decided]
+        self._history.record_many(
+            [(d.envelope.alert.source, d.envelope.alert.dedup_key, e) for d, e in zip(decided, items, strict=True)]
+        )
+        for d, entry in zip(decided, items, strict=True):
+            self._log(d.envelope, d.decision, entry)
+
     def _save(
         self, envelope: AlertEnvelope, decision: AlertDecision, state: GroupState, results: list[dict[str, Any]]
     ) -> GroupState:
@@ -89,8 +188,19 @@ class Courier:
         results: list[dict[str, Any]],
         error: ActionFailed | str | None,
     ) -> None:
+        entry = self._entry(envelope, decision, results, error)
+        self._history.record(envelope.alert.source, envelope.alert.dedup_key, entry)
+        self._log(envelope, decision, entry)
+
+    def _entry(
+        self,
+        envelope: AlertEnvelope,
+        decision: AlertDecision,
+        results: list[dict[str, Any]],
+        error: ActionFailed | str | None,
+    ) -> dict[str, Any]:
         alert = envelope.alert
-        entry = history_entry(
+        return history_entry(
             transition_id=alert.transition_id(),
             correlation_id=envelope.correlation_id,
             status=alert.status.value,
@@ -106,7 +216,9 @@ class Courier:
             generation=decision.next_state.generation,
             incident_reference=_incident_reference(decision, results),
         )
-        self._history.record(alert.source, alert.dedup_key, entry)
+
+    def _log(self, envelope: AlertEnvelope, decision: AlertDecision, entry: dict[str, Any]) -> None:
+        alert = envelope.alert
         decision_logger.info(
             "decision",
             extra={

@@ -21,7 +21,7 @@ transition, one write per held target.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ from alert_courier.domain.inhibition import (
 )
 from alert_courier.domain.maintenance import MaintenanceWindow
 from alert_courier.domain.rules import RuleSet
+from alert_courier.use_cases.courier import ManyOutcome
 from alert_courier.use_cases.history_entry import history_entry
 from alert_courier.use_cases.ports import Clock, History, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport, out_of_time
@@ -85,6 +86,8 @@ class Entry(Protocol):
         windows: list[MaintenanceWindow] | None = None,
     ) -> dict[str, Any]: ...
 
+    def handle_many(self, envelopes: Sequence[AlertEnvelope], remaining_seconds: Remaining = None) -> ManyOutcome: ...
+
 
 class InhibitionGate:
     def __init__(
@@ -120,6 +123,32 @@ class InhibitionGate:
         rules = self._rules()
         if not rules.inhibit_rules:
             return self._inner.handle(envelope, remaining_seconds, windows=windows)
+        inhibited = self._inhibit(envelope, rules)
+        if inhibited is not None:
+            return inhibited
+        return self._inner.handle(envelope, remaining_seconds, windows=windows)
+
+    def handle_many(self, envelopes: Sequence[AlertEnvelope], remaining_seconds: Remaining = None) -> ManyOutcome:
+        """One queued message's alerts: each judged alone, in the message's order (a source among them counts for
+        the targets after it); the rest go on together to the maintenance gate."""
+        rules = self._rules()
+        if not rules.inhibit_rules:
+            return self._inner.handle_many(envelopes, remaining_seconds)
+        passed: list[AlertEnvelope] = []
+        inhibited: list[dict[str, Any]] = []
+        for envelope in envelopes:
+            outcome = self._inhibit(envelope, rules)
+            if outcome is None:
+                passed.append(envelope)
+            else:
+                inhibited.append(outcome)
+        total = self._inner.handle_many(passed, remaining_seconds) if passed else ManyOutcome()
+        total.outcomes += inhibited
+        return total
+
+    def _inhibit(self, envelope: AlertEnvelope, rules: RuleSet) -> dict[str, Any] | None:
+        """Records a source's change; holds and records a target a firing source inhibits (its outcome), or
+        None: the alert goes on."""
         alert = envelope.alert
         for change in source_changes(alert, rules):  # idempotent writes: a redelivery repeats them harmlessly
             self._store.record_source(change)
@@ -130,11 +159,17 @@ class InhibitionGate:
             self._record(envelope, reasons)
             self._telemetry.count("AlertsInhibited", source=alert.source)
             logger.info("inhibited", extra={"dedup_key": alert.dedup_key, "inhibit_rule": inhibited.entry.rule})
-            return {"reasons": reasons, "actions": [], "results": [], "inhibited_by": inhibited.entry.key}
+            return {
+                "dedup_key": alert.dedup_key,
+                "reasons": reasons,
+                "actions": [],
+                "results": [],
+                "inhibited_by": inhibited.entry.key,
+            }
         if alert.status is AlertStatus.RESOLVED:
             for entry in as_target(alert, rules):  # what was held of it is over: its resolve goes through
                 self._store.drop(entry.key, alert_key(alert))
-        return self._inner.handle(envelope, remaining_seconds, windows=windows)
+        return None
 
     def _sources(self, entry: InhibitEntry) -> set[str]:
         return self._store.firing_sources(entry.key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.maintenance import MaintenanceWindow, at_end, holding_reasons, window_holding
 from alert_courier.domain.rules import RuleSet
+from alert_courier.use_cases.courier import ManyOutcome
 from alert_courier.use_cases.history_entry import history_entry
 from alert_courier.use_cases.ports import Clock, History, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport, out_of_time
@@ -113,12 +114,32 @@ class MaintenanceGate:
         window = window_holding(alert, self._windows() if windows is None else windows, self._clock(), self._rules())
         if window is None:
             return self._courier.handle(envelope, remaining_seconds)
+        return self._hold(envelope, window)
+
+    def handle_many(self, envelopes: Sequence[AlertEnvelope], remaining_seconds: Remaining = None) -> ManyOutcome:
+        """One queued message's alerts: each judged alone by the windows (a held one is held and recorded as by
+        `handle`); the others go to the courier together (`Courier.handle_many`)."""
+        windows, now, rules = self._windows(), self._clock(), self._rules()
+        passed: list[AlertEnvelope] = []
+        held: list[dict[str, Any]] = []
+        for envelope in envelopes:
+            window = window_holding(envelope.alert, windows, now, rules)
+            if window is None:
+                passed.append(envelope)
+            else:
+                held.append(self._hold(envelope, window))
+        outcome = self._courier.handle_many(passed, remaining_seconds) if passed else ManyOutcome()
+        outcome.outcomes += held
+        return outcome
+
+    def _hold(self, envelope: AlertEnvelope, window: MaintenanceWindow) -> dict[str, Any]:
+        alert = envelope.alert
         self._store.hold(window, envelope)  # before the history: a failed write is redelivered, not lost
         reasons = holding_reasons(window, alert)
         self._record(envelope, reasons)
         self._telemetry.count("AlertsHeld", source=alert.source)
         logger.info("held by a maintenance window", extra={"dedup_key": alert.dedup_key, "window": window.id})
-        return {"reasons": reasons, "actions": [], "results": [], "held_by": window.id}
+        return {"dedup_key": alert.dedup_key, "reasons": reasons, "actions": [], "results": [], "held_by": window.id}
 
     def record_end(self, envelope: AlertEnvelope, window: MaintenanceWindow, note: str) -> None:
         self._record(envelope, [f"{window.describe()} ended (on_end: {window.on_end}): {note}"])

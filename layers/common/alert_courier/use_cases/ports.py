@@ -68,6 +68,10 @@ class History(Protocol):
 
     def record(self, source: str, dedup_key: str, entry: dict[str, Any]) -> None: ...
 
+    def record_many(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """(source, dedup_key, entry) each, in one batch write where the store has one."""
+        ...
+
     def read(self, source: str, dedup_key: str) -> list[dict[str, Any]]: ...
 
 

@@ -11,7 +11,7 @@ Alerts of rules without `storm` cost nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from alert_courier.domain.storm import (
     storm_rule,
     window_of,
 )
+from alert_courier.use_cases.courier import ManyOutcome
 from alert_courier.use_cases.ports import Clock, GroupStates, Remaining, Telemetry
 from alert_courier.use_cases.telemetry import NoTelemetry
 
@@ -52,6 +53,8 @@ class StormStore(Protocol):
 class Handler(Protocol):
     def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]: ...
 
+    def handle_many(self, envelopes: Sequence[AlertEnvelope], remaining_seconds: Remaining = None) -> ManyOutcome: ...
+
 
 class StormGate:
     def __init__(
@@ -72,11 +75,25 @@ class StormGate:
         self._telemetry: Telemetry = telemetry or NoTelemetry()
 
     def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]:
+        routed, storm = self._route(envelope, self._rules())
+        outcome = self._inner.handle(routed, remaining_seconds)
+        return {**outcome, "storm": storm} if storm else outcome
+
+    def handle_many(self, envelopes: Sequence[AlertEnvelope], remaining_seconds: Remaining = None) -> ManyOutcome:
+        """One queued message's alerts: each routed alone (its own group or the storm's), in the message's order,
+        then decided together by the courier (which reads each group's state once)."""
         rules = self._rules()
+        if not any(rule.storm for rule in rules.rules):
+            return self._inner.handle_many(envelopes, remaining_seconds)
+        routed = [self._route(envelope, rules)[0] for envelope in envelopes]
+        return self._inner.handle_many(routed, remaining_seconds)
+
+    def _route(self, envelope: AlertEnvelope, rules: RuleSet) -> tuple[AlertEnvelope, str | None]:
+        """Where the alert goes: itself (its own group), or into the storm group of its rule (and that rule)."""
         alert = envelope.alert
         rule = storm_rule(plan_for(alert, rules), rules) if any(r.storm for r in rules.rules) else None
         if rule is None or rule.storm is None:
-            return self._inner.handle(envelope, remaining_seconds)
+            return envelope, None
         storm = self._states.load(state_id_for(alert.source, storm_group_key(rule)))
         member = self._store.member(rule.name, alert.group_key)
         own = self._states.load(state_id_of(alert, rules))
@@ -86,10 +103,9 @@ class StormGate:
             counted = self._store.count(rule.name, window, alert.group_key, rule.storm.groups)
             where = after_count(counted, rule)
         if where == "own":
-            return self._inner.handle(envelope, remaining_seconds)
+            return envelope, None
         if member != member_generation(storm):  # not yet a member of this storm episode
             self._store.join(rule.name, alert.group_key, member_generation(storm))
             self._telemetry.count("StormGroupsCollapsed", rule=rule.name)
             logger.info("group joins a storm", extra={"group_key": alert.group_key, "rule": rule.name})
-        outcome = self._inner.handle(envelope.model_copy(update={"alert": into_storm(alert, rule)}), remaining_seconds)
-        return {**outcome, "storm": rule.name}
+        return envelope.model_copy(update={"alert": into_storm(alert, rule)}), rule.name
