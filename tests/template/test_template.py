@@ -71,6 +71,9 @@ FUNCTION_ENV = {
         "PAGE_BUDGET_PER_MINUTE": {"Ref": "IncidentIoPagesPerMinute"},
         "RULES_PARAMETER": {"Ref": "RulesParameter"},
         "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
+        "RECONCILE_EVERY_MINUTES": {"Ref": "ReconcileMinutes"},
+        "RECONCILE_ROLE_ARNS": {"Ref": "ReconcileRoleArns"},
+        "RECONCILE_SECRET_PREFIX": {"Ref": "ReconcileSecretPrefix"},
     },
 }
 

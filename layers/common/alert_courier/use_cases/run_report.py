@@ -29,6 +29,7 @@ class RunReport:
     deferred: int = 0  # left for the next run (out of time)
     held_replayed: list[str] = field(default_factory=list)  # window:alert handed on at a maintenance window's end
     windows_settled: list[str] = field(default_factory=list)  # maintenance windows whose end is fully done
+    reconciled: list[str] = field(default_factory=list)  # the reconcile pass's changes, one line each
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -47,12 +48,19 @@ class RunReport:
             "deferred": self.deferred,
             "held_replayed": self.held_replayed,
             "windows_settled": self.windows_settled,
+            "reconciled": self.reconciled,
         }
 
     @property
     def acted(self) -> bool:
         return bool(
-            self.missed or self.recovered or self.escalated or self.cancelled or self.errors or self.held_replayed
+            self.missed
+            or self.recovered
+            or self.escalated
+            or self.cancelled
+            or self.errors
+            or self.held_replayed
+            or self.reconciled
         )
 
 
