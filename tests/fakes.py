@@ -433,7 +433,7 @@ class World:
             window_ends=self.window_ends,
         )
 
-    def reconciler(self, truths: list[Any] | None = None, incidents: Any = None) -> Any:
+    def reconciler(self, truths: list[Any] | None = None, incidents: Any = None, requeue: Any = None) -> Any:
         """The reconcile pass on this world's courier (the scheduler's, as `wiring` wires it)."""
         from alert_courier.use_cases.reconciliation import Reconciler
 
@@ -447,6 +447,7 @@ class World:
             incidents=incidents,
             clock=self.clock,
             telemetry=self.telemetry,
+            requeue=requeue,
         )
 
     def incidents(self) -> list[dict[str, Any]]:

@@ -74,6 +74,7 @@ FUNCTION_ENV = {
         "RECONCILE_EVERY_MINUTES": {"Ref": "ReconcileMinutes"},
         "RECONCILE_ROLE_ARNS": {"Ref": "ReconcileRoleArns"},
         "RECONCILE_SECRET_PREFIX": {"Ref": "ReconcileSecretPrefix"},
+        "ALERT_QUEUE_URL": {"Ref": "AlertQueue"},
     },
 }
 

@@ -251,3 +251,19 @@ def test_a_close_in_the_simulator_is_read_back_at_the_lowest_priority_and_stops_
     closed_state = world.states.load(states[0].group_id)
     assert closed_state.closed_by_human_at is not None and not closed_state.pending_escalations
     assert world.states.load(states[1].group_id).incident_open
+
+
+def test_a_change_the_pass_cannot_finish_goes_to_dispatchs_queue_and_is_done_from_there() -> None:
+    world = World(parse_rules("rules: [{name: all, actions: [open_incident]}]"))
+    truth = FakeCloudWatch()
+    world.courier.handle(cloudwatch("cpu"))
+    truth.states[ARN.format("cpu")] = ("OK", STARTED + timedelta(minutes=30))
+    world.tools.script("incident_update", "transient")  # incident.io fails the resolve once
+    queued: list[AlertEnvelope] = []
+    changes = world.reconciler([truth], requeue=queued.append).run().changes
+    assert [change.actions for change in changes] == [("queued for dispatch",)] and len(queued) == 1
+    assert categories(world) == ["triage"]
+    assert world.reconciler([truth], requeue=queued.append).run().changes == []  # the state says over: not again
+    world.courier.handle(queued[0])  # dispatch's redelivery of it
+    assert categories(world) == ["closed"]
+    assert world.telemetry.total("ReconcileRequeued") == 1

@@ -88,6 +88,7 @@ class SchedulerSettings(IncidentIoSettings):
     reconcile_every_minutes: float = Field(default=5, ge=0, description="the reconcile pass's period; 0: off")
     reconcile_role_arns: str = Field(default="", description="IAM roles (comma-separated) to read other accounts")
     reconcile_secret_prefix: str = "alert-courier/reconcile/"
+    alert_queue_url: str = Field(default="", description="where a reconciled alert the pass could not finish goes")
 
 
 @lru_cache(maxsize=1)

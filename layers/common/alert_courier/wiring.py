@@ -172,7 +172,24 @@ def reconciler_on(edge: IncidentIoEdge, settings: SchedulerSettings, telemetry: 
         ],
         incidents=IncidentIoStatuses(edge.incident_io, telemetry),
         telemetry=telemetry,
+        requeue=alert_requeue(settings.alert_queue_url),
     )
+
+
+def alert_requeue(queue_url: str) -> Callable[[AlertEnvelope], None] | None:
+    """Dispatch's queue, for a reconciled alert the pass could not finish (redelivered until done, or DLQ'd)."""
+    if not queue_url:
+        return None
+    import boto3
+
+    from alert_courier.aws.alert_queue import AlertQueue
+
+    queue = AlertQueue(boto3.client("sqs"), queue_url)
+
+    def requeue(envelope: AlertEnvelope) -> None:
+        queue.enqueue([envelope])
+
+    return requeue
 
 
 def held_dead_letters(queue_url: str) -> Callable[[AlertEnvelope, str], None] | None:

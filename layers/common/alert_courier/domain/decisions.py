@@ -98,11 +98,13 @@ def _once_each(actions: list[Action]) -> list[Action]:
 
 
 def follow_up_plan(plan: Plan, state: GroupState, rules: RuleSet) -> Plan:
-    """A resolve or acknowledgement follows the rules its episode started under, if they still exist.
+    """A resolve or acknowledgement (or any alert the reconciler synthesized) follows the rules its episode started
+    under, if they still exist.
 
     An `acknowledge` action from the rules that match the follow-up itself is kept as well.
     """
-    if plan.alert.status is AlertStatus.FIRING or not state.episode_rules:
+    reconciled = plan.alert.raw.get("sender") == "reconciler"  # its few labels would match other rules: the episode's
+    if (plan.alert.status is AlertStatus.FIRING and not reconciled) or not state.episode_rules:
         return plan
     if [matched.rule for matched in plan.matched] == state.episode_rules:
         return plan

@@ -262,6 +262,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         endpoint_url=deployment.endpoint_url,
         role_arns=parameters.get("ReconcileRoleArns", ""),
         secret_prefix=parameters.get("ReconcileSecretPrefix") or "alert-courier/reconcile/",
+        queue_url=deployment.queue_url,
     )
     report = reconciler.plan() if args.dry_run else reconciler.run()
     return print_report(report, dry_run=args.dry_run, as_json=args.json)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.rules import RuleSet
 from alert_courier.operator_tools.manual import IncidentIoAccess, _Secrets
 from alert_courier.use_cases.reconciliation import Reconciler, ReconcileReport
@@ -27,6 +28,7 @@ def reconciler_for(
     endpoint_url: str | None,
     role_arns: str,
     secret_prefix: str,
+    queue_url: str = "",
 ) -> Reconciler:
     from alert_courier.aws.alert_source_tokens import AlertSourceTokens
     from alert_courier.aws.alertmanager_api import AlertmanagerActiveAlerts
@@ -69,7 +71,22 @@ def reconciler_for(
             AlertmanagerActiveAlerts("grafana", lambda: rules, reconcile_secret),
         ],
         incidents=IncidentIoStatuses(tools),
+        requeue=_requeue(client, queue_url),
     )
+
+
+def _requeue(client: Callable[[str], Any], queue_url: str) -> Callable[[AlertEnvelope], None] | None:
+    """A change the pass could not finish goes to dispatch's queue, as the scheduler's does."""
+    if not queue_url:
+        return None
+    from alert_courier.aws.alert_queue import AlertQueue
+
+    queue = AlertQueue(client("sqs"), queue_url)
+
+    def requeue(envelope: AlertEnvelope) -> None:
+        queue.enqueue([envelope])
+
+    return requeue
 
 
 def print_report(report: ReconcileReport, *, dry_run: bool, as_json: bool) -> int:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from alert_courier.domain.alert import Alert, AlertEnvelope
 from alert_courier.domain.decisions import close_by_human, decide_alert
-from alert_courier.domain.errors import ActionBusy, ActionFailed, StaleState
+from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.reconciliation import Observation, reconcile_alerts, stale_alerts
 from alert_courier.domain.rules import RuleSet
@@ -97,7 +97,9 @@ class Reconciler:
         incidents: IncidentStatuses | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         telemetry: Telemetry | None = None,
+        requeue: Callable[[AlertEnvelope], None] | None = None,
     ) -> None:
+        self._requeue = requeue  # where a synthesized alert goes when acting on it failed: dispatch's queue
         self._courier = courier
         self._states = states
         self._open_groups = open_groups
@@ -129,7 +131,8 @@ class Reconciler:
         spec = rules.reconcile
         closed: dict[str, str] = {}
         if self._incidents is not None and spec.human_close:
-            held = sorted({state.incident_id for state in states if state.incident_open and state.incident_id})
+            # a group with unfinished work may have closed its incident itself (a resolve whose record was lost)
+            held = sorted({s.incident_id for s in states if s.incident_open and s.incident_id and not s.unfinished})
             closed = self._incidents.closed_by_others(held) if held else {}
         observations: dict[str, Observation] = {}
         for truth in self._truths:
@@ -146,7 +149,7 @@ class Reconciler:
                     continue
                 alerts = reconcile_alerts(state, observations, now) or stale_alerts(state, rules, now, observations)
                 result.changes += self._apply(state, alerts, rules, now, dry_run, remaining)
-            except (ActionFailed, ActionBusy, StaleState) as error:
+            except (ActionFailed, ActionBusy, StaleState, PermanentFailure) as error:
                 described = error.describe() if isinstance(error, ActionFailed) else f"{type(error).__name__} {error}"
                 result.errors.append(f"group {state.group_id}: reconcile: {described}")
                 logger.error("reconcile failed", extra={"group_id": state.group_id, "error": described})
@@ -162,10 +165,21 @@ class Reconciler:
             if dry_run:
                 decision = decide_alert(alert, state, rules, now)
                 state = decision.next_state
-                kinds = tuple(action.kind for action in decision.actions)
+                kinds: tuple[str, ...] = tuple(action.kind for action in decision.actions)
             else:
                 envelope = AlertEnvelope(alert=alert, correlation_id=f"reconcile-{uuid.uuid4().hex[:12]}")
-                outcome: dict[str, Any] = self._courier.handle(envelope, remaining, state_id=state.group_id)
+                try:
+                    outcome: dict[str, Any] = self._courier.handle(envelope, remaining, state_id=state.group_id)
+                except (ActionFailed, ActionBusy, StaleState, PermanentFailure):
+                    # Its state may already say the alert is over (write-ahead), so no later pass synthesizes it
+                    # again: the queue redelivers it to dispatch until it is done (or dead-letters it, with why).
+                    if self._requeue is None:
+                        raise
+                    self._requeue(envelope)
+                    self._telemetry.count("ReconcileRequeued", 1)
+                    kinds = ("queued for dispatch",)
+                    changes.append(ReconcileChange(state.group_id, state.source, alert.dedup_key, change, says, kinds))
+                    continue
                 kinds = tuple(outcome["actions"])
             changes.append(ReconcileChange(state.group_id, state.source, alert.dedup_key, change, says, kinds))
         return changes
