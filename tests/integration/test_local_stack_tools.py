@@ -362,11 +362,12 @@ def test_a_person_closing_the_incident_stops_level_2_and_later_updates(local_sta
     changes = reconcile_once(local_stack).changes
     assert [change.change for change in changes if change.group_id == state.group_id] == ["closed_by_human"]
     make_level_2_due(local_stack, trigger)
-    calls = dict(sim(local_stack, "stats")["tool_calls"])
+    record = local_stack.simulator.simulator.state.find_incident(state.incident_id)
+    updates = len(record.updates)  # (the session's other tests may be calling incident.io meanwhile)
     run_scheduler(local_stack)
     resolve = {"routing_key": "local-dev-token", "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
     post(local_stack, resolve, path="/webhooks/generic")
     wait_until(lambda: not group_state(local_stack, "generic", trigger["dedup_key"]).firing, what="the resolve")
     assert len(pages_to_level_2(local_stack)) == before
-    assert dict(sim(local_stack, "stats")["tool_calls"]) == calls  # no update, no page, no status read
+    assert len(record.updates) == updates  # no update of the closed incident, and no page (above)
     assert group_state(local_stack, "generic", trigger["dedup_key"]).closed_by_human_at is not None
