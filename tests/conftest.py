@@ -57,7 +57,9 @@ def local_stack() -> Any:
             isolated_aws=True,
         ),
         # short enough that the fault suite's "act, then time out" stalls are seen as timeouts
-        env_overrides={"MCP_CALL_TIMEOUT_SECONDS": "2"},
+        # no reconcile pass in the background: its incident_show calls would change the tool-call counts other
+        # tests compare (the reconcile tests run the pass themselves)
+        env_overrides={"MCP_CALL_TIMEOUT_SECONDS": "2", "RECONCILE_EVERY_MINUTES": "0"},
     ).start()
     yield stack
     stack.stop()

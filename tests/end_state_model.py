@@ -54,6 +54,15 @@ short for a class of calls and the classes below it (as the shared bucket does w
 The oracle adds: always, no call of a class the budget is short for reaches incident.io (pages and openings keep
 going while resolves and updates wait); at quiescence (the budget recovered), the end state above holds: every
 action the budget made wait was done, once.
+
+Reconciliation (README "Reconciliation"): a resolve may be lost for good (generated at the sender, never delivered),
+and a reconcile pass reads the senders' truth (what the model says is firing now) between steps and at quiescence
+(outside an open window's group: the reconciler's changes are not held by windows, a documented limit); a person may
+close a group's open incident in incident.io, which a reconcile pass reads (`incident_show`). The oracle adds:
+- always: an incident a pass found closed by a person gets no further call (no update, no page linked to it);
+- at quiescence: the end-state rule above holds with lost resolves (the pass closed what the truth closed), where a
+  firing the person's close ended (the group state says it ended) counts as not firing; a new firing after it opens
+  a new incident.
 """
 
 from __future__ import annotations
@@ -73,8 +82,9 @@ from alert_courier.domain.actions import Escalate, OpenIncident
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 from alert_courier.domain.call_budget import Priority
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
-from alert_courier.domain.group_state import state_id_for
+from alert_courier.domain.group_state import GroupState, state_id_for
 from alert_courier.domain.maintenance import WindowRequest
+from alert_courier.domain.reconciliation import Observation
 from alert_courier.domain.rules import parse_rules
 from tests.fakes import Crash, World
 
@@ -159,6 +169,8 @@ class KeyTruth:
     firing: bool = False
     started: datetime | None = None
     severity: Severity = Severity.WARNING
+    ended: datetime | None = None
+    human_closed: bool = False  # this firing was ended by a person closing its incident (as the group state says)
 
 
 @dataclass
@@ -178,6 +190,8 @@ class Model:
     inhibiting_since: int | None = None  # while a `src` alert fires as last heard: the `tgt` episode then
     flappy_handled: list[datetime] = field(default_factory=list)  # clock times `flappy` messages were handled
     update_refused: bool = False  # a permanent incident_update fault: a refused reopen opens a new incident
+    human_closed: dict[str, int] = field(default_factory=dict)  # incident id → its calls when a pass saw the close
+    lost_resolves: int = 0
 
 
 def event(what: str) -> None:
@@ -241,10 +255,11 @@ class EndStateMachine(RuleBasedStateMachine):
         """A new firing, or a change of a firing alert (same start, another severity: Datadog Warn → Alert)."""
         truth = self.model.keys.setdefault((group, key), KeyTruth())
         severity = Severity.CRITICAL if critical else Severity.WARNING
-        if not truth.firing:
-            if not any(t.firing for (g, _), t in self.model.keys.items() if g == group):
+        if not truth.firing or truth.human_closed:
+            if not any(t.firing and not t.human_closed for (g, _), t in self.model.keys.items() if g == group):
                 self.model.episodes[group] = self.model.episodes.get(group, 0) + 1
             truth.firing, truth.started = True, self.sender_time + timedelta(seconds=30)
+            truth.human_closed = False
         truth.severity = severity
         self._send(group, key, AlertStatus.FIRING, severity, started_at=truth.started)
 
@@ -260,7 +275,8 @@ class EndStateMachine(RuleBasedStateMachine):
         truth = self.model.keys.get((group, key))
         if truth is None or not truth.firing:
             return
-        truth.firing = False
+        truth.firing, truth.human_closed = False, False
+        truth.ended = self.sender_time + timedelta(seconds=30)
         started = truth.started if names_its_firing else None
         ended = self.sender_time + timedelta(seconds=30) if says_when or not names_its_firing else None
         self._send(group, key, AlertStatus.RESOLVED, truth.severity, started_at=started, ended_at=ended)
@@ -395,6 +411,7 @@ class EndStateMachine(RuleBasedStateMachine):
         covered = (
             window is not None
             and message.group == "ops"
+            and message.envelope.alert.raw.get("sender") != "reconciler"  # not held by windows (README: a limit)
             and (status is AlertStatus.FIRING or (status is AlertStatus.RESOLVED and window["resolves"] == "hold"))
         )
         assert (outcome.get("held_by") == (window or {}).get("id")) if covered else "held_by" not in outcome, (
@@ -480,6 +497,72 @@ class EndStateMachine(RuleBasedStateMachine):
         self.w.clock.advance(days=days)
         self.sender_time += timedelta(days=days)
         event(f"{days} days passed")
+
+    # ---- reconciliation: lost resolves, the senders' truth, a person's close ------------------------------
+
+    @rule(group=st.sampled_from(sorted(GROUPS)), key=st.sampled_from(KEYS))
+    def resolve_is_lost(self, group: str, key: str) -> None:
+        """The sender resolves, and the notification is lost for good (CloudWatch's OK, Alertmanager's retries)."""
+        queued = len(self.queue)
+        self.resolve(group, key, names_its_firing=False)
+        if len(self.queue) > queued:
+            self.queue.pop()
+            self.model.lost_resolves += 1
+            event("a resolve was lost")
+
+    @rule()
+    def reconcile_with_the_senders(self) -> None:
+        with contextlib.suppress(Crash):
+            report = self.w.reconciler([ModelTruth(self)], requeue=self._requeue).run()
+            for change in report.changes:
+                event(f"reconciled: {change.change}")
+
+    @precondition(lambda self: self.world is not None and (self.w.budget is None or self.w.budget.short_from is None))
+    @rule(group=st.sampled_from(["ops", "pay", "pay2"]))
+    def person_closes_the_incident(self, group: str) -> None:
+        """A responder closes the group's open incident in incident.io; the next pass reads it."""
+        incident = self._open_incident(group)
+        if incident is None:
+            return
+        self.w.tools.simulator.close_incident_as_human(incident["id"])
+        event("a person closed the incident")
+        self._read_human_closes()
+
+    def _requeue(self, envelope: AlertEnvelope) -> None:
+        """The pass could not finish a synthesized alert: it goes on dispatch's queue, as the wiring does."""
+        self.serial += 1
+        self.queue.append(Message(envelope, envelope.alert.group_key, self.sender_time, self.serial))
+        event("a reconciled alert was queued for dispatch")
+
+    def _read_human_closes(self) -> None:
+        from alert_courier.incident_io.incident_statuses import IncidentIoStatuses
+
+        try:
+            report = self.w.reconciler(incidents=IncidentIoStatuses(self.w.tools), requeue=self._requeue).run()
+        except Crash:  # the scheduler's container died; the next pass reads it
+            return
+        for change in [c for c in report.changes if c.change == "closed_by_human"]:
+            state = self.w.states.load(change.group_id)
+            group = state.group_key
+            assert state.incident_id and state.closed_by_human_at is not None
+            self.model.human_closed[state.incident_id] = self._calls_for(state.incident_id)
+            for (g, key), truth in self.model.keys.items():
+                through = state.resolved_through.get(f"{g}-{key}", "")
+                if g == group and truth.firing and truth.started and truth.started.isoformat() <= through:
+                    truth.human_closed = True
+            event("a pass saw a person's close")
+
+    def _calls_for(self, incident_id: str) -> int:
+        record = self.w.tools.simulator.state.incidents[incident_id]
+        pages = [r for r in self._escalations() if r.arguments.get("incident_id") == incident_id]
+        return len(record.updates) + len(pages)
+
+    @invariant()
+    def a_person_closed_incident_gets_no_more_calls(self) -> None:
+        if self.world is None:
+            return
+        for incident_id, calls in self.model.human_closed.items():
+            assert self._calls_for(incident_id) == calls, f"incident {incident_id} got calls after a person closed it"
 
     # ---- maintenance windows (a deploy tool's POST and DELETE) -------------------------------------------
 
@@ -682,6 +765,17 @@ class EndStateMachine(RuleBasedStateMachine):
             if not self.queue and not self.dead_letters:
                 break
         self.w.clock.advance(minutes=20)  # past every pending level's due time (and every window's settling)
+        self.w.scheduler.run()  # a window's end hands its held alerts on first
+        for message in list(self.queue):
+            self._drop(message)
+            self._handle(message)
+        self._read_human_closes()  # a person's close not yet read (its group had unfinished work then)
+        self.reconcile_with_the_senders()  # what was lost for good is closed from the senders' truth
+        for _ in range(3):  # what the pass handed to dispatch's queue
+            self.w.clock.advance(minutes=2)
+            for message in list(self.queue):
+                self._drop(message)
+                self._handle(message)
         self.w.scheduler.run()
         self.w.scheduler.run()
         assert self.queue == [] and self.dead_letters == [], "messages neither acted on nor dead-lettered"
@@ -693,7 +787,7 @@ class EndStateMachine(RuleBasedStateMachine):
         for group in GROUPS:
             if group == "quiet":
                 continue
-            firing = [t for (g, _), t in self.model.keys.items() if g == group and t.firing]
+            firing = [t for (g, _), t in self.model.keys.items() if g == group and t.firing and not t.human_closed]
             incident = self._open_incident(group)
             if group == "ops" and self.model.dropped:  # "drop forgets": a firing group may have no incident
                 assert incident is None or firing, "ops: an incident open while nothing fires"
@@ -762,3 +856,30 @@ class EndStateMachine(RuleBasedStateMachine):
         if incident_id in self.model.human_acked:
             return True
         return (group, self.model.episodes.get(group, 0)) in self.model.acknowledged
+
+
+class ModelTruth:
+    """The senders' current truth as a reconcile pass reads it (CloudWatch-like: firing since, or over since), for
+    every group but one an open maintenance window covers."""
+
+    name = "senders"
+
+    def __init__(self, machine: EndStateMachine) -> None:
+        self._machine = machine
+
+    def covers(self, state: GroupState) -> bool:
+        return not (state.group_key == "ops" and self._machine.model.window is not None)
+
+    def observe(self, states: list[GroupState]) -> dict[str, Observation]:
+        seen: dict[str, Observation] = {}
+        for state in states:
+            for key in [*state.firing, *state.resolved_through]:
+                group, _, name = key.rpartition("-")
+                truth = self._machine.model.keys.get((group, name))
+                if truth is None:
+                    continue
+                if truth.firing and truth.started is not None:
+                    seen[key] = Observation(key, True, truth.started, f"the sender says firing since {truth.started}")
+                elif not truth.firing and truth.ended is not None:
+                    seen[key] = Observation(key, False, truth.ended, f"the sender says over at {truth.ended}")
+        return seen

@@ -68,6 +68,10 @@ class InMemoryGroupStates:
             self.loads += 1
             return self.states.get(group_id) or GroupState(group_id=group_id)
 
+    def open_group_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(key for key, state in self.states.items() if state.firing or state.incident_open)
+
     def save(self, state: GroupState) -> GroupState:
         with self._lock:
             stored = self.states.get(state.group_id)
@@ -513,6 +517,23 @@ class World:
             telemetry=self.telemetry,
             window_ends=self.window_ends,
             inhibition_ends=self.inhibition_ends,
+        )
+
+    def reconciler(self, truths: list[Any] | None = None, incidents: Any = None, requeue: Any = None) -> Any:
+        """The reconcile pass on this world's courier (the scheduler's, as `wiring` wires it)."""
+        from alert_courier.use_cases.reconciliation import Reconciler
+
+        return Reconciler(
+            courier=self.courier,
+            states=self.states,
+            open_groups=self.states,
+            history=self.history,
+            rules=lambda: self.rules,
+            truths=truths,
+            incidents=incidents,
+            clock=self.clock,
+            telemetry=self.telemetry,
+            requeue=requeue,
         )
 
     def incidents(self) -> list[dict[str, Any]]:

@@ -194,6 +194,8 @@ class LocalStack:
             "AWS_LAMBDA_LOG_LEVEL": log_level,
             "INCIDENT_IO_API_URL": self.simulator.url,  # the simulator serves the REST alert-event endpoints too
             "MAINTENANCE_CACHE_SECONDS": "2",  # a window opened with curl applies at once (AWS default: 30 s)
+            # reconcile on every tick of the schedule (AWS: ReconcileMinutes); 0 ticks: off, as the schedule
+            "RECONCILE_EVERY_MINUTES": f"{config.schedule_seconds / 60:g}",
             **self._env_overrides,
         }
         apply_environment(specs, self.aws.refs, overrides)

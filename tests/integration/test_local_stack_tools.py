@@ -10,6 +10,7 @@ import dataclasses
 import json
 import re
 import shlex
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -339,3 +340,35 @@ def test_a_function_that_raises_is_a_503_with_retry_after(local_stack: Any, monk
     )
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
     assert answer.json()["error"] == {"code": "function_failed", "reason": "IngestFunction: ConnectionError"}
+
+
+def reconcile_once(stack: Any) -> Any:
+    """One reconcile pass of the scheduler function as wired (`wiring.reconciler_on`, the session stack has the
+    background pass off)."""
+    from alert_courier.use_cases.telemetry import RecordedTelemetry
+    from alert_courier.wiring import reconciler_on
+
+    module = sys.modules["alert_courier_function_SchedulerFunction"]  # the scheduler's app.py, as loaded
+    return reconciler_on(module.edge, module.settings, RecordedTelemetry()).run()
+
+
+def test_a_person_closing_the_incident_stops_level_2_and_later_updates(local_stack: Any) -> None:
+    trigger, _ = payments_page(local_stack)
+    state = group_state(local_stack, "generic", trigger["dedup_key"])
+    before = len(pages_to_level_2(local_stack))
+    url = f"{local_stack.simulator_url}/_sim/incidents/{state.incident_reference}/close"
+    assert httpx.post(f"{local_stack.simulator_url}/_sim/incidents/INC-999999/close", timeout=10).status_code == 404
+    answer = httpx.post(url, timeout=10)
+    assert answer.status_code == 200 and answer.json()["incident"]["incident_status"]["category"] == "closed"
+    changes = reconcile_once(local_stack).changes
+    assert [change.change for change in changes if change.group_id == state.group_id] == ["closed_by_human"]
+    make_level_2_due(local_stack, trigger)
+    record = local_stack.simulator.simulator.state.find_incident(state.incident_id)
+    updates = len(record.updates)  # (the session's other tests may be calling incident.io meanwhile)
+    run_scheduler(local_stack)
+    resolve = {"routing_key": "local-dev-token", "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
+    post(local_stack, resolve, path="/webhooks/generic")
+    wait_until(lambda: not group_state(local_stack, "generic", trigger["dedup_key"]).firing, what="the resolve")
+    assert len(pages_to_level_2(local_stack)) == before
+    assert len(record.updates) == updates  # no update of the closed incident, and no page (above)
+    assert group_state(local_stack, "generic", trigger["dedup_key"]).closed_by_human_at is not None

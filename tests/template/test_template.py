@@ -71,6 +71,10 @@ FUNCTION_ENV = {
         "PAGE_BUDGET_PER_MINUTE": {"Ref": "IncidentIoPagesPerMinute"},
         "RULES_PARAMETER": {"Ref": "RulesParameter"},
         "DEAD_LETTER_QUEUE_URL": {"Ref": "AlertDeadLetterQueue"},
+        "RECONCILE_EVERY_MINUTES": {"Ref": "ReconcileMinutes"},
+        "RECONCILE_ROLE_ARNS": {"Ref": "ReconcileRoleArns"},
+        "RECONCILE_SECRET_PREFIX": {"Ref": "ReconcileSecretPrefix"},
+        "ALERT_QUEUE_URL": {"Ref": "AlertQueue"},
     },
 }
 
@@ -484,8 +488,9 @@ def test_queue_send_permissions(cfn: dict[str, Any]) -> None:
     # alerts itself (with a reason attached).
     assert _sqs_send_targets(function_role(cfn, "IngestFunction")) == {"AlertQueue", "IngestFailedEventsQueue"}
     assert _sqs_send_targets(function_role(cfn, "DispatchFunction")) == {"AlertDeadLetterQueue"}
-    # the scheduler dead-letters a maintenance window's held alert that can never be acted on at the end
-    assert _sqs_send_targets(function_role(cfn, "SchedulerFunction")) == {"AlertDeadLetterQueue"}
+    # the scheduler dead-letters a maintenance window's held alert that can never be acted on at the end, and
+    # queues for dispatch a reconciled change it could not finish (README "Reconciliation")
+    assert _sqs_send_targets(function_role(cfn, "SchedulerFunction")) == {"AlertDeadLetterQueue", "AlertQueue"}
 
 
 def test_state_table_has_ttl_pitr_and_is_retained(cfn: dict[str, Any]) -> None:

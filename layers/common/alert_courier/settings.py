@@ -85,6 +85,10 @@ def dispatch_settings() -> DispatchSettings:
 class SchedulerSettings(IncidentIoSettings):
     max_timers_per_run: int = Field(default=100, gt=0, description="escalation timers handled per invocation")
     dead_letter_queue_url: str = Field(default="", description="for held alerts a window's end cannot act on")
+    reconcile_every_minutes: float = Field(default=5, ge=0, description="the reconcile pass's period; 0: off")
+    reconcile_role_arns: str = Field(default="", description="IAM roles (comma-separated) to read other accounts")
+    reconcile_secret_prefix: str = "alert-courier/reconcile/"
+    alert_queue_url: str = Field(default="", description="where a reconciled alert the pass could not finish goes")
 
 
 @lru_cache(maxsize=1)

@@ -48,6 +48,7 @@ from alert_courier.use_cases.ports import (
     Telemetry,
     Timers,
 )
+from alert_courier.use_cases.reconciliation import Reconciler
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
 from alert_courier.use_cases.storm import Handler, StormGate
@@ -155,7 +156,55 @@ def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, 
         inhibition_ends=InhibitionEnds(
             edge.entry, edge.inhibition, dead_letter=held_dead_letters(settings.dead_letter_queue_url)
         ),
+        reconciler=reconciler_on(edge, settings, telemetry) if settings.reconcile_every_minutes else None,
+        reconcile_every=timedelta(minutes=settings.reconcile_every_minutes),
     )
+
+
+def reconciler_on(edge: IncidentIoEdge, settings: SchedulerSettings, telemetry: Telemetry) -> Reconciler:
+    """The reconcile pass on dispatch's courier: CloudWatch (this account, others through their roles), the
+    rules' Alertmanager/Grafana APIs (credentials under `reconcile_secret_prefix`), incident.io's statuses."""
+    import os
+
+    from alert_courier.aws.alertmanager_api import AlertmanagerActiveAlerts, secret_reader
+    from alert_courier.aws.cloudwatch_alarms import CloudWatchAlarmStates, boto3_clients, parse_role_arns
+    from alert_courier.incident_io.incident_statuses import IncidentIoStatuses
+
+    secrets = secret_reader(settings.reconcile_secret_prefix)
+    return Reconciler(
+        courier=edge.courier,
+        states=edge.groups,
+        open_groups=edge.groups,
+        history=edge.history,
+        rules=edge.rules,
+        truths=[
+            CloudWatchAlarmStates(
+                boto3_clients(os.environ.get("AWS_ENDPOINT_URL")),
+                role_arns=parse_role_arns(settings.reconcile_role_arns),
+            ),
+            AlertmanagerActiveAlerts("alertmanager", edge.rules, secrets),
+            AlertmanagerActiveAlerts("grafana", edge.rules, secrets),
+        ],
+        incidents=IncidentIoStatuses(edge.incident_io, telemetry),
+        telemetry=telemetry,
+        requeue=alert_requeue(settings.alert_queue_url),
+    )
+
+
+def alert_requeue(queue_url: str) -> Callable[[AlertEnvelope], None] | None:
+    """Dispatch's queue, for a reconciled alert the pass could not finish (redelivered until done, or DLQ'd)."""
+    if not queue_url:
+        return None
+    import boto3
+
+    from alert_courier.aws.alert_queue import AlertQueue
+
+    queue = AlertQueue(boto3.client("sqs"), queue_url)
+
+    def requeue(envelope: AlertEnvelope) -> None:
+        queue.enqueue([envelope])
+
+    return requeue
 
 
 def held_dead_letters(queue_url: str) -> Callable[[AlertEnvelope, str], None] | None:
@@ -201,6 +250,8 @@ def scheduler_with(
     max_timers: int = 100,
     window_ends: WindowEnds | None = None,
     inhibition_ends: InhibitionEnds | None = None,
+    reconciler: Reconciler | None = None,
+    reconcile_every: timedelta = timedelta(minutes=5),
 ) -> Scheduler:
     return Scheduler(
         heartbeats=HeartbeatChecks(
@@ -213,4 +264,6 @@ def scheduler_with(
         telemetry=telemetry,
         window_ends=window_ends,
         inhibition_ends=inhibition_ends,
+        reconciler=reconciler,
+        reconcile_every=reconcile_every,
     )

@@ -426,6 +426,21 @@ def _rest_routes(simulator: Simulator) -> list[Route]:
             return _error_response(error)
         return JSONResponse(answer)
 
+    async def close_incident(request: Request) -> Response:
+        """A person closing an incident in incident.io; body (optional): {"user_id": "..."}."""
+        try:
+            raw = await request.body()
+            body = json.loads(raw) if raw.strip() else {}
+            user_id = body.get("user_id") if isinstance(body, dict) else None
+            if user_id is not None and not isinstance(user_id, str):
+                raise validation_error("user_id must be a user's id", field="user_id")
+            answer = simulator.close_incident_as_human(request.path_params["incident_id"], user_id)
+        except ValueError:
+            return _error_response(IncidentIoError(400, "invalid_json", "The request body is not valid JSON"))
+        except IncidentIoError as error:
+            return _error_response(error)
+        return JSONResponse(answer)
+
     return [
         Route("/v2/alert_events/http/{alert_source_config_id}", alert_event, methods=["POST"]),
         Route("/v2/heartbeat/{alert_source_config_id}/ping", heartbeat, methods=["GET", "POST"]),
@@ -434,6 +449,7 @@ def _rest_routes(simulator: Simulator) -> list[Route]:
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/faults", faults, methods=["GET", "POST"]),
         Route("/_sim/escalations/{escalation_id}/acknowledge", acknowledge_escalation, methods=["POST"]),
+        Route("/_sim/incidents/{incident_id}/close", close_incident, methods=["POST"]),
     ]
 
 

@@ -360,6 +360,31 @@ class Simulator:
         self._emit(SimEvent("human", "acknowledge", {"id": escalation_id, "user_id": chosen}, "acked"))
         return answer
 
+    def close_incident_as_human(self, incident_id: str, user_id: str | None = None) -> dict[str, Any]:
+        """A person closes an incident in incident.io (`POST /_sim/incidents/{id}/close`; the id or the reference,
+        `INC-4`): its status becomes the organisation's first `closed` one, as a responder's close would (pages are
+        left as they are: they are not the incident's). Closing a closed incident changes nothing. Raises
+        `IncidentIoError` (404 for an unknown incident or user)."""
+        with self._lock:
+            record = self.state.find_incident(incident_id)
+            if record is None:
+                raise not_found("Incident", incident_id)
+            chosen = user_id or self.directory.users()[0]["id"]
+            if self.directory.user(chosen) is None:
+                raise not_found("User", chosen)
+            incident = record.incident
+            if incident["incident_status"]["category"] != "closed":
+                status = self.directory.first_status_in("closed")
+                incident["incident_status"] = {
+                    key: status[key] for key in ("id", "name", "description", "category", "rank") if key in status
+                }
+                now = iso(datetime.now(UTC))
+                incident["updated_at"] = now
+                incident["closed_by"] = {"user": self.directory.user_summary(chosen), "at": now}
+            answer = {"incident": copy.deepcopy(incident)}
+        self._emit(SimEvent("human", "close", {"id": incident["id"], "user_id": chosen}, incident["reference"]))
+        return answer
+
     # ---- observability ----------------------------------------------------------------------------
 
     def count_mcp_request(self, labels: Iterable[str]) -> None:

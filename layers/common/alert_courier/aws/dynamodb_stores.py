@@ -6,6 +6,8 @@ One table, keys `pk`/`sk`, TTL attribute `expiration`:
   action#<action key> / action          a claimed side effect (`ActionLedger`)
   history#<source>#<dedup key> / <time> one decision (`DecisionHistory`; indexed by group, copied to
                                         feed#<hour> / <time>, incident#<name> / incident pointers: `history_index`)
+  open / <state id>                    a group held open (an incident open or an alert firing), for the reconcile
+                                        pass (`GroupStateStore.open_group_ids`)
   timer / <due at>#<state id>#<generation>#<level>
                                         a pending escalation level, by due time (`EscalationTimers`)
   heartbeat#<name> / ping#<instance>    the last ping of a heartbeat instance (`HeartbeatStore`)
@@ -75,6 +77,8 @@ class GroupStateStore:
         timers = {timer.sk: timer for timer in timers_for(saved)}
         for timer in timers.values():
             _put_timer(self._table, timer)
+        if _held_open(saved):  # before the state, as timers: no group held open is ever missing from the index
+            self._table.put_item(Item={"pk": OPEN_PK, "sk": state.group_id, "expiration": _expiry(GROUP_STATE_DAYS)})
         try:
             response = self._table.put_item(
                 Item={
@@ -94,11 +98,35 @@ class GroupStateStore:
                 raise StaleState(state.group_id) from None
             raise
         previous = (response or {}).get("Attributes") or {}
+        was_held = bool(previous.get("state") or previous.get("state_z")) and _held_open(_stored_state(previous))
+        if was_held and not _held_open(saved):  # a marker a lost delete leaves costs the reconcile pass a read
+            self._table.delete_item(Key={"pk": OPEN_PK, "sk": state.group_id})
         if previous.get("state") or previous.get("state_z"):
             for timer in timers_for(_stored_state(previous)):
                 if timer.sk not in timers:
                     self._table.delete_item(Key={"pk": TIMER_PK, "sk": timer.sk})
         return saved
+
+    def open_group_ids(self) -> list[str]:
+        """The groups held open, from the `open` index (one query, pages of 1 MB)."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :open",
+            "ExpressionAttributeValues": {":open": OPEN_PK},
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            ids += [str(item["sk"]) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+OPEN_PK = "open"
+
+
+def _held_open(state: GroupState) -> bool:
+    return bool(state.firing) or state.incident_open
 
 
 def _state_attribute(state: GroupState) -> dict[str, Any]:

@@ -72,7 +72,23 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     actions, next_state, notes = resume_unfinished(
         alert.transition_id(), state, decision.actions, decision.next_state, plan, rules
     )
-    return AlertDecision(plan, _once_each(actions), next_state, decision.reasons + notes)
+    reconciled = [f"reconciled: {alert.raw['reconciled']}"] if alert.raw.get("reconciled") else []
+    next_state = _heard_of(alert, next_state, rules)
+    return AlertDecision(plan, _once_each(actions), next_state, reconciled + decision.reasons + notes)
+
+
+def _heard_of(alert: Alert, state: GroupState, rules: RuleSet) -> GroupState:
+    """When a firing alert was last received, kept only for an episode whose rules have a `stale_after` (else a
+    re-send would cost a write for nothing); the reconciler's own firings are no news from the sender."""
+    key = alert.dedup_key
+    if alert.status is not AlertStatus.FIRING or alert.raw.get("reconciled") or key not in state.firing:
+        return state
+    if not any(rule.stale_after for rule in rules.rules if rule.name in state.episode_rules):
+        return state
+    heard = _iso(alert.received_at)
+    if state.last_seen.get(key, "") >= heard:
+        return state  # a late or redelivered copy is no newer news
+    return state.model_copy(update={"last_seen": {**state.last_seen, key: heard}})
 
 
 def _once_each(actions: list[Action]) -> list[Action]:
@@ -87,11 +103,13 @@ def _once_each(actions: list[Action]) -> list[Action]:
 
 
 def follow_up_plan(plan: Plan, state: GroupState, rules: RuleSet) -> Plan:
-    """A resolve or acknowledgement follows the rules its episode started under, if they still exist.
+    """A resolve or acknowledgement (or any alert the reconciler synthesized) follows the rules its episode started
+    under, if they still exist.
 
     An `acknowledge` action from the rules that match the follow-up itself is kept as well.
     """
-    if plan.alert.status is AlertStatus.FIRING or not state.episode_rules:
+    reconciled = plan.alert.raw.get("sender") == "reconciler"  # its few labels would match other rules: the episode's
+    if (plan.alert.status is AlertStatus.FIRING and not reconciled) or not state.episode_rules:
         return plan
     if [matched.rule for matched in plan.matched] == state.episode_rules:
         return plan
@@ -297,6 +315,8 @@ def _track(alert: Alert, state: GroupState) -> _Tracked:
             return _Tracked(base, False, False, False, "already firing: a repeat of a known alert", repeat=True)
         firing = {**state.firing, key: started}
         quiet = not state.firing and not state.incident_open
+        if quiet:
+            base = base.model_copy(update={"closed_by_human_at": None})
         return _Tracked(base.model_copy(update={"firing": firing}), True, quiet, False, "")
     live = state.firing.get(key)
     ended = alert.ended_at.isoformat() if alert.ended_at else ""
@@ -317,7 +337,11 @@ def _track(alert: Alert, state: GroupState) -> _Tracked:
         )
     firing = {name: value for name, value in state.firing.items() if name != key}
     next_state = base.model_copy(
-        update={"firing": firing, "resolved_through": {**state.resolved_through, key: max(started or live, ended)}}
+        update={
+            "firing": firing,
+            "resolved_through": {**state.resolved_through, key: max(started or live, ended)},
+            "last_seen": {name: seen for name, seen in state.last_seen.items() if name != key},
+        }
     )
     note = "" if not firing else f"alert resolved; {len(firing)} alert(s) of the group still firing"
     return _Tracked(next_state, True, False, not firing, note)
@@ -350,6 +374,9 @@ def _incident(
     if not before.incident_open or not before.incident_id:
         return [], state, "every alert of the group resolved; no open incident to resolve"
     closed = state.model_copy(update={"incident_open": False})
+    stale_note = alert.raw.get("reconcile_update_only")
+    if stale_note:  # a rule's on_stale: update — say so in the incident, leave it to people
+        spec = spec.model_copy(update={"on_resolve": "update"})
     if spec.on_resolve == "none":
         return [], closed, "every alert resolved; the rule leaves the incident to people"
     resolve = resolve_incident_from_spec(
@@ -357,10 +384,41 @@ def _incident(
         group_id=state.group_id,
         generation=before.generation,
         incident_id=before.incident_id,
-        summary=f"Recovered: every alert of the group has resolved (last: {alert.title}). — alert-courier",
-        why="every alert of the group has resolved",
+        summary=str(stale_note)
+        if stale_note
+        else f"Recovered: every alert of the group has resolved (last: {alert.title}). — alert-courier",
+        why="no news from the sender" if stale_note else "every alert of the group has resolved",
     )
     return [resolve], closed, ""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def close_by_human(state: GroupState, rules: RuleSet, says: str, now: datetime) -> Decision:
+    """A person closed the episode's incident in incident.io: no more updates or escalation levels from us.
+
+    Under the episode's rules' `after_human_close` (`new_incident`, the default), what was firing counts as ended
+    (a re-send of it is stale), so a new firing opens a new incident; `stay_closed` keeps the alerts firing, so
+    nothing opens until the group has gone quiet.
+    """
+    if not state.incident_open:
+        return Decision([], state, [f"reconciled: {says}", "the incident is not open here: nothing to change"])
+    stay = any(rule.after_human_close == "stay_closed" for rule in rules.rules if rule.name in state.episode_rules)
+    update: dict[str, Any] = {
+        "incident_open": False,
+        "pending_escalations": [],
+        "closed_by_human_at": now,
+    }
+    notes = [f"reconciled: {says}", "closed by a person: no more updates or escalation levels for this episode"]
+    if stay:
+        notes.append("after_human_close: stay_closed — later firings of the group open nothing until it is quiet")
+    else:
+        ended = {key: max(started, state.resolved_through.get(key, "")) for key, started in state.firing.items()}
+        update |= {"firing": {}, "last_seen": {}, "resolved_through": {**state.resolved_through, **ended}}
+        notes.append("after_human_close: new_incident — a new firing opens a new incident")
+    return Decision([], state.model_copy(update=update), notes)
 
 
 def _alert_event(alert: Alert, state: GroupState, config_id: str, title: str, description: str) -> SendAlertEvent:

@@ -75,6 +75,12 @@ class GroupState(BaseModel):
         default_factory=dict,
         description="transition id → the actions a failure left undone; its redelivery or replay does them",
     )
+    last_seen: dict[str, str] = Field(
+        default_factory=dict, description="dedup key → when its firing was last received (a rule's stale_after)"
+    )
+    closed_by_human_at: datetime | None = Field(
+        default=None, description="a person closed this episode's incident in incident.io (reconciliation saw it)"
+    )
     updated_at: datetime | None = None
     flap: FlapState = Field(default_factory=FlapState)
 

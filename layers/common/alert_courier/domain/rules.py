@@ -240,6 +240,17 @@ class Rule(_Strict):
     set_severity: Severity | None = None
     continue_: bool = Field(default=False, alias="continue")
     storm: StormSpec | None = Field(default=None, description="collapse many new groups into one incident")
+    stale_after: Duration | None = Field(
+        default=None, description="no firing re-sent for this long: the alert counts as over (reconciliation)"
+    )
+    on_stale: Literal["resolve", "update"] = Field(
+        default="resolve",
+        description="resolve (per the incident's on_resolve) | update: post 'no news since', leave it",
+    )
+    after_human_close: Literal["new_incident", "stay_closed"] = Field(
+        default="new_incident",
+        description="a person closed the incident: a later firing opens a new one, or nothing until the group is quiet",
+    )
     # Flap control (domain.flap_control): open only if still firing after `hold`; fire again within
     # `reopen_within` of the resolve reopens the same incident; `flap` holds a flapping group's incident open.
     hold: Duration | None = None
@@ -461,8 +472,28 @@ class HeartbeatSpec(_Strict):
         return given if given is not None else labels.get(self.per_label, "")
 
 
+class AlertmanagerApiSpec(_Strict):
+    """An Alertmanager API v2 (Alertmanager itself, or Grafana's `/api/alertmanager/grafana`) to reconcile with."""
+
+    url: str = Field(min_length=1, description="base URL; `/api/v2/alerts` is appended")
+    every: Duration = Field(default=timedelta(minutes=2), description="how often its alerts are read")
+    credential_secret: str | None = Field(default=None, description="Secrets Manager secret: a bearer token")
+    receiver: str | None = Field(default=None, description="only alerts routed to this receiver (a regex)")
+    filter: list[str] = Field(default_factory=list, description='matchers such as team="db"')
+
+
+class ReconcileSpec(_Strict):
+    """What the scheduled reconcile pass compares the groups we hold open with (README "Reconciliation")."""
+
+    cloudwatch: bool = Field(default=True, description="DescribeAlarms for CloudWatch alarms we hold firing")
+    human_close: bool = Field(default=True, description="read the incidents we hold open: closed by a person?")
+    alertmanager: AlertmanagerApiSpec | None = None
+    grafana: AlertmanagerApiSpec | None = None
+
+
 class RuleSet(_Strict):
     version: Literal[1] = 1
+    reconcile: ReconcileSpec = Field(default_factory=lambda: ReconcileSpec())
     severity: SeverityConfig = Field(default_factory=SeverityConfig)
     rules: list[Rule] = Field(default_factory=list)
     default_actions: list[ActionSpec] = Field(default_factory=lambda: [ActionSpec(open_incident=OpenIncidentSpec())])

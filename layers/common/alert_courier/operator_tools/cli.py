@@ -246,6 +246,31 @@ def cmd_manual(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from alert_courier.operator_tools.manual import incident_io_access
+    from alert_courier.operator_tools.reconcile import print_report, reconciler_for
+
+    if not (args.local or args.stack):
+        raise CliError("reconcile reads and changes a deployment: say which, with --local or --stack NAME")
+    deployment = find_deployment(args)
+    parameters: dict[str, str] = {}
+    if args.stack:
+        stack = _client("cloudformation", deployment).describe_stacks(StackName=args.stack)["Stacks"][0]
+        parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters", [])}
+    reconciler = reconciler_for(
+        table=_table(deployment),
+        rules=_deployed_rules(args, deployment),
+        access=incident_io_access(args, lambda service: _client(service, deployment), local_endpoints),
+        client=lambda service: _client(service, deployment),
+        endpoint_url=deployment.endpoint_url,
+        role_arns=parameters.get("ReconcileRoleArns", ""),
+        secret_prefix=parameters.get("ReconcileSecretPrefix") or "alert-courier/reconcile/",
+        queue_url=deployment.queue_url,
+    )
+    report = reconciler.plan() if args.dry_run else reconciler.run()
+    return print_report(report, dry_run=args.dry_run, as_json=args.json)
+
+
 class _StaticSecret:
     """A secrets provider holding one value (a key from the environment, for check-config)."""
 
@@ -587,6 +612,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     silence.add_parser(commands, where)
     commands.choices["silence"].set_defaults(handler=cmd_silence)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=[where],
+        help="the scheduler's reconcile pass now (--dry-run: what it would change, nothing changed)",
+        description=(
+            "Compares the groups held open with CloudWatch (DescribeAlarms), the rules' Alertmanager/Grafana APIs, "
+            "the rules' stale_after and incident.io's incident statuses, and makes each change through dispatch's "
+            'own decision and ledger (README "Reconciliation"). --dry-run reads the same and decides the same, '
+            "acting on nothing: its lines are what a real pass then does."
+        ),
+    )
+    reconcile.add_argument("--dry-run", action="store_true", help="print what would change; change nothing")
+    reconcile.add_argument("--rules", help="rules file (default: the shipped rules and the stack's override)")
+    reconcile.set_defaults(handler=cmd_reconcile)
 
     status = commands.add_parser(
         "status",

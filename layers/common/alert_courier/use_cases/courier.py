@@ -72,11 +72,16 @@ class Courier:
     def runner(self) -> ActionRunner:
         return self._runner
 
-    def handle(self, envelope: AlertEnvelope, remaining_seconds: Remaining = None) -> dict[str, Any]:
+    def handle(
+        self, envelope: AlertEnvelope, remaining_seconds: Remaining = None, *, state_id: str | None = None
+    ) -> dict[str, Any]:
         """Raises `PermanentFailure` when the message can never succeed as it is (dead-letter it), and other
-        `ActionFailed`s (or `StaleState`, `ActionBusy`) when a later delivery may succeed."""
+        `ActionFailed`s (or `StaleState`, `ActionBusy`) when a later delivery may succeed.
+
+        `state_id`: the group the alert belongs to when the caller knows it (the reconciler's synthesized alerts
+        carry too few labels to be matched to a per-alert rule again)."""
         rules = self._rules()
-        state_id = state_id_of(envelope.alert, rules)
+        state_id = state_id or state_id_of(envelope.alert, rules)
 
         def attempt() -> dict[str, Any]:
             state = self._states.load(state_id)

@@ -31,6 +31,7 @@ class RunReport:
     windows_settled: list[str] = field(default_factory=list)  # maintenance windows whose end is fully done
     inhibited_replayed: list[str] = field(default_factory=list)  # entry:alert handed on once its sources resolved
     flap_controlled: list[str] = field(default_factory=list)  # group: what a hold's or a flapping spell's end did
+    reconciled: list[str] = field(default_factory=list)  # the reconcile pass's changes, one line each
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class RunReport:
             "windows_settled": self.windows_settled,
             "inhibited_replayed": self.inhibited_replayed,
             "flap_controlled": self.flap_controlled,
+            "reconciled": self.reconciled,
         }
 
     @property
@@ -64,6 +66,7 @@ class RunReport:
             or self.held_replayed
             or self.inhibited_replayed
             or self.flap_controlled
+            or self.reconciled
         )
 
 
