@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from alert_courier.domain.actions import Action
+from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.errors import ActionFailed
+from alert_courier.use_cases.ports import History
 
 
 def history_entry(
@@ -58,3 +60,21 @@ def history_entry(
     }
     entry.update({name: value for name, value in optional.items() if value is not None})
     return entry
+
+
+def record_without_action(history: History, envelope: AlertEnvelope, reasons: Sequence[str]) -> None:
+    """Records an alert that is held, not acted on (a maintenance window, an inhibit rule), with why."""
+    alert = envelope.alert
+    entry = history_entry(
+        transition_id=alert.transition_id(),
+        correlation_id=envelope.correlation_id,
+        status=alert.status.value,
+        title=alert.title,
+        group_key=alert.group_key,
+        rules=[],
+        reasons=reasons,
+        actions=[],
+        results=[],
+        error=None,
+    )
+    history.record(alert.source, alert.dedup_key, entry)

@@ -22,7 +22,7 @@ from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailu
 from alert_courier.domain.maintenance import MaintenanceWindow, at_end, holding_reasons, window_holding
 from alert_courier.domain.rules import RuleSet
 from alert_courier.use_cases.courier import ManyOutcome
-from alert_courier.use_cases.history_entry import history_entry
+from alert_courier.use_cases.history_entry import record_without_action
 from alert_courier.use_cases.ports import Clock, History, Remaining, Telemetry
 from alert_courier.use_cases.run_report import RunReport, out_of_time
 from alert_courier.use_cases.storm import Handler  # the courier, or the storm gate in front of it
@@ -145,20 +145,7 @@ class MaintenanceGate:
         self._record(envelope, [f"{window.describe()} ended (on_end: {window.on_end}): {note}"])
 
     def _record(self, envelope: AlertEnvelope, reasons: list[str]) -> None:
-        alert = envelope.alert
-        entry = history_entry(
-            transition_id=alert.transition_id(),
-            correlation_id=envelope.correlation_id,
-            status=alert.status.value,
-            title=alert.title,
-            group_key=alert.group_key,
-            rules=[],
-            reasons=reasons,
-            actions=[],
-            results=[],
-            error=None,
-        )
-        self._history.record(alert.source, alert.dedup_key, entry)
+        record_without_action(self._history, envelope, reasons)
 
 
 class WindowEntry(Protocol):
