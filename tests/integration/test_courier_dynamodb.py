@@ -17,10 +17,10 @@ import pytest
 from moto import mock_aws
 
 from alert_courier.aws import dynamodb_stores as state_store
-from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, GroupStateStore
+from alert_courier.aws.dynamodb_stores import OPEN_PK, ActionLedger, DecisionHistory, GroupStateStore
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 from alert_courier.domain.errors import ActionBusy, PermanentFailure, StaleState
-from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.group_state import GroupState, state_id_for
 from alert_courier.domain.rules import parse_rules
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.telemetry import RecordedTelemetry
@@ -274,15 +274,22 @@ class DynamoCalls:
     """Counts the DynamoDB calls a client makes (a botocore event hook): per operation, and those on group states."""
 
     def __init__(self, client: Any) -> None:
-        self.calls: list[tuple[str, bool]] = []
+        self.calls: list[tuple[str, str]] = []  # (operation, the item's pk)
         client.meta.events.register("provide-client-params.dynamodb.*", self._seen)
 
     def _seen(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         key = params.get("Key") or params.get("Item") or {}
-        self.calls.append((model.name, str(key.get("pk", "")).startswith("group#")))
+        self.calls.append((model.name, str(key.get("pk", ""))))
 
-    def count(self, operation: str, *, state: bool | None = None) -> int:
-        return sum(1 for name, on_state in self.calls if name == operation and (state is None or on_state == state))
+    def count(self, operation: str, *, state: bool | None = None, pk: str | None = None) -> int:
+        """`state`: on group states or not; `pk`: on items of that partition only."""
+        return sum(
+            1
+            for name, item_pk in self.calls
+            if name == operation
+            and (state is None or item_pk.startswith("group#") == state)
+            and (pk is None or item_pk == pk)
+        )
 
     def reset(self) -> None:
         self.calls.clear()
@@ -303,19 +310,25 @@ def test_a_packed_message_is_one_state_read_one_write_and_batch_written_history(
     assert [name for name, _ in tools.calls] == ["incident_create"]
     assert counted.count("GetItem", state=True) == 1
     assert counted.count("PutItem", state=True) + counted.count("UpdateItem", state=True) == 2  # write-ahead + final
-    assert counted.count("PutItem", state=False) == 0  # the history: batch writes only
+    # the group enters the index of groups held open (the reconcile pass's) once; the history: batch writes only
+    assert counted.count("PutItem", pk=OPEN_PK) == 1
+    assert counted.count("PutItem", state=False) == 1
     assert 300 * 2 / 25 <= counted.count("BatchWriteItem") <= 300 * 3 / 25 + 2
 
     counted.reset()
     subject.handle_many(message(range(300, 600)))  # they join the open incident: nothing called
     assert counted.count("GetItem", state=True) == 1
     assert counted.count("PutItem", state=True) + counted.count("UpdateItem", state=True) == 1
+    assert counted.count("PutItem", state=False) == 0  # already in the index
     assert len(tools.calls) == 1
+    assert GroupStateStore(table).open_group_ids().count(state_id_for("alertmanager", "group-1")) == 1
 
     counted.reset()
     subject.handle_many(message(range(600), "resolved"))
     assert [name for name, _ in tools.calls] == ["incident_create", "incident_update"]
     assert counted.count("GetItem", state=True) == 1
     assert counted.count("PutItem", state=True) + counted.count("UpdateItem", state=True) == 2
+    assert counted.count("DeleteItem", pk=OPEN_PK) == 1  # no longer held open: out of the index
+    assert state_id_for("alertmanager", "group-1") not in GroupStateStore(table).open_group_ids()
     history = DecisionHistory(table)
     assert [entry["status"] for entry in history.read("alertmanager", "k7")] == ["firing", "resolved"]

@@ -22,7 +22,7 @@ import json
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -72,13 +72,20 @@ class GroupStateStore:
         is ever without one; the timers of levels the save cleared are deleted after it. A timer whose save lost
         (or whose delete was lost) is harmless: the scheduler checks every timer against the state.
         """
-        saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+        now = datetime.now(UTC)
+        saved = state.model_copy(update={"version": state.version + 1, "updated_at": now})
+        held, indexed = _held_open(saved), state.open_indexed_at
+        if held and (indexed is None or now - indexed > OPEN_INDEX_REFRESH):
+            # before the state, as timers: no group held open is ever missing from the index (its item outlives
+            # the refresh); once per episode, so a message's save stays one write
+            self._table.put_item(Item={"pk": OPEN_PK, "sk": state.group_id, "expiration": _expiry(GROUP_STATE_DAYS)})
+            saved = saved.model_copy(update={"open_indexed_at": now})
+        elif not held and indexed is not None:
+            saved = saved.model_copy(update={"open_indexed_at": None})
         stored = _state_attribute(saved)
         timers = {timer.sk: timer for timer in timers_for(saved)}
         for timer in timers.values():
             _put_timer(self._table, timer)
-        if _held_open(saved):  # before the state, as timers: no group held open is ever missing from the index
-            self._table.put_item(Item={"pk": OPEN_PK, "sk": state.group_id, "expiration": _expiry(GROUP_STATE_DAYS)})
         try:
             response = self._table.put_item(
                 Item={
@@ -98,8 +105,7 @@ class GroupStateStore:
                 raise StaleState(state.group_id) from None
             raise
         previous = (response or {}).get("Attributes") or {}
-        was_held = bool(previous.get("state") or previous.get("state_z")) and _held_open(_stored_state(previous))
-        if was_held and not _held_open(saved):  # a marker a lost delete leaves costs the reconcile pass a read
+        if indexed is not None and not held:  # a marker a lost delete leaves costs the reconcile pass a read
             self._table.delete_item(Key={"pk": OPEN_PK, "sk": state.group_id})
         if previous.get("state") or previous.get("state_z"):
             for timer in timers_for(_stored_state(previous)):
@@ -123,6 +129,7 @@ class GroupStateStore:
 
 
 OPEN_PK = "open"
+OPEN_INDEX_REFRESH = timedelta(days=30)  # the index item lives GROUP_STATE_DAYS: rewritten well before it goes
 
 
 def _held_open(state: GroupState) -> bool:

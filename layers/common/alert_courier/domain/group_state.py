@@ -82,6 +82,9 @@ class GroupState(BaseModel):
         default=None, description="a person closed this episode's incident in incident.io (reconciliation saw it)"
     )
     updated_at: datetime | None = None
+    # The store's bookkeeping: when it last wrote this group into its index of groups held open (the reconcile
+    # pass reads the index); kept here so a save writes the index item once per episode, not once per save.
+    open_indexed_at: datetime | None = None
     flap: FlapState = Field(default_factory=FlapState)
 
 
