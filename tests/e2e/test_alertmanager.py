@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -56,6 +57,14 @@ def alertmanager(local_stack: Any, tmp_path: Path) -> Iterator[str]:
             }
         ],
     }
+    with running_alertmanager(config, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_alertmanager(config: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """The real Alertmanager on a free port with `config`, ready; its URL. Stopped afterwards."""
+    assert BINARY is not None
     (tmp_path / "alertmanager.yml").write_text(json.dumps(config))  # JSON is valid YAML
     port = free_port()
     process = subprocess.Popen(

@@ -6,7 +6,6 @@ would every LOCAL_SCHEDULE_SECONDS; the incident must close within two passes of
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import uuid
@@ -22,7 +21,7 @@ from alert_courier.aws.alertmanager_api import AlertmanagerActiveAlerts
 from alert_courier.domain.rules import ReconcileSpec
 from alert_courier.use_cases.reconciliation import Reconciler
 from tests.conftest import wait_until
-from tests.e2e.test_alertmanager import BINARY, alert, free_port, incidents_of_run, post_alerts
+from tests.e2e.test_alertmanager import BINARY, alert, incidents_of_run, post_alerts, running_alertmanager
 from tests.integration.test_pipeline import queue_depth
 
 pytestmark = pytest.mark.slow
@@ -49,34 +48,8 @@ def quiet_alertmanager(local_stack: Any, tmp_path: Path) -> Iterator[str]:
         },
         "receivers": [{"name": "alert-courier", "webhook_configs": [receiver]}],
     }
-    (tmp_path / "alertmanager.yml").write_text(json.dumps(config))
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(ready, timeout=30, what="Alertmanager to start")
+    with running_alertmanager(config, tmp_path) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 class Ticker:
