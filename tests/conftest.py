@@ -93,3 +93,21 @@ def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def pk_sk_table(in_process_aws: None) -> Any:
+    """A fresh table shaped like the state table (pk, sk) in the in-process moto, its own name per test."""
+    import uuid
+
+    import boto3
+
+    return boto3.resource("dynamodb").create_table(
+        TableName=f"state-{uuid.uuid4().hex[:8]}",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

@@ -4,12 +4,9 @@ only if unchanged, expired sources ignored; and the whole enforcement (dispatch'
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from alert_courier.aws.inhibition_store import HELD_PK, InhibitionStore
@@ -29,17 +26,8 @@ inhibit_rules:
 
 
 @pytest.fixture
-def table(in_process_aws: None) -> Iterator[Any]:
-    dynamodb = boto3.resource("dynamodb")
-    yield dynamodb.create_table(
-        TableName=f"state-{uuid.uuid4().hex[:8]}",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def table(pk_sk_table: Any) -> Any:
+    return pk_sk_table
 
 
 def envelope(key: str, name: str, status: str = "firing", node: str = "n1", minute: int = 0) -> AlertEnvelope:

@@ -3,12 +3,9 @@ ending and settling are conditional, held alerts are kept per transition and rel
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from alert_courier.aws.maintenance_store import WINDOWS_PK, MaintenanceStore, UnknownWindow
@@ -19,17 +16,8 @@ NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def table(in_process_aws: None) -> Iterator[Any]:
-    dynamodb = boto3.resource("dynamodb")
-    yield dynamodb.create_table(
-        TableName=f"state-{uuid.uuid4().hex[:8]}",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def table(pk_sk_table: Any) -> Any:
+    return pk_sk_table
 
 
 def opened(store: MaintenanceStore, minutes: int = 30) -> MaintenanceWindow:

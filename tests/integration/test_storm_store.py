@@ -3,12 +3,9 @@ redelivery) and however many containers count at once, capped past the threshold
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from alert_courier.aws.storm_store import StormStore
@@ -20,17 +17,8 @@ NOW = datetime(2026, 12, 2, 10, 0, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def table(in_process_aws: None) -> Iterator[Any]:
-    dynamodb = boto3.resource("dynamodb")
-    yield dynamodb.create_table(
-        TableName=f"state-{uuid.uuid4().hex[:8]}",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def table(pk_sk_table: Any) -> Any:
+    return pk_sk_table
 
 
 def test_groups_are_counted_once_each_and_the_set_stops_past_the_limit(table: Any) -> None:
