@@ -112,7 +112,7 @@ rules:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
   - name: storms
     match: {{labels: {{team: storm}}}}
-    storm: {{groups: 1, within: 5m}}
+    storm: {{groups: 1, within: 5m, wait: 1m}}
     actions:
       - open_incident: {{name: "{{{{ labels.group }}}}: {{{{ alert.title }}}}"}}
   - name: flappy
@@ -849,6 +849,8 @@ class EndStateMachine(RuleBasedStateMachine):
             event("storm incident open at the end")
         if self._storm_incidents():
             event("storm incident opened")
+        if any(name == "StormWaitsJoined" for name, _ in self.w.telemetry.counts):
+            event("a storm group's wait ended in the storm")
 
     def _acknowledged(self, group: str, incident_id: str) -> bool:
         """A person acknowledged this incident's page: in incident.io, or by an acknowledgement it accepted (or

@@ -30,7 +30,7 @@ from alert_courier.use_cases.maintenance import HeldAlert, MaintenanceGate, Wind
 from alert_courier.use_cases.ports import Claim, HeartbeatRecords, Remaining
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
-from alert_courier.use_cases.storm import StormGate
+from alert_courier.use_cases.storm import StormGate, StormJoins
 from alert_courier.use_cases.telemetry import RecordedTelemetry
 
 
@@ -85,6 +85,18 @@ class InMemoryGroupStates:
             self.states[state.group_id] = saved
             self.saves += 1
             return saved
+
+    def save_together(self, first: GroupState, second: GroupState) -> None:
+        with self._lock:
+            for state in (first, second):
+                stored = self.states.get(state.group_id)
+                if (stored.version if stored else 0) != state.version:
+                    raise StaleState(state.group_id)
+            for state in (first, second):
+                saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+                self.timers |= set(timers_for(saved))  # cleared levels' timers stay, stale, as in DynamoDB
+                self.states[state.group_id] = saved
+                self.saves += 1
 
 
 class InMemoryTimers:
@@ -511,7 +523,11 @@ class World:
                 forwarder=self.alert_events,
             ),
             escalations=EscalationChecks(
-                runner=self.runner, groups=self.states, timers=self.timers, history=self.history
+                runner=self.runner,
+                groups=self.states,
+                timers=self.timers,
+                history=self.history,
+                storm_joins=StormJoins(self.storms, self.states, lambda: self.rules, telemetry=self.telemetry),
             ),
             clock=self.clock,
             telemetry=self.telemetry,

@@ -76,3 +76,45 @@ def test_storm_collapse_on_dynamodb(table: Any) -> None:
     names = sorted(i["name"] for i in world.incidents())
     assert len(names) == 3 and names[0].startswith("Alert storm")
     assert table.get_item(Key={"pk": "storm#nodes", "sk": "member#g5"})["Item"]["generation"] == 1
+
+
+def test_storm_wait_on_dynamodb_one_incident_and_the_move_is_one_transaction(table: Any) -> None:
+    from alert_courier.aws.dynamodb_stores import EscalationTimers, GroupStateStore
+
+    rules = parse_rules("rules: [{name: nodes, storm: {groups: 2, within: 5m, wait: 1m}, actions: [open_incident]}]")
+    states = GroupStateStore(table)
+    world = World(
+        rules, clock=DrivenClock(NOW), storms=StormStore(table), states=states, timers=EscalationTimers(table)
+    )
+    for n in range(6):
+        alert = Alert(
+            source="alertmanager",
+            dedup_key=f"k{n}",
+            group_key=f"g{n}",
+            status=AlertStatus.FIRING,
+            severity=Severity.ERROR,
+            title=f"node {n} down",
+            started_at=NOW - timedelta(minutes=1),
+        )
+        world.entry.handle(AlertEnvelope(alert=alert, correlation_id=f"c{n}"))
+    world.clock.advance(seconds=61)
+    report = world.scheduler.run()
+    assert report.errors == [] and sum("join the storm" in line for line in report.flap_controlled) == 2
+    assert [i["name"] for i in world.incidents()] == ["Alert storm: more than 2 new groups matching rule 'nodes'"]
+    assert table.get_item(Key={"pk": "storm#nodes", "sk": "member#g0"})["Item"]["generation"] == 1
+
+
+def test_save_together_writes_both_or_neither(table: Any) -> None:
+    from alert_courier.aws.dynamodb_stores import GroupStateStore
+    from alert_courier.domain.errors import StaleState
+    from alert_courier.domain.group_state import GroupState
+
+    states = GroupStateStore(table)
+    first = states.save(GroupState(group_id="a", firing={"k": "t"}))
+    second = states.save(GroupState(group_id="b"))
+    states.save_together(first.model_copy(update={"firing": {}}), second.model_copy(update={"firing": {"k": "t"}}))
+    assert states.load("a").firing == {} and states.load("b").firing == {"k": "t"}
+    assert (states.load("a").version, states.load("b").version) == (2, 2)
+    with pytest.raises(StaleState):  # `first` as read before: its version moved on, so neither is written
+        states.save_together(first, states.load("b").model_copy(update={"firing": {}}))
+    assert states.load("b").firing == {"k": "t"} and states.load("b").version == 2

@@ -159,3 +159,88 @@ def test_rules_without_storm_never_touch_the_counters() -> None:
     for n in range(10):
         world.entry.handle(envelope(f"g{n}"))
     assert world.storms.windows == {} and len(incidents(world)) == 10
+
+
+# ---- storm.wait: the first N wait, and join a storm that follows --------------------------------------------------
+
+WAITING = parse_rules(
+    """
+rules:
+  - name: nodes
+    match: {labels: {job: node}}
+    storm: {groups: 20, within: 5m, wait: 1m}
+    actions: [open_incident]
+"""
+)
+
+
+def _open_incidents(world: World) -> list[str]:
+    return [i["name"] for i in incidents(world) if i["category"] != "closed"]
+
+
+def test_with_wait_a_100_group_storm_opens_one_incident_closed_when_the_last_group_recovers() -> None:
+    world = World(WAITING, clock=DrivenClock(NOW))
+    groups = [f"node-{n:03d}" for n in range(100)]
+    for group in groups:
+        world.entry.handle(envelope(group))
+    assert _open_incidents(world) == ["Alert storm: more than 20 new groups matching rule 'nodes'"]
+    world.clock.advance(seconds=61)
+    report = world.scheduler.run()  # the first 20's wait ends while the storm is on: they join it
+    assert sum("join the storm incident" in line for line in report.flap_controlled) == 20
+    world.clock.advance(minutes=2)
+    world.scheduler.run()  # their stale hold timers are dropped; nothing opens
+    assert len(incidents(world)) == 1
+    (entry, *_) = world.history.read("alertmanager", "node-000-a")
+    assert "a storm of rule 'nodes' is on" in " ".join(entry["reasons"])
+    for group in groups[:-1]:
+        world.entry.handle(envelope(group, "resolved"))  # the waiting groups' resolves go to the storm too
+    assert _open_incidents(world) == ["Alert storm: more than 20 new groups matching rule 'nodes'"]
+    world.entry.handle(envelope(groups[-1], "resolved"))
+    assert _open_incidents(world) == [] and len(incidents(world)) == 1
+    world.clock.advance(minutes=5)  # a new window: counted afresh
+    world.entry.handle(envelope("node-000", key="b"))  # a new firing of a former member, the storm over
+    world.clock.advance(seconds=61)
+    world.scheduler.run()
+    assert _open_incidents(world) == ["node-000 b down"]
+
+
+def test_with_wait_and_no_storm_each_group_opens_its_own_incident_when_the_wait_ends() -> None:
+    world = World(WAITING, clock=DrivenClock(NOW))
+    for n in range(5):
+        world.entry.handle(envelope(f"g{n}"))
+    world.entry.handle(envelope("g4", "resolved"))  # transient: resolved within its wait
+    assert incidents(world) == []
+    world.clock.advance(seconds=61)
+    world.scheduler.run()
+    assert sorted(_open_incidents(world)) == [f"g{n} a down" for n in range(4)]
+    assert world.storms.members == {}
+
+
+def test_a_group_that_resolved_in_the_storm_is_not_moved_back_into_it() -> None:
+    started = alert("g").started_at
+    assert started is not None
+    from alert_courier.domain.group_state import FlapState
+    from alert_courier.domain.storm import join_storm
+
+    hold_end = NOW - timedelta(seconds=1)
+    own = GroupState(
+        group_id="g",
+        firing={"g-a": started.isoformat(), "g-b": started.isoformat()},
+        flap=FlapState(hold_until=hold_end, storm_rule="nodes"),
+    )
+    storm = GroupState(
+        group_id="s", generation=1, incident_open=True, incident_id="I1", resolved_through={"g-b": started.isoformat()}
+    )
+    joined = join_storm(own, storm, NOW)
+    assert joined is not None
+    own_next, storm_next, note = joined
+    assert storm_next.firing == {"g-a": started.isoformat()} and own_next.firing == {}
+    assert own_next.flap.hold_until is None and own_next.flap.storm_rule is None and "1 firing alert(s)" in note
+    assert join_storm(own, storm.model_copy(update={"incident_open": False}), NOW) is None  # no storm on
+    assert join_storm(own, storm, hold_end - timedelta(seconds=1)) is None  # still waiting
+    assert join_storm(own.model_copy(update={"incident_open": True}), storm, NOW) is None  # it has its own
+
+
+def test_check_config_refuses_a_wait_longer_than_the_window() -> None:
+    with pytest.raises(RulesError, match=r"no longer than storm\.within"):
+        parse_rules("rules: [{name: s, storm: {groups: 3, within: 5m, wait: 6m}, actions: [open_incident]}]")

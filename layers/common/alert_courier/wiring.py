@@ -51,7 +51,7 @@ from alert_courier.use_cases.ports import (
 from alert_courier.use_cases.reconciliation import Reconciler
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.scheduler import Scheduler
-from alert_courier.use_cases.storm import Handler, StormGate
+from alert_courier.use_cases.storm import Handler, StormGate, StormJoins
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ def scheduler_on(edge: IncidentIoEdge, table: Any, settings: SchedulerSettings, 
         ),
         reconciler=reconciler_on(edge, settings, telemetry) if settings.reconcile_every_minutes else None,
         reconcile_every=timedelta(minutes=settings.reconcile_every_minutes),
+        storm_joins=StormJoins(StormStore(table), edge.groups, edge.rules, telemetry=telemetry),
     )
 
 
@@ -252,13 +253,19 @@ def scheduler_with(
     inhibition_ends: InhibitionEnds | None = None,
     reconciler: Reconciler | None = None,
     reconcile_every: timedelta = timedelta(minutes=5),
+    storm_joins: StormJoins | None = None,
 ) -> Scheduler:
     return Scheduler(
         heartbeats=HeartbeatChecks(
             runner=runner, heartbeats=heartbeats, history=history, rules=rules, forwarder=forwarder
         ),
         escalations=EscalationChecks(
-            runner=runner, groups=groups, timers=timers, history=history, max_timers=max_timers
+            runner=runner,
+            groups=groups,
+            timers=timers,
+            history=history,
+            max_timers=max_timers,
+            storm_joins=storm_joins,
         ),
         clock=clock or (lambda: datetime.now(UTC)),
         telemetry=telemetry,

@@ -72,6 +72,54 @@ class GroupStateStore:
         is ever without one; the timers of levels the save cleared are deleted after it. A timer whose save lost
         (or whose delete was lost) is harmless: the scheduler checks every timer against the state.
         """
+        saved, timers = self._before_saving(state)
+        try:
+            response = self._table.put_item(
+                Item=_group_item(saved),
+                ConditionExpression="attribute_not_exists(pk) OR version = :read",
+                ExpressionAttributeValues={":read": state.version},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise StaleState(state.group_id) from None
+            raise
+        self._after_saving(state, saved)
+        previous = (response or {}).get("Attributes") or {}
+        if previous.get("state") or previous.get("state_z"):
+            for timer in timers_for(_stored_state(previous)):
+                if timer.sk not in timers:
+                    self._table.delete_item(Key={"pk": TIMER_PK, "sk": timer.sk})
+        return saved
+
+    def save_together(self, first: GroupState, second: GroupState) -> None:
+        """Both groups or neither (one TransactWriteItems), each only if its stored version is still the one read
+        (else StaleState). Timers of levels cleared here are left to the scheduler, which drops stale timers."""
+        saved = [self._before_saving(state)[0] for state in (first, second)]
+        client = self._table.meta.client
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": _group_item(item),
+                            "ConditionExpression": "attribute_not_exists(pk) OR version = :read",
+                            "ExpressionAttributeValues": {":read": state.version},
+                        }
+                    }
+                    for state, item in zip((first, second), saved, strict=True)
+                ]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("TransactionCanceledException",):
+                raise StaleState(f"{first.group_id} or {second.group_id}") from None
+            raise
+        for state, item in zip((first, second), saved, strict=True):
+            self._after_saving(state, item)
+
+    def _before_saving(self, state: GroupState) -> tuple[GroupState, dict[str, Timer]]:
+        """The state as it will be stored, with its index marker and timers written first."""
         now = datetime.now(UTC)
         saved = state.model_copy(update={"version": state.version + 1, "updated_at": now})
         held, indexed = _held_open(saved), state.open_indexed_at
@@ -82,36 +130,14 @@ class GroupStateStore:
             saved = saved.model_copy(update={"open_indexed_at": now})
         elif not held and indexed is not None:
             saved = saved.model_copy(update={"open_indexed_at": None})
-        stored = _state_attribute(saved)
         timers = {timer.sk: timer for timer in timers_for(saved)}
         for timer in timers.values():
             _put_timer(self._table, timer)
-        try:
-            response = self._table.put_item(
-                Item={
-                    "pk": f"group#{state.group_id}",
-                    "sk": STATE_SK,
-                    "version": saved.version,
-                    **stored,
-                    "incident_open": saved.incident_open,
-                    "expiration": _expiry(GROUP_STATE_DAYS),
-                },
-                ConditionExpression="attribute_not_exists(pk) OR version = :read",
-                ExpressionAttributeValues={":read": state.version},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                raise StaleState(state.group_id) from None
-            raise
-        previous = (response or {}).get("Attributes") or {}
-        if indexed is not None and not held:  # a marker a lost delete leaves costs the reconcile pass a read
-            self._table.delete_item(Key={"pk": OPEN_PK, "sk": state.group_id})
-        if previous.get("state") or previous.get("state_z"):
-            for timer in timers_for(_stored_state(previous)):
-                if timer.sk not in timers:
-                    self._table.delete_item(Key={"pk": TIMER_PK, "sk": timer.sk})
-        return saved
+        return saved, timers
+
+    def _after_saving(self, state: GroupState, saved: GroupState) -> None:
+        if state.open_indexed_at is not None and not _held_open(saved):
+            self._table.delete_item(Key={"pk": OPEN_PK, "sk": state.group_id})  # a lost delete costs a read
 
     def open_group_ids(self) -> list[str]:
         """The groups held open, from the `open` index (one query, pages of 1 MB)."""
@@ -134,6 +160,17 @@ OPEN_INDEX_REFRESH = timedelta(days=30)  # the index item lives GROUP_STATE_DAYS
 
 def _held_open(state: GroupState) -> bool:
     return bool(state.firing) or state.incident_open
+
+
+def _group_item(saved: GroupState) -> dict[str, Any]:
+    return {
+        "pk": f"group#{saved.group_id}",
+        "sk": STATE_SK,
+        "version": saved.version,
+        **_state_attribute(saved),
+        "incident_open": saved.incident_open,
+        "expiration": _expiry(GROUP_STATE_DAYS),
+    }
 
 
 def _state_attribute(state: GroupState) -> dict[str, Any]:

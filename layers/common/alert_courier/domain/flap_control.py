@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 HOLD_LEVEL = -1  # escalation timer level of a hold's end
 STABLE_LEVEL = -2  # escalation timer level of a flapping spell's end
 MAX_CHANGES = 64  # the remembered changes are bounded (a group's record must stay small)
+STORM_WAIT_MARK = "storm_wait"  # set on an alert by dispatch's storm gate: its group waits (domain.storm)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Controls:
     reopen_within: timedelta | None = None
     flap: FlapSpec | None = None
     rule: str = ""
+    storm_rule: str | None = None  # the hold is this storm rule's `wait` (domain.storm)
 
     @property
     def any(self) -> bool:
@@ -70,11 +72,21 @@ def controls_of(plan: Plan, rules: RuleSet) -> Controls:
             if name not in found and getattr(rule, name) is not None:
                 found[name] = getattr(rule, name)
                 names.append(rule.name)
+    hold: timedelta | None = found.get("hold")  # type: ignore[assignment]
+    storm_rule = None
+    waiting = by_name.get(str(plan.alert.raw.get(STORM_WAIT_MARK) or ""))
+    if waiting is not None and waiting.storm is not None and waiting.storm.wait is not None:
+        # a new group counted among a storm rule's first `groups` waits to see whether a storm follows
+        storm_rule = waiting.name
+        if hold is None or waiting.storm.wait > hold:
+            hold = waiting.storm.wait
+            names.append(waiting.name)
     return Controls(
-        hold=found.get("hold"),  # type: ignore[arg-type]
+        hold=hold,
         reopen_within=found.get("reopen_within"),  # type: ignore[arg-type]
         flap=found.get("flap"),  # type: ignore[arg-type]
         rule=", ".join(dict.fromkeys(names)),
+        storm_rule=storm_rule,
     )
 
 
@@ -110,18 +122,23 @@ def control(
         if held:
             until = now + controls.hold
             actions = [a for a in actions if a not in held]
-            flap = flap.model_copy(update={"hold_until": until, "deferred": held})
+            flap = flap.model_copy(update={"hold_until": until, "deferred": held, "storm_rule": controls.storm_rule})
             kinds = ", ".join(sorted({a.kind for a in held}))
             notes.append(
                 f"hold {_words(controls.hold)} (rule {controls.rule}): {kinds} wait until {until.isoformat()}"
                 " and happen only if the group is still firing then"
+                + (
+                    f" (storm wait: if a storm of rule {controls.storm_rule!r} is on then, the group joins it)"
+                    if controls.storm_rule
+                    else ""
+                )
             )
     if ends and flap.hold_until is not None:
         notes.append(
             f"transient: resolved within the hold (until {flap.hold_until.isoformat()}); no incident opened"
             f" ({', '.join(sorted({a.kind for a in flap.deferred}))} dropped)"
         )
-        flap = flap.model_copy(update={"hold_until": None, "deferred": []})
+        flap = flap.model_copy(update={"hold_until": None, "deferred": [], "storm_rule": None})
     resolves = [action for action in actions if isinstance(action, ResolveIncident)]
     if ends and resolves:
         recent = _changes_within(flap, controls.flap.within, now) if controls.flap is not None else []
@@ -239,7 +256,7 @@ def decide_due(state: GroupState, now: datetime) -> FlapDue:
             )
         else:
             reasons.append("hold ended; the group resolved within it: nothing opened")
-        flap = flap.model_copy(update={"hold_until": None, "deferred": []})
+        flap = flap.model_copy(update={"hold_until": None, "deferred": [], "storm_rule": None})
     elif flap.stable_due is not None and flap.stable_due <= now:
         if state.firing:
             reasons.append("flapping: the group fires again; its incident stays open")

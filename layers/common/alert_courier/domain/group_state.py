@@ -41,6 +41,7 @@ class FlapState(BaseModel):
     spell: datetime | None = None  # a flapping spell began (its one update was asked for)
     resolved_at: datetime | None = None  # the group's incident was last resolved (for `reopen_within`)
     deferred: list[Action] = Field(default_factory=list, description="what the hold's or the spell's end does")
+    storm_rule: str | None = None  # the hold is a storm rule's `wait`: at its end the group may join the storm
 
     @property
     def idle(self) -> bool:

@@ -224,6 +224,11 @@ class StormSpec(_Strict):
 
     groups: int = Field(ge=0, le=10_000, description="new groups opened one incident each before a storm")
     within: Duration
+    wait: Duration | None = Field(
+        default=None,
+        description="the first `groups` new groups wait this long before opening their own incidents; one still"
+        " firing when a storm of the rule is on joins the storm instead (none: they open at once)",
+    )
 
     @field_validator("within")
     @classmethod
@@ -231,6 +236,12 @@ class StormSpec(_Strict):
         if not timedelta(seconds=10) <= within <= timedelta(days=1):
             raise ValueError("within must be between 10s and 1d")
         return within
+
+    @model_validator(mode="after")
+    def _wait_within_window(self) -> StormSpec:
+        if self.wait is not None and not timedelta(0) < self.wait <= self.within:
+            raise ValueError("storm.wait must be a positive duration no longer than storm.within")
+        return self
 
 
 class Rule(_Strict):

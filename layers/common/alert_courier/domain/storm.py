@@ -10,6 +10,11 @@ storm incident, the others join it, and it is resolved when the last alert of th
 A member group stays in the storm for the storm's episode (its `generation`): its repeats and resolves go there.
 A group that already had an episode of its own when the storm began keeps it. Once the storm incident is
 resolved, the next new group is counted again.
+
+`wait` (optional) keeps the first N from opening at once: each waits `wait` (a flap-control hold marked as the
+storm's, `flap_control.STORM_WAIT_MARK`). When the wait ends the scheduler looks again: a group still firing
+while a storm of its rule is on joins it (`join_storm`: its firing alerts move into the storm's state, in one
+transaction with its own), so a storm of any size opens one incident; with no storm on it opens its own.
 """
 
 from __future__ import annotations
@@ -49,9 +54,7 @@ def knows(state: GroupState, alert: Alert) -> bool:
     key = alert.dedup_key
     if key in state.firing:
         return True
-    started = alert.started_at.isoformat() if alert.started_at else ""
-    through = state.resolved_through.get(key)
-    return bool(started and through is not None and started <= through)
+    return _resolved_in(state, key, alert.started_at.isoformat() if alert.started_at else "")
 
 
 def route(alert: Alert, *, member_of: int | None, storm: GroupState, own: GroupState) -> Route:
@@ -85,6 +88,50 @@ def window_of(now: datetime, within: timedelta) -> str:
     seconds = int(within.total_seconds())
     start = int(now.timestamp()) // seconds * seconds
     return datetime.fromtimestamp(start, tz=now.tzinfo).isoformat()
+
+
+def waits(rule: Rule) -> bool:
+    """Whether a new group counted among the rule's first `groups` waits before opening (`storm.wait`)."""
+    return rule.storm is not None and rule.storm.wait is not None
+
+
+def join_storm(own: GroupState, storm: GroupState, now: datetime) -> tuple[GroupState, GroupState, str] | None:
+    """At the end of a group's storm wait: if it still fires, has no incident of its own and a storm of its rule is
+    on, its firing alerts move into the storm's state (their repeats and resolves then go there, `route`) and it
+    never opens an incident of its own. Returns (own, storm, note) to save together, or None: it opens as usual.
+    An alert the storm already saw resolved is not moved (it is over). The storm incident's severity is not
+    raised by a joining group."""
+    flap = own.flap
+    if flap.storm_rule is None or flap.hold_until is None or flap.hold_until > now:
+        return None
+    if not own.firing or own.incident_open or not storm_is_on(storm):
+        return None
+    moved = {key: started for key, started in own.firing.items() if not _resolved_in(storm, key, started)}
+    storm_next = storm.model_copy(
+        update={
+            "firing": {**storm.firing, **moved},
+            "last_seen": {**storm.last_seen, **{k: v for k, v in own.last_seen.items() if k in moved}},
+        }
+    )
+    own_next = own.model_copy(
+        update={
+            "firing": {},
+            "last_seen": {},
+            "flap": flap.model_copy(update={"hold_until": None, "deferred": [], "storm_rule": None}),
+        }
+    )
+    reference = storm.incident_reference or storm.incident_id or "(opening)"
+    note = (
+        f"storm wait ended at {flap.hold_until.isoformat()}: a storm of rule {flap.storm_rule!r} is on, so the group's"
+        f" {len(moved)} firing alert(s) join the storm incident {reference} instead of opening one of its own"
+        f" ({', '.join(sorted({a.kind for a in flap.deferred})) or 'nothing'} dropped)"
+    )
+    return own_next, storm_next, note
+
+
+def _resolved_in(state: GroupState, key: str, started: str) -> bool:
+    through = state.resolved_through.get(key)
+    return bool(started and through is not None and started <= through)
 
 
 def into_storm(alert: Alert, rule: Rule) -> Alert:

@@ -15,11 +15,13 @@ from alert_courier.domain.escalation_timers import (
     sortable,
 )
 from alert_courier.domain.flap_control import decide_due, due_at
+from alert_courier.domain.group_state import GroupState
 from alert_courier.use_cases.heartbeat_checks import scheduled_entry
 from alert_courier.use_cases.ports import GroupStates, History, Remaining, Timers
 from alert_courier.use_cases.run_report import RunReport, out_of_time
 from alert_courier.use_cases.runner import ActionRunner
 from alert_courier.use_cases.saving import until_saved
+from alert_courier.use_cases.storm import StormJoins
 
 logger = logging.getLogger("alert_courier")
 HISTORY_KEYS_PER_GROUP = 10
@@ -27,13 +29,21 @@ HISTORY_KEYS_PER_GROUP = 10
 
 class EscalationChecks:
     def __init__(
-        self, *, runner: ActionRunner, groups: GroupStates, timers: Timers, history: History, max_timers: int = 100
+        self,
+        *,
+        runner: ActionRunner,
+        groups: GroupStates,
+        timers: Timers,
+        history: History,
+        max_timers: int = 100,
+        storm_joins: StormJoins | None = None,
     ) -> None:
         self._runner = runner
         self._groups = groups
         self._timers = timers
         self._history = history
         self._max_timers = max_timers
+        self._storm_joins = storm_joins  # a storm rule's `wait` ending: the group may join the storm instead
 
     def run(self, report: RunReport, remaining: Remaining = None) -> None:
         timers = self._timers.due(report.now, limit=self._max_timers)
@@ -69,6 +79,8 @@ class EscalationChecks:
                     self._timers.delete(timer)  # cleared, already done, or left behind by a save that lost
                     report.stale_timers += 1
             pending[0] = [t for t in pending[0] if (t.generation, t.level, sortable(t.due_at)) in live]
+            if self._joined_storm(state, report):
+                return
             flap = decide_due(state, now)  # a hold or a flapping spell that ended (domain.flap_control)
             executor = self._runner.executor
             statuses = executor.page_statuses(flap.next_state, remaining) if needs_page_check(state, now) else {}
@@ -116,3 +128,27 @@ class EscalationChecks:
                 logger.info("escalation check", extra={"group_id": state_id, "reasons": reasons})
 
         until_saved(state_id, attempt)
+
+    def _joined_storm(self, state: GroupState, report: RunReport) -> bool:
+        """A storm wait that ended while a storm of the group's rule is on: the group joined it (and it is told)."""
+        if self._storm_joins is None or state.flap.storm_rule is None:
+            return False
+        joined = self._storm_joins.join_if_storm(state, report.now)  # StaleState: until_saved reads again
+        if joined is None:
+            return False
+        note, storm = joined
+        report.flap_controlled.append(f"{state.group_key or state.group_id}: {note}")
+        entry = scheduled_entry(
+            report,
+            [note],
+            [],
+            [],
+            None,
+            group_id=storm.group_id,
+            generation=storm.generation,
+            incident_reference=storm.incident_reference,
+        )
+        for key in sorted(state.firing)[:HISTORY_KEYS_PER_GROUP]:
+            self._history.record(state.source or "scheduler", key, entry)
+        logger.info("storm wait ended: joined the storm", extra={"group_id": state.group_id})
+        return True

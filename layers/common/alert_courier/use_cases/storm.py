@@ -17,15 +17,18 @@ from typing import Any, Protocol
 
 from alert_courier.domain.alert import AlertEnvelope
 from alert_courier.domain.decisions import state_id_of
-from alert_courier.domain.group_state import state_id_for
+from alert_courier.domain.flap_control import STORM_WAIT_MARK
+from alert_courier.domain.group_state import GroupState, state_id_for
 from alert_courier.domain.rules import RuleSet, plan_for
 from alert_courier.domain.storm import (
     after_count,
     into_storm,
+    join_storm,
     member_generation,
     route,
     storm_group_key,
     storm_rule,
+    waits,
     window_of,
 )
 from alert_courier.use_cases.courier import ManyOutcome
@@ -102,6 +105,9 @@ class StormGate:
             window = window_of(self._clock(), rule.storm.within)
             counted = self._store.count(rule.name, window, alert.group_key, rule.storm.groups)
             where = after_count(counted, rule)
+            if where == "own" and waits(rule):  # one of the first N: it waits to see whether a storm follows
+                marked = alert.model_copy(update={"raw": {**alert.raw, STORM_WAIT_MARK: rule.name}})
+                return envelope.model_copy(update={"alert": marked}), None
         if where == "own":
             return envelope, None
         if member != member_generation(storm):  # not yet a member of this storm episode
@@ -109,3 +115,50 @@ class StormGate:
             self._telemetry.count("StormGroupsCollapsed", rule=rule.name)
             logger.info("group joins a storm", extra={"group_key": alert.group_key, "rule": rule.name})
         return envelope.model_copy(update={"alert": into_storm(alert, rule)}), rule.name
+
+
+class StormMoves(Protocol):
+    """Group states that can also save two groups in one transaction (`aws.dynamodb_stores.GroupStateStore`)."""
+
+    def load(self, group_id: str) -> GroupState: ...
+
+    def save_together(self, first: GroupState, second: GroupState) -> None:
+        """Both or neither, each only if its version is still the one read (else StaleState)."""
+        ...
+
+
+class StormJoins:
+    """The scheduler's half of `storm.wait`: when a waiting group's hold ends, it joins the storm of its rule if one
+    is on (`domain.storm.join_storm`), instead of opening its own incident."""
+
+    def __init__(
+        self,
+        store: StormStore,
+        states: StormMoves,
+        rules: Callable[[], RuleSet],
+        *,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._store = store
+        self._states = states
+        self._rules = rules
+        self._telemetry: Telemetry = telemetry or NoTelemetry()
+
+    def join_if_storm(self, state: GroupState, now: datetime) -> tuple[str, GroupState] | None:
+        """The note and the storm's state if the group joined it (both saved), else None. Raises StaleState if
+        either group changed since it was read (the caller reads both again)."""
+        rule = next((r for r in self._rules().rules if r.name == state.flap.storm_rule and r.storm), None)
+        if rule is None:
+            return None  # the rule changed: the group opens as its hold says
+        storm = self._states.load(state_id_for(state.source, storm_group_key(rule)))
+        joined = join_storm(state, storm, now)
+        if joined is None:
+            return None
+        own, storm_next, note = joined
+        if self._store.member(rule.name, state.group_key) != member_generation(storm):
+            self._store.join(rule.name, state.group_key, member_generation(storm))  # its next alerts go there too
+        self._states.save_together(own, storm_next)
+        self._telemetry.count("StormGroupsCollapsed", rule=rule.name)
+        self._telemetry.count("StormWaitsJoined", rule=rule.name)
+        logger.info("a waiting group joins a storm", extra={"group_key": state.group_key, "rule": rule.name})
+        return note, storm_next
