@@ -127,6 +127,20 @@ class FlappingUpdate(_Action):
         return f"flapping_update#{self.group_id}#{self.generation}#{self.spell}"
 
 
+class StormUpdate(_Action):
+    """Lists a storm incident's member groups, when their number has doubled since the last list (domain.storm)."""
+
+    kind: Literal["storm_update"] = "storm_update"
+    generation: int = Field(ge=1)
+    incident_id: str
+    summary: str
+    members: int  # how many groups the list counts: one update per doubling
+
+    @property
+    def action_key(self) -> str:
+        return f"storm_update#{self.group_id}#{self.generation}#{self.members}"
+
+
 class SendAlertEvent(_Action):
     """Fires or resolves an alert in an incident.io HTTP alert source (REST, the source's own token)."""
 
@@ -179,6 +193,7 @@ Action = Annotated[
     | UpdateIncident
     | ReopenIncident
     | FlappingUpdate
+    | StormUpdate
     | SendAlertEvent
     | Escalate
     | AcknowledgeEscalation,

@@ -43,6 +43,7 @@ PRIORITY_OF_ACTION: dict[str, Priority] = {
     "update_incident": Priority.UPDATE,
     "reopen_incident": Priority.PAGE_OR_OPEN,  # it stands for an incident open
     "flapping_update": Priority.UPDATE,
+    "storm_update": Priority.UPDATE,
     "alert_event": Priority.PAGE_OR_OPEN,
 }
 

@@ -34,7 +34,7 @@ from alert_courier.domain.rules import (
     plan_for,
     plan_with_rules,
 )
-from alert_courier.domain.storm import storm_incident_spec
+from alert_courier.domain.storm import member_list_update, storm_incident_spec
 from alert_courier.domain.templates import render
 from alert_courier.domain.unfinished_work import closes, resume_unfinished
 
@@ -74,6 +74,8 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     )
     reconciled = [f"reconciled: {alert.raw['reconciled']}"] if alert.raw.get("reconciled") else []
     next_state = _heard_of(alert, next_state, rules)
+    listing, next_state = member_list_update(alert, next_state)  # a storm's member list, at each doubling
+    actions = [*actions, *listing]
     return AlertDecision(plan, _once_each(actions), next_state, reconciled + decision.reasons + notes)
 
 

@@ -48,6 +48,17 @@ class FlapState(BaseModel):
         return self.hold_until is None and self.stable_due is None and not self.deferred
 
 
+class StormMembers(BaseModel):
+    """A storm group's member groups in its current episode (domain.storm): counted, the first ones named."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    generation: int = 0  # the storm episode these are of
+    count: int = 0
+    names: list[str] = Field(default_factory=list, description="the first member group keys (bounded)")
+    listed: int = 0  # the count the storm incident's last member list gave
+
+
 class GroupState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -87,6 +98,7 @@ class GroupState(BaseModel):
     # pass reads the index); kept here so a save writes the index item once per episode, not once per save.
     open_indexed_at: datetime | None = None
     flap: FlapState = Field(default_factory=FlapState)
+    storm_members: StormMembers | None = None  # only a storm group's (group key `storm:<rule>`)
 
 
 # Longer than a message can wait before it is acted on: 4 days in the queue, then 14 in the dead-letter queue

@@ -22,8 +22,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from alert_courier.domain.actions import StormUpdate
 from alert_courier.domain.alert import Alert, AlertStatus
-from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.group_state import GroupState, StormMembers
 from alert_courier.domain.rules import OpenIncidentSpec, Plan, Rule, RuleSet
 
 STORM_PREFIX = "storm:"
@@ -107,11 +108,14 @@ def join_storm(own: GroupState, storm: GroupState, now: datetime) -> tuple[Group
     if not own.firing or own.incident_open or not storm_is_on(storm):
         return None
     moved = {key: started for key, started in own.firing.items() if not _resolved_in(storm, key, started)}
-    storm_next = storm.model_copy(
-        update={
-            "firing": {**storm.firing, **moved},
-            "last_seen": {**storm.last_seen, **{k: v for k, v in own.last_seen.items() if k in moved}},
-        }
+    storm_next = with_member(
+        storm.model_copy(
+            update={
+                "firing": {**storm.firing, **moved},
+                "last_seen": {**storm.last_seen, **{k: v for k, v in own.last_seen.items() if k in moved}},
+            }
+        ),
+        own.group_key,
     )
     own_next = own.model_copy(
         update={
@@ -132,6 +136,53 @@ def join_storm(own: GroupState, storm: GroupState, now: datetime) -> tuple[Group
 def _resolved_in(state: GroupState, key: str, started: str) -> bool:
     through = state.resolved_through.get(key)
     return bool(started and through is not None and started <= through)
+
+
+JOINS_MARK = "storm_joins"  # set by dispatch's storm gate on the alert a group joins the storm with
+MAX_NAMED = 50  # member groups named in a storm's state and its incident's list (the rest are counted)
+
+
+def with_member(storm: GroupState, member: str) -> GroupState:
+    """The storm's state with one more member group counted (its first alert in this storm episode)."""
+    members = storm.storm_members
+    if members is None or members.generation != storm.generation:
+        members = StormMembers(generation=storm.generation)
+    if member in members.names:
+        return storm
+    names = [*members.names, member] if len(members.names) < MAX_NAMED else members.names
+    return storm.model_copy(
+        update={"storm_members": members.model_copy(update={"count": members.count + 1, "names": names})}
+    )
+
+
+def member_list_update(alert: Alert, after: GroupState) -> tuple[list[StormUpdate], GroupState]:
+    """For a storm's alert: count its group as a member, and each time the members have doubled since the last
+    list (2, 4, 8, …: at most log2 of the storm's size updates), one update on the storm incident naming them."""
+    member = alert.raw.get("storm_of")
+    if not is_storm(alert) or not isinstance(member, str) or not alert.raw.get(JOINS_MARK):
+        return [], after  # only the alert its group joined the storm with counts (the gate marks it)
+    after = with_member(after, member)
+    members = after.storm_members
+    if members is None or not after.incident_open or not after.incident_id or members.count < 2:
+        return [], after
+    if members.count < 2 * max(members.listed, 1):
+        return [], after
+    shown = ", ".join(members.names)
+    more = members.count - len(members.names)
+    update = StormUpdate(
+        group_id=after.group_id,
+        generation=max(after.generation, 1),
+        incident_id=after.incident_id,
+        members=members.count,
+        summary=(
+            f"Alert storm: {members.count} alert groups are collected in this incident so far: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+            + ". It resolves when the last of them recovers."
+        ),
+        reason=f"list the storm's {members.count} member groups on incident "
+        f"{after.incident_reference or after.incident_id} (members doubled since the last list)",
+    )
+    return [update], after.model_copy(update={"storm_members": members.model_copy(update={"listed": members.count})})
 
 
 def into_storm(alert: Alert, rule: Rule) -> Alert:

@@ -16,6 +16,7 @@ from alert_courier.domain.actions import (
     ReopenIncident,
     ResolveIncident,
     SendAlertEvent,
+    StormUpdate,
     UpdateIncident,
     opened_in,
 )
@@ -88,7 +89,7 @@ class IncidentIoExecutor:
             return self._update_incident(action, remaining)
         if isinstance(action, ReopenIncident):
             return self._reopen_incident(action, claim, remaining)
-        if isinstance(action, FlappingUpdate):
+        if isinstance(action, FlappingUpdate | StormUpdate):
             return self._flapping_update(action, remaining)
         if isinstance(action, SendAlertEvent):
             return self._send_alert_event(action)
@@ -182,12 +183,15 @@ class IncidentIoExecutor:
             return {**opened, "reopen_refused": str(error), **notes}
         return {"incident_id": action.incident_id, "reopened": True, **notes}
 
-    def _flapping_update(self, action: FlappingUpdate, remaining: Remaining) -> dict[str, Any]:
-        tool = TOOLS["flapping_update"]
+    def _flapping_update(self, action: FlappingUpdate | StormUpdate, remaining: Remaining) -> dict[str, Any]:
+        """A note posted on an open incident (a flapping spell's, or a storm's member list)."""
+        tool = TOOLS[action.kind]
         dropped: list[str] = []
         arguments = flapping_update_arguments(action, self._calls.schema(tool), dropped)
         notes = self._record_dropped(tool, dropped)
         self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
+        if isinstance(action, StormUpdate):
+            return {"incident_id": action.incident_id, "storm_members": action.members, **notes}
         return {"incident_id": action.incident_id, "flapping": True, **notes}
 
     def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:

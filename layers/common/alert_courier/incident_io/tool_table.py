@@ -18,6 +18,7 @@ from alert_courier.domain.actions import (
     ReopenIncident,
     ResolveIncident,
     SendAlertEvent,
+    StormUpdate,
     UpdateIncident,
 )
 from alert_courier.domain.errors import ActionFailed
@@ -30,6 +31,7 @@ TOOLS: dict[str, str] = {
     "update_incident": "incident_update",
     "reopen_incident": "incident_update",
     "flapping_update": "incident_update",
+    "storm_update": "incident_update",
     "find_incidents": "incident_list",
     "show_incident": "incident_show",
     "escalate": "escalation_create",
@@ -157,7 +159,7 @@ def reopen_incident_arguments(
 
 
 def flapping_update_arguments(
-    action: FlappingUpdate, schema: dict[str, Any], dropped: list[str] | None = None
+    action: FlappingUpdate | StormUpdate, schema: dict[str, Any], dropped: list[str] | None = None
 ) -> dict[str, Any]:
     arguments = {"incident_id": action.incident_id, "summary": action.summary, "notify_incident_channel": True}
     return _only_accepted(arguments, schema, ("incident_id",), dropped)
@@ -219,8 +221,8 @@ def planned_calls(
     if isinstance(action, ReopenIncident):
         tool = TOOLS["reopen_incident"]
         return [{"tool": tool, "arguments": reopen_incident_arguments(action, org, schemas.get(tool, {}))}]
-    if isinstance(action, FlappingUpdate):
-        tool = TOOLS["flapping_update"]
+    if isinstance(action, FlappingUpdate | StormUpdate):
+        tool = TOOLS[action.kind]
         return [{"tool": tool, "arguments": flapping_update_arguments(action, schemas.get(tool, {}))}]
     if isinstance(action, SendAlertEvent):
         path = ALERT_EVENT_PATH.format(alert_source_config_id=action.alert_source_config_id)

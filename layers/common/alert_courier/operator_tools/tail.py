@@ -42,6 +42,7 @@ _ACTION_OUTCOMES = {
     "update_incident": "raised",
     "reopen_incident": "reopened",
     "flapping_update": "flapping",
+    "storm_update": "storm members listed",
     "escalate": "paged",
     "acknowledge_escalation": "acknowledged",
     "alert_event": "alert event",

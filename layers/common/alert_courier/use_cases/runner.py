@@ -21,6 +21,7 @@ ACTION_METRICS = {
     "update_incident": "IncidentsUpdated",
     "reopen_incident": "IncidentsReopened",
     "flapping_update": "FlappingUpdates",
+    "storm_update": "StormUpdates",
     "alert_event": "AlertEventsSent",
     "escalate": "Escalations",
     "acknowledge_escalation": "Acknowledgements",
