@@ -88,6 +88,25 @@ def test_windows_given_and_none_covering_say_so() -> None:
     assert report[0]["controls"] == [f"maintenance: none of the 0 window(s) covers it at {NOW.isoformat()}"]
 
 
+def test_with_the_live_state_a_source_firing_in_the_deployment_inhibits() -> None:
+    rules = parse_rules(
+        """
+rules: [{name: all, actions: [open_incident]}]
+inhibit_rules:
+  - {name: cluster-down, source: {labels: {alertname: ClusterDown}}, target: {labels: {job: node}}, equal: [cluster]}
+"""
+    )
+    target = alert("g", cluster="eu-1")
+    live = {"alertmanager:down-a"}
+    [entry] = explain(
+        [target], rules, now=NOW, live_sources=lambda key: live if key.startswith("cluster-down#") else set()
+    )
+    assert entry["inhibited_by"].startswith("cluster-down#") and entry["calls"] == []
+    assert "source alert(s) alertmanager:down-a firing" in entry["reasons"][0]
+    [alone] = explain([target], rules, now=NOW)  # the sequence alone has no source
+    assert "inhibited_by" not in alone and alone["calls"]
+
+
 # ---- storm collapse, replayed --------------------------------------------------------------------------------
 
 
