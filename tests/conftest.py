@@ -111,3 +111,13 @@ def pk_sk_table(in_process_aws: None) -> Any:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+@pytest.fixture(scope="session")
+def own_rules_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A second local stack, in a process of its own, running tests/own_rules_stack.py's rules (flap control, a
+    storm rule) instead of the shipped ones; started only by the tests that ask for it."""
+    from tests.own_rules_stack import own_rules_stack as started
+
+    with started(tmp_path_factory.mktemp("own-rules") / "rules.yaml") as stack:
+        yield stack

@@ -47,3 +47,35 @@ def test_a_resolve_explained_from_the_live_state_names_the_incident_it_would_clo
     assert "--state reads the live state of the group: say where, with --local or --stack NAME" in (
         capsys.readouterr().err
     )
+
+
+def test_with_the_live_state_explain_names_the_open_window_that_would_hold_the_alert(
+    local_settings_of: Any, alertmanager_firing: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import uuid
+
+    import httpx
+
+    from tests.integration.test_pipeline import HEADERS, unique_notification
+
+    deploy = uuid.uuid4().hex[:8]
+    window = {"match": {"labels": {"deploy": deploy}}, "duration": "10m", "reason": "explain", "created_by": "test"}
+    maintenance = f"{local_settings_of.front_door_url}/maintenance"
+    opened = httpx.post(maintenance, json=window, headers=HEADERS, timeout=30)
+    assert opened.status_code == 201, opened.text
+    window_id = opened.json()["window"]["id"]
+    try:
+        firing = unique_notification(alertmanager_firing)
+        for alert in firing["alerts"]:
+            alert["labels"]["deploy"] = deploy
+        path = tmp_path / "firing.json"
+        path.write_text(json.dumps(firing))
+        capsys.readouterr()
+        assert cli.main(["explain", "--source", "alertmanager", str(path), "--json", "--state", "--local"]) == 0
+        held = json.loads(capsys.readouterr().out)
+        assert [entry.get("held_by") for entry in held] == [window_id, window_id]
+        assert all(entry["calls"] == [] for entry in held)
+        assert cli.main(["explain", "--source", "alertmanager", str(path), "--json"]) == 0  # no state: no window
+        assert [bool(entry["calls"]) for entry in json.loads(capsys.readouterr().out)] == [True, False]
+    finally:
+        httpx.delete(f"{maintenance}/{window_id}", headers=HEADERS, timeout=30)

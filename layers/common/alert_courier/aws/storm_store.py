@@ -62,6 +62,11 @@ class StormStore:
             return min(len(counted), limit + 1)
         raise StaleState(f"storm counter {rule} {window}")
 
+    def counted(self, rule: str, window: str) -> set[str]:
+        """The window's distinct new groups so far, read only (`explain --state`)."""
+        item = self._table.get_item(Key={"pk": f"storm#{rule}", "sk": f"window#{window}"}, ConsistentRead=True)
+        return {str(group) for group in (item.get("Item") or {}).get("groups", set())}
+
     def member(self, rule: str, group_key: str) -> int | None:
         item = self._table.get_item(Key={"pk": f"storm#{rule}", "sk": f"member#{group_key}"}, ConsistentRead=True).get(
             "Item"

@@ -312,16 +312,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as error:
             raise CliError(f"cannot read the organisation document {args.org}: {error}") from None
         organisation = Organisation.from_resource(document)
-    live_state = None
+    live_state = live_sources = storm_reads = None
+    windows = None
     if args.state:
         from alert_courier.aws.dynamodb_stores import GroupStateStore
+        from alert_courier.aws.inhibition_store import InhibitionStore
+        from alert_courier.aws.maintenance_store import MaintenanceStore
+        from alert_courier.aws.storm_store import StormStore
 
         if not (args.local or args.stack):
             raise CliError("--state reads the live state of the group: say where, with --local or --stack NAME")
         deployment = find_deployment(args)
         rules = _deployed_rules(args, deployment)
-        live_state = GroupStateStore(_table(deployment)).load
-    windows = None
+        table = _table(deployment)
+        live_state = GroupStateStore(table).load
+        # every quiet control as dispatch would judge it now: its windows, inhibiting sources and storms
+        windows = None if args.maintenance else MaintenanceStore(table).windows()
+        live_sources = InhibitionStore(table).firing_sources
+        storm_reads = StormStore(table)
     if args.maintenance:
         from alert_courier.operator_tools.explain import windows_from_document
 
@@ -338,7 +346,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         except ValueError:
             raise CliError(f"--at {args.at!r}: give an ISO 8601 time, e.g. 2026-12-02T10:00:00Z") from None
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    report = explain(alerts, rules, organisation=organisation, live_state=live_state, windows=windows, now=at)
+    report = explain(
+        alerts,
+        rules,
+        organisation=organisation,
+        live_state=live_state,
+        windows=windows,
+        now=at,
+        live_sources=live_sources,
+        storm_reads=storm_reads,
+    )
     print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
     return 0
 

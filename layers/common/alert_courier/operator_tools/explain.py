@@ -25,6 +25,7 @@ from alert_courier.domain.manual_operations import describe_group
 from alert_courier.domain.rules import RuleSet, plan_for
 from alert_courier.incident_io.organisation import Organisation
 from alert_courier.incident_io.tool_table import UnknownName, planned_calls
+from alert_courier.operator_tools.explain_controls import StormReads, StormReplay, control_lines, route_through_storm
 from alert_courier.sources import SOURCES
 
 
@@ -84,12 +85,23 @@ def explain(
     now: datetime | None = None,
     live_state: Callable[[str], GroupState] | None = None,
     windows: list[MaintenanceWindow] | None = None,
+    live_sources: Callable[[str], set[str]] | None = None,
+    storm_reads: StormReads | None = None,
 ) -> list[dict[str, Any]]:
     """`live_state`: where a group's state starts (`--state`: the deployment's, read by the store dispatch reads it
     through); by default every group starts quiet. `windows`: maintenance windows to judge at `now`, as dispatch's
-    gate does (a held alert changes no state)."""
+    gate does (a held alert changes no state). `live_sources` (an inhibit entry's firing source alerts) and
+    `storm_reads` (storm counters and memberships): the deployment's, with `--state`; by default none."""
     return replay(
-        alerts, rules, organisation=organisation, schemas=schemas, now=now, live_state=live_state, windows=windows
+        alerts,
+        rules,
+        organisation=organisation,
+        schemas=schemas,
+        now=now,
+        live_state=live_state,
+        windows=windows,
+        live_sources=live_sources,
+        storm_reads=storm_reads,
     ).report
 
 
@@ -102,24 +114,42 @@ def replay(
     now: datetime | None = None,
     live_state: Callable[[str], GroupState] | None = None,
     windows: list[MaintenanceWindow] | None = None,
+    live_sources: Callable[[str], set[str]] | None = None,
+    storm_reads: StormReads | None = None,
 ) -> Replay:
-    """Each alert decided in order by `decide_alert`, from the state the previous ones left (results invented)."""
+    """Each alert through dispatch's gates in their order (inhibition, maintenance windows, storm collapse), then
+    decided by `decide_alert`, from the state the previous ones left (results invented)."""
     moment = now or datetime.now(UTC)
     states: dict[str, GroupState] = {}
+    described: set[str] = set()  # groups whose live state an entry has shown
     report = []
     pages = opened = closed = 0
-    firing_sources: dict[str, set[str]] = {}  # inhibit rule entries: the sources of this sequence still firing
+    firing_sources: dict[str, set[str]] = {}  # inhibit rule entries: the sources still firing
+    storms = StormReplay(storm_reads)
+
+    def sources_of(entry_key: str) -> set[str]:
+        if entry_key not in firing_sources:
+            firing_sources[entry_key] = set(live_sources(entry_key)) if live_sources else set()
+        return firing_sources[entry_key]
+
+    def state_of(state_id: str) -> GroupState:
+        if state_id not in states:
+            states[state_id] = live_state(state_id) if live_state else GroupState(group_id=state_id)
+        return states[state_id]
+
     for alert in alerts:
+        plan = plan_for(alert, rules)
+        controls = control_lines(alert, plan, rules)
         for change in source_changes(alert, rules):  # as dispatch's entry: sources first, then the target check
-            bucket = firing_sources.setdefault(change.entry.key, set())
+            bucket = sources_of(change.entry.key)
             (bucket.add if change.firing else bucket.discard)(change.alert_key)
-        inhibited = inhibited_by(alert, rules, lambda entry: firing_sources.get(entry.key, set()))
+        inhibited = inhibited_by(alert, rules, lambda entry: sources_of(entry.key))
         if inhibited is not None:
-            plan = plan_for(alert, rules)
             inhibited_entry: dict[str, Any] = {
                 "alert": _shown(alert, plan.alert.severity.value),
                 "matched_rules": [matched.rule for matched in plan.matched],
                 "why": plan.explanation,
+                "controls": controls,
                 "reasons": inhibited.reasons(),
                 "calls": [],
                 "inhibited_by": inhibited.entry.key,
@@ -128,24 +158,28 @@ def replay(
             continue
         window = window_holding(alert, windows or [], moment, rules)
         if window is not None:
-            plan = plan_for(alert, rules)
             held: dict[str, Any] = {
                 "alert": _shown(alert, plan.alert.severity.value),
                 "matched_rules": [matched.rule for matched in plan.matched],
                 "why": plan.explanation,
+                "controls": controls,
                 "reasons": holding_reasons(window, alert),
                 "calls": [],
                 "held_by": window.id,
             }
             report.append(held)
             continue
-        state_id = state_id_of(alert, rules)
+        if windows is not None:
+            controls.append(f"maintenance: none of the {len(windows)} window(s) covers it at {moment.isoformat()}")
+        routed, storm_lines = route_through_storm(alert, plan, rules, storms, state_of, moment)
+        controls += storm_lines
+        state_id = state_id_of(routed, rules)
         starting = None
-        if state_id not in states and live_state is not None:
-            states[state_id] = live_state(state_id)
-            starting = describe_group(states[state_id]) if states[state_id].version else "quiet (nothing stored)"
-        state = states.get(state_id) or GroupState(group_id=state_id)
-        decision = decide_alert(alert, state, rules, moment)  # the dispatch use case's own decision
+        state = state_of(state_id)
+        if live_state is not None and state_id not in described:
+            described.add(state_id)
+            starting = describe_group(state) if state.version else "quiet (nothing stored)"
+        decision = decide_alert(routed, state, rules, moment)  # the dispatch use case's own decision
         plan = decision.plan
         calls: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
@@ -173,6 +207,7 @@ def replay(
                 **({"live_state": starting} if starting is not None else {}),
                 "matched_rules": [matched.rule for matched in plan.matched],
                 "why": plan.explanation,
+                "controls": controls,
                 "reasons": decision.reasons,
                 "calls": calls,
             }
@@ -226,6 +261,7 @@ def format_report(report: list[dict[str, Any]]) -> str:
             lines.append(f"   live state of the group: {entry['live_state']}")
         lines.append(f"   rules: {', '.join(entry['matched_rules'])}")
         lines += [f"     - {why}" for why in entry["why"]]
+        lines += [f"   control: {line}" for line in entry.get("controls", [])]
         lines += [f"   decision: {reason}" for reason in entry["reasons"]]
         for call in entry["calls"] or [{"none": True}]:
             if "tool" in call:
