@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 import pytest
 
 from alert_courier.domain.call_budget import (
@@ -97,6 +99,31 @@ def test_when_requests_are_short_pages_go_before_resolves_and_resolves_before_up
     assert admitted[Priority.PAGE_OR_OPEN] > admitted[Priority.BACKGROUND]
     total = sum(admitted.values())
     assert total <= 5 * 600  # never more than the limit in any minute
+
+
+def test_under_contention_every_page_goes_first_then_resolves_then_updates_then_background_checks() -> None:
+    """A backlog of each class at once, each request waiting as long as the budget tells it and trying again (as
+    the gate does), the lowest class asking first. Beyond the first burst (shared as the headroom says), the
+    admissions come strictly in priority order: no class goes while a higher one is still waiting."""
+    bucket = BucketLimit("requests", 600)
+    budget = BucketInMemory()
+    waiting: list[tuple[int, int, Priority]] = []
+    for priority in sorted(Priority, reverse=True):
+        for _ in range(80):
+            heapq.heappush(waiting, (budget.now_ms, len(waiting), priority))
+    first_moment, admitted = budget.now_ms, []
+    while waiting:
+        at, order, priority = heapq.heappop(waiting)
+        budget.now_ms = at
+        if wait := budget.take(bucket, priority):
+            heapq.heappush(waiting, (at + wait, order, priority))
+        else:
+            admitted.append((at, priority))
+    burst = [priority for at, priority in admitted if at == first_moment]
+    after = [priority for at, priority in admitted if at > first_moment]
+    assert len(burst) == bucket.burst and set(burst) == set(Priority)
+    assert after == sorted(after)  # pages, then resolves, then updates, then background checks
+    assert after.count(Priority.PAGE_OR_OPEN) == 80 - burst.count(Priority.PAGE_OR_OPEN)
 
 
 def test_actions_map_to_their_priority_and_the_priority_is_scoped_to_the_block() -> None:
