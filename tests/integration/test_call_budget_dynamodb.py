@@ -54,22 +54,22 @@ def count_calls(table: Any) -> list[str]:
 def test_a_full_bucket_admits_exactly_its_share_for_each_priority(table: Any, priority: Priority) -> None:
     clock = Clock()
     budget = DynamoDbCallBudget(table, clock)
-    bucket = BucketLimit("requests", 40)
+    bucket = BucketLimit("requests", 400)  # a burst of 40, then 360 a minute (167 ms a request)
     admitted = 0
     while budget.take(bucket, priority) == 0:
         admitted += 1
     assert admitted == round(40 * (1 - HEADROOM[priority]))
-    clock.now_ms += 15_000  # 15 s at 2/3 a second
+    clock.now_ms += 3_000
     again = 0
     while budget.take(bucket, priority) == 0:
         again += 1
-    assert again == 10
+    assert again == 3_000 // bucket.interval_ms
 
 
 def test_concurrent_containers_together_never_exceed_the_bucket(table: Any) -> None:
-    """Six containers (their own store objects, their own threads) race for one 60-request bucket."""
+    """Six containers (their own store objects, their own threads) race for one bucket of a 60-request burst."""
     clock = Clock()
-    bucket = BucketLimit("requests", 60)
+    bucket = BucketLimit("requests", 600)
     admitted: list[int] = []
     lock = threading.Lock()
 
@@ -103,7 +103,7 @@ def test_a_request_costs_one_conditional_write_while_traffic_flows(table: Any) -
     calls = count_calls(table)
     for _ in range(20):
         assert budget.take(bucket, Priority.RESOLVE) == 0
-        clock.now_ms += 10  # faster than the 50 ms refill: the bucket's TAT stays ahead of now
+        clock.now_ms += 10  # faster than the 56 ms refill: the bucket's TAT stays ahead of now
     assert calls == ["UpdateItem"] * 20
     assert not any(call in ("GetItem", "Query", "Scan") for call in calls)
 
@@ -111,7 +111,7 @@ def test_a_request_costs_one_conditional_write_while_traffic_flows(table: Any) -
 def test_after_a_quiet_spell_the_bucket_is_full_again(table: Any) -> None:
     clock = Clock()
     budget = DynamoDbCallBudget(table, clock)
-    bucket = BucketLimit("requests", 20)
+    bucket = BucketLimit("requests", 200)  # a burst of 20
     while budget.take(bucket, Priority.PAGE_OR_OPEN) == 0:
         pass
     clock.now_ms += 120_000

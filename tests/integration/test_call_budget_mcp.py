@@ -94,7 +94,7 @@ def containers(simulator: RunningSimulator, clock: FakeClock, table: Any) -> Ite
 def test_a_request_the_budget_turns_away_never_reaches_incident_io(
     simulator: RunningSimulator, containers: Any
 ) -> None:
-    client = containers(requests_per_minute=3, max_wait_seconds=0)
+    client = containers(requests_per_minute=30, max_wait_seconds=0)  # a burst of 3
     meter = Meter(simulator)
     with calls_for(Priority.PAGE_OR_OPEN):
         for _ in range(3):
@@ -128,7 +128,7 @@ def test_a_429_holds_back_every_container_until_its_retry_after(
 def test_an_action_the_budget_made_wait_is_done_later_exactly_once(
     simulator: RunningSimulator, containers: Any, clock: FakeClock
 ) -> None:
-    client = containers(requests_per_minute=2, max_wait_seconds=1)
+    client = containers(requests_per_minute=20, max_wait_seconds=1)  # a burst of 2, then one every 3.3 s
     runner = runner_on(InMemoryLedger(clock=lambda: clock.now), client)
     with calls_for(Priority.BACKGROUND):  # something else spent the bucket
         client.call_tool("incident_list", {})
@@ -136,7 +136,7 @@ def test_an_action_the_budget_made_wait_is_done_later_exactly_once(
         group_id="g1", reason="firing", generation=1, name="Disk full", summary="", severity=Severity.CRITICAL
     )
     state = GroupState(group_id="g1")
-    # incident_create needs two requests (the organisation document and the call): the second must wait 30 s.
+    # incident_create needs two requests (the organisation document and the call): the second must wait 3.3 s.
     with pytest.raises(ActionFailed) as waited:
         runner.perform(action, state, [], None)
     assert not waited.value.permanent and not waited.value.ambiguous

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 import pytest
 
 from alert_courier.domain.call_budget import (
@@ -50,25 +52,37 @@ def admitted_at_once(budget: BucketInMemory, bucket: BucketLimit, priority: Prio
     return count
 
 
-@pytest.mark.parametrize("per_minute", [60, 1000, 1200])
-def test_a_full_bucket_admits_a_minutes_quota_at_once_to_pages_and_less_to_each_lower_class(per_minute: int) -> None:
+@pytest.mark.parametrize("per_minute", [60, 250, 1000, 1200])
+def test_a_full_bucket_admits_a_tenth_of_the_limit_at_once_to_pages_and_less_to_each_lower_class(
+    per_minute: int,
+) -> None:
     bucket = BucketLimit("requests", per_minute)
+    assert bucket.burst == per_minute // 10
     for priority in Priority:
         budget = BucketInMemory()
-        expected = round(per_minute * (1 - HEADROOM[priority]))
+        expected = round(bucket.burst * (1 - HEADROOM[priority]))
         assert admitted_at_once(budget, bucket, priority) == pytest.approx(expected, abs=1)
 
 
-def test_an_emptied_bucket_refills_at_its_rate_and_lower_classes_wait_longer() -> None:
-    bucket = BucketLimit("requests", 1200)  # 50 ms a request
+def test_an_emptied_bucket_refills_at_nine_tenths_of_the_limit_and_lower_classes_wait_longer() -> None:
+    bucket = BucketLimit("requests", 1200)  # a burst of 120, then 1,080 a minute: 56 ms a request
     budget = BucketInMemory()
     admitted_at_once(budget, bucket, Priority.PAGE_OR_OPEN)
     assert budget.take(bucket, Priority.PAGE_OR_OPEN) == bucket.interval_ms
     waits = [budget.take(bucket, priority) for priority in Priority]
     assert waits == sorted(waits) and waits[0] < waits[-1]
-    assert waits[Priority.UPDATE] == pytest.approx(0.25 * 60_000 + bucket.interval_ms, abs=bucket.interval_ms)
-    budget.now_ms += 10_000
-    assert admitted_at_once(budget, bucket, Priority.PAGE_OR_OPEN) == 200  # 10 s at 20/s
+    assert waits[Priority.UPDATE] == pytest.approx(0.25 * bucket.tolerance_ms + bucket.interval_ms, abs=2)
+    budget.now_ms += 2_000
+    assert admitted_at_once(budget, bucket, Priority.PAGE_OR_OPEN) == 2_000 // bucket.interval_ms  # 18/s
+    budget.now_ms += 60_000
+    assert admitted_at_once(budget, bucket, Priority.PAGE_OR_OPEN) == bucket.burst  # full again: no more
+
+
+@pytest.mark.parametrize("per_minute", [1, 2, 3, 9])
+def test_a_small_bucket_still_serves_every_class(per_minute: int) -> None:
+    bucket = BucketLimit("pages", per_minute)
+    for priority in Priority:
+        assert admitted_at_once(BucketInMemory(), bucket, priority) >= 1
 
 
 def test_when_requests_are_short_pages_go_before_resolves_and_resolves_before_updates() -> None:
@@ -84,7 +98,32 @@ def test_when_requests_are_short_pages_go_before_resolves_and_resolves_before_up
     assert admitted[Priority.PAGE_OR_OPEN] >= admitted[Priority.RESOLVE] >= admitted[Priority.UPDATE]
     assert admitted[Priority.PAGE_OR_OPEN] > admitted[Priority.BACKGROUND]
     total = sum(admitted.values())
-    assert total <= 600 + 5 * 600  # never more than the burst plus what refilled
+    assert total <= 5 * 600  # never more than the limit in any minute
+
+
+def test_under_contention_every_page_goes_first_then_resolves_then_updates_then_background_checks() -> None:
+    """A backlog of each class at once, each request waiting as long as the budget tells it and trying again (as
+    the gate does), the lowest class asking first. Beyond the first burst (shared as the headroom says), the
+    admissions come strictly in priority order: no class goes while a higher one is still waiting."""
+    bucket = BucketLimit("requests", 600)
+    budget = BucketInMemory()
+    waiting: list[tuple[int, int, Priority]] = []
+    for priority in sorted(Priority, reverse=True):
+        for _ in range(80):
+            heapq.heappush(waiting, (budget.now_ms, len(waiting), priority))
+    first_moment, admitted = budget.now_ms, []
+    while waiting:
+        at, order, priority = heapq.heappop(waiting)
+        budget.now_ms = at
+        if wait := budget.take(bucket, priority):
+            heapq.heappush(waiting, (at + wait, order, priority))
+        else:
+            admitted.append((at, priority))
+    burst = [priority for at, priority in admitted if at == first_moment]
+    after = [priority for at, priority in admitted if at > first_moment]
+    assert len(burst) == bucket.burst and set(burst) == set(Priority)
+    assert after == sorted(after)  # pages, then resolves, then updates, then background checks
+    assert after.count(Priority.PAGE_OR_OPEN) == 80 - burst.count(Priority.PAGE_OR_OPEN)
 
 
 def test_actions_map_to_their_priority_and_the_priority_is_scoped_to_the_block() -> None:
@@ -107,30 +146,30 @@ def gate_on(budget: BucketInMemory, **limits: float) -> CallBudgetGate:
 
 def test_the_gate_waits_when_it_can_afford_to_and_fails_as_transient_when_it_cannot() -> None:
     budget = BucketInMemory()
-    gate = gate_on(budget, requests_per_minute=60, max_wait_seconds=1.5)
+    gate = gate_on(budget, requests_per_minute=60, max_wait_seconds=1.5)  # a burst of 6, then one every 1.112 s
     with calls_for(Priority.PAGE_OR_OPEN):
-        for _ in range(60):
+        for _ in range(6):
             gate.admit("incident_create", pages=False, remaining=None)
         started = budget.now_ms
-        gate.admit("incident_create", pages=False, remaining=None)  # one interval (1 s) away: it waits
-        assert budget.now_ms - started == 1000
+        gate.admit("incident_create", pages=False, remaining=None)  # one interval away: it waits
+        assert budget.now_ms - started == 1112
         with pytest.raises(ToolCallError) as short:
-            gate.admit("incident_create", pages=False, remaining=lambda: 2.5)  # 0.5 s affordable, 1 s needed
+            gate.admit("incident_create", pages=False, remaining=lambda: 2.5)  # 0.5 s affordable, 1.1 s needed
     assert short.value.kind is FailureKind.TRANSIENT and short.value.code == "call_budget"
-    assert short.value.retry_after == pytest.approx(1.0)
+    assert short.value.retry_after == pytest.approx(1.112)
     assert "requests" in str(short.value) and "60/min" in str(short.value)
 
 
 def test_a_page_draws_from_the_page_bucket_and_the_request_bucket() -> None:
     budget = BucketInMemory()
-    gate = gate_on(budget, requests_per_minute=1000, pages_per_minute=3, max_wait_seconds=0)
+    gate = gate_on(budget, requests_per_minute=1000, pages_per_minute=30, max_wait_seconds=0)  # a burst of 3
     with calls_for(Priority.PAGE_OR_OPEN):
         for _ in range(3):
             gate.admit("escalation_create", pages=True, remaining=None)
         gate.admit("incident_create", pages=False, remaining=None)  # other requests still go
         with pytest.raises(ToolCallError, match="'pages'"):
             gate.admit("escalation_create", pages=True, remaining=None)
-    assert budget.tat["requests"] == 1_000_000 + 4 * 60
+    assert budget.tat["requests"] == 1_000_000 + 4 * BucketLimit("requests", 1000).interval_ms
 
 
 def test_a_429_pauses_the_shared_bucket_so_no_container_sends_before_its_retry_after() -> None:

@@ -3,8 +3,9 @@ budget store, one DynamoDB table in moto) open one incident for each of many gro
 the simulator with its rate limits on. Once with the budget, once without.
 
 A container whose action the budget (or a 429) turned away puts the group back at the end of the work list, as an
-SQS redelivery would. Reported: tool calls in the busiest minute (sliding), 429s the simulator answered, incidents
-opened against groups (duplicates), and the wall time.
+SQS redelivery would. Reported: tool calls in the busiest sliding minute next to the budget (with the budget it must
+not be above it), 429s the simulator answered, incidents opened against groups (duplicates), whether every group
+ended with exactly one incident, and the wall time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SECRET_NAME = "alert-courier/incident-io-api-key"
 
 
 def _busiest_minute(times: list[float]) -> int:
+    """The most tool calls in any [t, t + 60 s)."""
     times = sorted(times)
     best, start = 0, 0
     for end, moment in enumerate(times):
@@ -128,9 +130,11 @@ def _variant(
         "incidents_in_simulator": incidents,
         "duplicates": incidents - len(set(opened)),
         "busiest_minute_tool_calls": _busiest_minute(reached),
+        "within_budget": not budget_per_minute or _busiest_minute(reached) <= budget_per_minute,
         "http_429s": len(throttled),
         "wall_seconds": round(wall, 1),
         "finished": not work,
+        "end_state_ok": not work and incidents == groups == len(set(opened)),
     }
 
 
@@ -167,18 +171,25 @@ def render(section: dict[str, Any]) -> list[str]:
         f"### Call budget: {section['containers']} containers opening incidents against the simulator's limit of "
         f"{section['server_per_minute']}/min (budget {section['budget_per_minute']}/min)",
         "",
-        "| | groups | incidents (duplicates) | tool calls in the busiest minute¹ | HTTP 429s | wall s |",
-        "|---|---|---|---|---|---|",
+        "| | groups | incidents (duplicates) | end state | tool calls in the busiest sliding minute / budget "
+        "| HTTP 429s | wall s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, data in section["variants"].items():
         done = "" if data["finished"] else " (**unfinished at the timeout**)"
         lines.append(
             f"| {name} | {data['groups']} | {data['incidents_in_simulator']} ({data['duplicates']}){done} | "
-            f"{data['busiest_minute_tool_calls']} | {data['http_429s']} | {data['wall_seconds']} |"
+            f"{'correct' if data['end_state_ok'] else '**wrong**'} | "
+            f"{busiest_against_budget(data, section['budget_per_minute'])} | {data['http_429s']} | "
+            f"{data['wall_seconds']} |"
         )
-    return [
-        *lines,
-        "",
-        "¹ A token bucket (incident.io's and the budget's) admits its whole burst and what refills meanwhile: up to",
-        "twice its per-minute figure in one sliding minute starting full. The figure that carries is the 429s.",
-    ]
+    return lines
+
+
+def busiest_against_budget(data: dict[str, Any], budget_per_minute: int) -> str:
+    """The busiest sliding minute over the budget's figure ("249 / 250"), marked if a variant drawing from the
+    budget went above it (a variant without one shows what it would have been held to)."""
+    busiest = data["busiest_minute_tool_calls"]
+    if data.get("within_budget", True):
+        return f"{busiest} / {budget_per_minute}"
+    return f"**{busiest} / {budget_per_minute}: above the budget**"

@@ -9,6 +9,7 @@ from typing import Any
 from alert_courier.domain.actions import (
     Action,
     Escalate,
+    FlappingUpdate,
     OpenIncident,
     ReopenIncident,
     ResolveIncident,
@@ -51,6 +52,9 @@ def resume_unfinished(
     rest, as a fault-free run would have; its pages are dropped (nobody is paged for what has recovered). A new
     episode first finishes the last one's (its resolve: never two incidents open at once). A severity upgrade
     takes over an unfinished opening, so the pages it adds link to the incident.
+
+    Updates that waited (the call budget short, incident.io failing) are coalesced: a resumed severity raise is to
+    the severity the episode has reached since, and of several updates of one incident only the last is made.
     """
     ended = bool(before.firing) and not state.firing
     raised = (
@@ -80,7 +84,7 @@ def resume_unfinished(
         for key in taken
         for action in before.unfinished[key]
         if due(action, key == transition_id, before.unfinished[key])
-        for again in _at_episode_severity(action, state, rules)
+        for again in _at_episode_severity(_at_latest_severity(action, state, plan, rules), state, rules)
     ]
     spec = plan.incident_spec
     opens = any(isinstance(action, OpenIncident) for action in resumed)
@@ -106,8 +110,38 @@ def resume_unfinished(
     next_state = state.model_copy(update={"unfinished": {key: value for key, value in left.items() if value}})
     if not resumed:
         return decided, next_state, []
-    note = f"resuming what an earlier attempt left undone: {', '.join(action.kind for action in resumed)}"
-    return [*resumed, *decided], next_state, [note]
+    notes = [f"resuming what an earlier attempt left undone: {', '.join(action.kind for action in resumed)}"]
+    actions = coalesce_updates([*resumed, *decided])
+    if (merged := len(resumed) + len(decided) - len(actions)) > 0:
+        notes.append(f"coalesced updates of the incident: {merged} waiting replaced by the latest")
+    return actions, next_state, notes
+
+
+def coalesce_updates(actions: list[Action]) -> list[Action]:
+    """Of several updates of one episode's incident (a severity raise, a flapping note), only the last of each
+    kind is made, where it stands: it carries the latest content, so the earlier ones would only be overwritten.
+    A raise replaced so is done by the one kept (see `_at_latest_severity`), which the ledger keeps once."""
+    last: dict[tuple[str, int], int] = {}
+    for index, action in enumerate(actions):
+        if isinstance(action, UpdateIncident | FlappingUpdate):
+            last[(action.kind, action.generation)] = index
+    return [
+        action
+        for index, action in enumerate(actions)
+        if not isinstance(action, UpdateIncident | FlappingUpdate) or last[(action.kind, action.generation)] == index
+    ]
+
+
+def _at_latest_severity(action: Action, state: GroupState, plan: Plan, rules: RuleSet) -> Action:
+    """A severity raise that waited while the episode was raised again is made at the episode's severity: one call
+    with the latest content. Its key is then the later raise's, so when that raise is resumed in turn the ledger
+    finds it done instead of calling again."""
+    severity = state.episode_severity
+    if not isinstance(action, UpdateIncident) or severity is None or severity.rank <= action.severity.rank:
+        return action
+    spec = plan.incident_spec
+    name = (spec.severity if spec else None) or rules.severity.incident_io.get(severity)
+    return action.model_copy(update={"severity": severity, "severity_name": name})
 
 
 def closes(actions: list[Action], generation: int) -> bool:
