@@ -5,8 +5,12 @@ The real Alertmanager: tests/e2e/test_reconcile_alertmanager.py."""
 from __future__ import annotations
 
 import base64
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from alert_courier.aws.alertmanager_api import AlertmanagerActiveAlerts
 from alert_courier.domain.group_state import GroupState
@@ -84,3 +88,27 @@ def test_grafana_keys_carry_the_org_and_basic_auth_is_supported() -> None:
     assert api.asked[0][0] == "http://g/api/alertmanager/grafana/api/v2/alerts"
     assert api.asked[0][2]["Authorization"] == "Basic " + base64.b64encode(b"svc:pw").decode()
     assert not AlertmanagerActiveAlerts("alertmanager", lambda: rules).covers(held("alertmanager", "x"))
+
+
+def test_a_password_in_the_url_reaches_neither_the_log_nor_the_history(caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    url = "https://courier:s3cret-pw@am.example:9093"
+    rules = parse_rules(f'reconcile: {{alertmanager: {{url: "{url}/"}}}}')
+
+    def refused(asked: str, params: dict[str, Any], headers: dict[str, str]) -> Any:
+        client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(401)))
+        client.get(asked, params=params).raise_for_status()  # what `_httpx_get` raises: the URL as given
+
+    truth = AlertmanagerActiveAlerts("alertmanager", lambda: rules, get=refused)
+    with caplog.at_level(logging.WARNING, logger="alert_courier"):
+        assert truth.observe([held("alertmanager", "a")]) == {}
+    (record,) = [r for r in caplog.records if r.getMessage() == "reconcile: alertmanager unread"]
+    logged = json.dumps({"url": record.url, "error": record.error})  # type: ignore[attr-defined]
+    assert "401" in logged and "am.example:9093" in logged
+    assert "s3cret-pw" not in logged and "courier:" not in logged
+
+    api = Recorded([])
+    seen = AlertmanagerActiveAlerts("alertmanager", lambda: rules, get=api).observe([held("alertmanager", "a")])
+    assert api.asked[0][0] == f"{url}/api/v2/alerts"  # the request still carries it (httpx sends it as basic auth)
+    assert seen["a"].says == "Alertmanager at https://<redacted>@am.example:9093 no longer lists it as active"

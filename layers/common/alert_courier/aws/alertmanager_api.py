@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,8 @@ from alert_courier.domain.rules import AlertmanagerApiSpec, RuleSet
 logger = logging.getLogger("alert_courier")
 SecretReader = Callable[[str], str]  # secret name (under the prefix) → its value
 TIMEOUT_SECONDS = 10.0
+# `scheme://user:password@`: everything between `//` and the last `@` before the path is the userinfo
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s'\"<>]*@")
 
 
 def secret_reader(prefix: str) -> SecretReader:
@@ -93,7 +96,7 @@ class AlertmanagerActiveAlerts:
         if active is None:
             return {}
         observed: dict[str, Observation] = {}
-        where = spec.url.rstrip("/")
+        where = without_userinfo(spec.url).rstrip("/")
         for state in states:
             for key in state.firing:
                 if key.rsplit("/", 1)[-1] not in active:  # Grafana's keys are <org id>/<fingerprint>
@@ -119,8 +122,15 @@ class AlertmanagerActiveAlerts:
                 str(alert["fingerprint"]) for alert in answer if isinstance(alert, dict) and alert.get("fingerprint")
             }
         except Exception as error:  # any failure means: no news this pass (never a resolve)
-            logger.warning("reconcile: alertmanager unread", extra={"url": spec.url, "error": str(error)[:300]})
+            # httpx's errors quote the URL as it was given, with its user:password
+            extra = {"url": without_userinfo(spec.url), "error": without_userinfo(str(error))[:300]}
+            logger.warning("reconcile: alertmanager unread", extra=extra)
             return None
+
+
+def without_userinfo(text: str) -> str:
+    """`text` with the `user:password@` of every URL in it redacted (for logs and the history's reasons)."""
+    return _USERINFO.sub(r"\1<redacted>@", text)
 
 
 def _httpx_get(url: str, params: dict[str, Any], headers: dict[str, str]) -> Any:
