@@ -1,4 +1,4 @@
-"""Ingest Lambda: authenticates and validates a monitoring webhook, then enqueues one message per alert."""
+"""Ingest Lambda: authenticates and validates a monitoring webhook, then enqueues its alerts, packed per group."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from alert_courier.aws.alert_queue import AlertQueue, EnqueueFailed
+from alert_courier.aws.alert_queue import AlertQueue, EnqueueFailed, time_budget
 from alert_courier.aws.powertools_telemetry import PowertoolsTelemetry
 from alert_courier.aws.webhook_secrets import WebhookSecrets
 from alert_courier.domain.alert import AlertEnvelope
@@ -62,12 +62,20 @@ def heartbeat_names() -> list[str]:
 @app.post("/webhooks/<source>")
 def receive_webhook(source: str) -> Response[dict[str, Any]]:
     request = WebhookRequest.from_http_api_event(source, app.current_event.raw_event)
-    intake = read_webhook(request, webhook_secrets.valid_values, settings.max_body_bytes, reread=webhook_secrets.reread)
+    remaining = remaining_seconds(app.lambda_context)
+    # The budget covers reading and packing too: a notification that would outlast the timeout is a 503 in time.
+    intake = read_webhook(
+        request,
+        webhook_secrets.valid_values,
+        settings.max_body_bytes,
+        reread=webhook_secrets.reread,
+        checkpoint=time_budget(remaining),
+    )
     envelopes = [
         AlertEnvelope(alert=alert, correlation_id=request.correlation_id, truncated_alerts=intake.truncated_alerts)
         for alert in intake.alerts
     ]
-    accepted = queue.enqueue(envelopes, remaining_seconds(app.lambda_context))
+    accepted = queue.enqueue(envelopes, remaining)
     metrics.add_metric(name="AlertsAccepted", unit=MetricUnit.Count, value=accepted)
     logger.info(
         "webhook accepted",

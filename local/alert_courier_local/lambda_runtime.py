@@ -68,9 +68,14 @@ def apply_environment(functions: list[LambdaFunction], refs: dict[str, str], ove
     os.environ.update(overrides)
 
 
+def function_module_name(logical_id: str) -> str:
+    """The name a function's app.py is imported under (`sys.modules[...]`: the benches read its clients)."""
+    return f"alert_courier_function_{logical_id}"
+
+
 def load_function(spec: LambdaFunction) -> LocalFunction:
     """Imports functions/<name>/app.py under a unique module name (every function has an app.py)."""
-    module_name = f"alert_courier_function_{spec.logical_id}"
+    module_name = function_module_name(spec.logical_id)
     module = sys.modules.get(module_name)
     if module is None:
         path = spec.code_dir / f"{spec.module.replace('.', '/')}.py"

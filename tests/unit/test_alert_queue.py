@@ -241,6 +241,17 @@ def test_the_time_budget_ends_the_wait_before_the_function_times_out() -> None:
     assert time.monotonic() - started < 2.0  # answered with time to spare, not at the deadline
 
 
+def test_packing_is_within_the_time_budget_and_sends_nothing_when_it_runs_out() -> None:
+    """A fake remaining time that loses a second each time it is read: packing 4,000 alerts reads it often enough
+    to run out, so the queue answers time_budget before its first batch (nothing half-queued)."""
+    left = iter(range(10, -100, -1))
+    sqs = FailingSqs()
+    with pytest.raises(EnqueueFailed) as caught:
+        AlertQueue(sqs, "url").enqueue([envelope(f"k{i}") for i in range(4000)], remaining_seconds=lambda: next(left))
+    assert caught.value.code == "time_budget"
+    assert sqs.calls == 0
+
+
 def test_a_resent_notification_has_the_same_deduplication_ids() -> None:
     """The sender's retry after a 503 re-sends what was queued: SQS drops each copy by its deduplication id."""
     first = pack([envelope(f"k{i}", group=f"g{i % 3}") for i in range(30)])

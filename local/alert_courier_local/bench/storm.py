@@ -11,6 +11,10 @@ ingest), SQS FIFO (moto), the SQS poller (2 dispatch workers) and dispatch to th
 What it should cost: one `incident_create` per group and one resolving call per group, whatever the
 number of re-sends. The child writes its findings as JSON; `run()` starts it and reads them, so the peak
 memory (`ru_maxrss`) is the local stack's own and nothing of the other sections.
+
+Per notification it also counts the SQS messages ingest sent (`AlertQueue.messages_sent`) and dispatch's DynamoDB
+calls and write units (`DynamoDbMeter` on dispatch's client), and it times the end state: from the last webhook's
+answer until every group's incident is in its final status (closed), polled on the simulator every half second.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from ..dev_credentials import DEV_WEBHOOK_TOKEN
+from ..lambda_runtime import function_module_name
+from .dynamodb_meter import DynamoDbMeter
 
 HEADERS = {"Authorization": f"Bearer {DEV_WEBHOOK_TOKEN}", "Content-Type": "application/json"}
 RESOLVED_SHARE = 0.1
@@ -144,6 +150,9 @@ def child(out: Path, *, alerts: int, keys: int, groups: int, senders: int, worke
         result["maxrss_after_start_mb"] = _maxrss_mb()
         counting = _CountingDispatch(stack.functions["DispatchFunction"].handler)
         stack.functions["DispatchFunction"].handler = counting  # the pollers call LocalFunction.handler
+        ingest_queue = sys.modules[function_module_name("IngestFunction")].queue
+        meter = DynamoDbMeter().attach(sys.modules[function_module_name("DispatchFunction")]._table.meta.client)
+        sent_before = ingest_queue.messages_sent
         aws = stack.aws
         assert aws is not None
         sqs = aws.client("sqs")
@@ -190,16 +199,27 @@ def child(out: Path, *, alerts: int, keys: int, groups: int, senders: int, worke
         resolved_seconds = phase(resolved, shape["resolved_rounds"])
         posted_seconds = time.perf_counter() - storm_started
 
+        def final(incidents: list[dict[str, Any]]) -> bool:
+            return len(incidents) == groups and all(i.get("status_category") == "closed" for i in incidents)
+
         deadline = time.monotonic() + max(DRAIN_TIMEOUT_FLOOR_SECONDS, shape["alerts"] / 20)
         drained = False
+        end_state_seconds: float | None = None
+        next_look = 0.0
         while time.monotonic() < deadline:
-            if depth("AlertQueue") == 0 and counting.in_flight == 0:
+            if end_state_seconds is None and time.monotonic() >= next_look:
+                next_look = time.monotonic() + 0.5
+                if final(httpx.get(f"{stack.simulator_url}/_sim/state", timeout=30).json().get("incidents", [])):
+                    end_state_seconds = time.perf_counter() - storm_started - posted_seconds
+            if end_state_seconds is not None and depth("AlertQueue") == 0 and counting.in_flight == 0:
                 time.sleep(0.5)  # a redelivery may still become visible
                 if depth("AlertQueue") == 0 and counting.in_flight == 0:
                     drained = True
                     break
             time.sleep(0.25)
         wall = time.perf_counter() - storm_started
+        dynamodb_calls, write_units = meter.snapshot()
+        sqs_sent = ingest_queue.messages_sent - sent_before
 
         sim_after = httpx.get(f"{stack.simulator_url}/_sim/stats", timeout=10).json()
         state = httpx.get(f"{stack.simulator_url}/_sim/state", timeout=30).json()
@@ -243,6 +263,12 @@ def child(out: Path, *, alerts: int, keys: int, groups: int, senders: int, worke
                 "mcp_http_requests_by_method": {k: v for k, v in methods.items() if v},
                 "rest_requests": {k: v for k, v in rest.items() if v},
                 "maxrss_mb": _maxrss_mb(),
+                "sqs_messages_sent": sqs_sent,
+                "dispatch_dynamodb": {"calls": dynamodb_calls, "write_units": write_units},
+                "end_state_correct": final(ours),
+                "end_state_after_last_post_seconds": (
+                    None if end_state_seconds is None else round(end_state_seconds, 2)
+                ),
             }
         )
     finally:

@@ -175,6 +175,7 @@ def storm(section: dict[str, Any]) -> list[str]:
             f"{_n(dispatch_line['records'])} in {_n(dispatch_line['invocations'])} invocations "
             f"({section['dispatch_workers']} workers), {dispatch_line['batch_item_failures']} batch item failures",
         ),
+        *_storm_costs(section),
         ("incidents opened", f"**{section['incidents_opened']}** ({by_status})"),
         (
             "tool calls",
@@ -205,6 +206,34 @@ def storm(section: dict[str, Any]) -> list[str]:
         "one GIL: posting speed is moto's and this machine's, not Lambda's.",
     ]
     return ["", title, "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + notes
+
+
+def _storm_costs(section: dict[str, Any]) -> list[tuple[str, str]]:
+    """Per notification: SQS messages ingest sent, dispatch's DynamoDB calls and write units; the end state's time."""
+    if "sqs_messages_sent" not in section:
+        return []  # results of a version that did not count them
+    notifications = max(1, section["posted"]["statuses"].get("202", 0))
+    dynamodb = section["dispatch_dynamodb"]
+    calls = sum(dynamodb["calls"].values())
+    by_operation = ", ".join(f"{k} {v / notifications:.2f}" for k, v in sorted(dynamodb["calls"].items()))
+    seconds = section["end_state_after_last_post_seconds"]
+    reached = "not reached before the timeout" if seconds is None else f"{seconds:.1f} s after the last webhook"
+    verdict = "correct" if section["end_state_correct"] else "**wrong**"
+    return [
+        (
+            "SQS messages sent by ingest",
+            f"{_n(section['sqs_messages_sent'])} ({section['sqs_messages_sent'] / notifications:.2f} per notification)",
+        ),
+        (
+            "DynamoDB calls by dispatch",
+            f"{_n(calls)} ({calls / notifications:.2f} per notification: {by_operation})",
+        ),
+        (
+            "DynamoDB write units by dispatch",
+            f"{_n(dynamodb['write_units'])} ({dynamodb['write_units'] / notifications:.2f} per notification)",
+        ),
+        ("end state (every group's incident closed)", f"{verdict}, {reached}"),
+    ]
 
 
 def ingest_sizes(section: dict[str, Any]) -> list[str]:

@@ -35,8 +35,34 @@ SEND_ATTEMPTS = 3
 SEND_THREADS = 8
 ANSWER_MARGIN_SECONDS = 1.5
 """Stop sending this long before ingest's own timeout, so the sender hears a 503 instead of a gateway error."""
+SEND_RESERVE_SECONDS = 1.0
+"""What parsing and packing leave the sends on top of the answer margin: a notification whose reading ends with
+less left is answered 503 before its first batch, rather than half-queued by a budget that runs out mid-send."""
+PACK_CHECK_EVERY = 256
 
 Remaining = Callable[[], float] | None
+Checkpoint = Callable[[], None]
+
+
+def _no_checkpoint() -> None:
+    return None
+
+
+def time_budget(remaining_seconds: Remaining) -> Checkpoint:
+    """The checkpoint of the work before the sends (reading the request, packing): raises EnqueueFailed
+    ("time_budget"; ingest answers 503 + Retry-After) once less than the answer margin plus the sends' reserve is
+    left. Nothing has been queued when it raises."""
+    if remaining_seconds is None:
+        return _no_checkpoint
+    floor = ANSWER_MARGIN_SECONDS + SEND_RESERVE_SECONDS
+
+    def checkpoint() -> None:
+        left = remaining_seconds()
+        if left < floor:
+            raise EnqueueFailed(f"not read and packed within the time budget ({left:.1f} s left)", code="time_budget")
+
+    return checkpoint
+
 
 # What SQS accepts in a message body (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF).
 _REFUSED_BY_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -168,18 +194,24 @@ def _fitting(
     yield from _fitting(alerts, ids, middle, end, correlation_id, truncated)
 
 
-def pack(envelopes: Sequence[AlertEnvelope]) -> list[dict[str, Any]]:
+def pack(envelopes: Sequence[AlertEnvelope], checkpoint: Checkpoint = _no_checkpoint) -> list[dict[str, Any]]:
     """SendMessageBatch entries (without "Id") for `envelopes`: per message group, in the order given, as few
-    messages as fit. The envelopes of one request share its correlation id; a group's first envelope gives it."""
+    messages as fit. The envelopes of one request share its correlation id; a group's first envelope gives it.
+    `checkpoint` (the time budget) is called every `PACK_CHECK_EVERY` alerts and after each message."""
     groups: dict[str, list[AlertEnvelope]] = {}
     for envelope in envelopes:
         groups.setdefault(message_group_id(envelope), []).append(envelope)
     entries: list[dict[str, Any]] = []
     for group, members in groups.items():
-        alerts = [_alert_json(envelope) for envelope in members]
+        alerts = []
+        for envelope in members:
+            alerts.append(_alert_json(envelope))
+            if len(alerts) % PACK_CHECK_EVERY == 0:
+                checkpoint()
         ids = [envelope.alert.transition_id() for envelope in members]
         first = members[0]
         for body, chunk_ids in _chunks(alerts, ids, first.correlation_id, first.truncated_alerts):
+            checkpoint()
             entries.append(
                 {
                     "MessageBody": body,
@@ -262,10 +294,12 @@ class AlertQueue:
         messages. Batches go out in parallel (a notification of many groups is still many messages).
         Returns the number of alerts queued (`messages_sent` counts the messages).
         Order between batches does not matter: one notification never carries the same alert twice, and the
-        next one is sent after we answer. `remaining_seconds` (ingest's time left) bounds the wait: EnqueueFailed
-        before the function times out. After the first failure no further batch is started.
+        next one is sent after we answer. `remaining_seconds` (ingest's time left) bounds the packing (see
+        `time_budget`: nothing is sent then) and the wait: EnqueueFailed before the function times out. After the
+        first failure no further batch is started.
         """
-        entries = [{"Id": str(index), **entry} for index, entry in enumerate(pack(envelopes))]
+        packed_entries = pack(envelopes, time_budget(remaining_seconds))
+        entries = [{"Id": str(index), **entry} for index, entry in enumerate(packed_entries)]
         packed = list(batches(entries))
         if len(packed) == 1 and remaining_seconds is None:
             self._send_batch(packed[0])

@@ -26,6 +26,14 @@ from alert_courier.ingress.webhook import WebhookRequest
 from alert_courier.sources import SOURCES, WebhookSource
 
 SecretLookup = Callable[[str], Sequence[str]]
+Checkpoint = Callable[[], None]
+"""Called between the steps of reading a request (and every `CHECK_EVERY` alerts): raises to stop when the
+caller's time budget is spent, so a slow parse is answered in time instead of timing out."""
+CHECK_EVERY = 256
+
+
+def _no_checkpoint() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ def read_webhook(
     *,
     now: datetime | None = None,
     reread: SecretReread | None = None,
+    checkpoint: Checkpoint = _no_checkpoint,
 ) -> Intake:
     """Checks in order: source 404, size 413, credentials 401, content type 415, JSON 400, shape 422.
 
@@ -54,6 +63,7 @@ def read_webhook(
     401. A source's handshake (an SNS subscription confirmation) may then answer instead of accepting alerts.
     `now` (default: the request's arrival time) is what signature timestamps are checked against. A credential
     the cached secret refuses is checked once more on `reread`'s values (a rotation the cache has not seen).
+    `checkpoint` is called between the steps and while normalising; whatever it raises ends the reading.
     """
     source = SOURCES.get(request.source)
     if source is None:
@@ -61,17 +71,18 @@ def read_webhook(
     if len(request.body) > max_body_bytes:
         raise body_too_large(len(request.body), max_body_bytes)
     moment = now or request.received_at
-    document = _read_json(request, source) if source.credentials_in_body else None
+    document = _read_json(request, source, checkpoint) if source.credentials_in_body else None
     check_with_one_reread(
         lambda valid: source.authenticate(request, document, valid, moment), source.name, valid_secrets, reread
     )
     if not source.credentials_in_body:
-        document = _read_json(request, source)
+        document = _read_json(request, source, checkpoint)
     payload = _validated(source.model, document)
+    checkpoint()
     handshake = source.handshake(payload) if source.handshake is not None else None
     if handshake is not None:
         return Intake(source=source.name, alerts=[], answer_status=handshake.status, outcome=handshake.outcome)
-    alerts = _normalised(source, payload, request)
+    alerts = _normalised(source, payload, request, checkpoint)
     return Intake(
         source=source.name,
         alerts=alerts,
@@ -80,10 +91,12 @@ def read_webhook(
     )
 
 
-def _read_json(request: WebhookRequest, source: WebhookSource) -> object:
+def _read_json(request: WebhookRequest, source: WebhookSource, checkpoint: Checkpoint) -> object:
     _require_json_content_type(request, source)
+    checkpoint()
     document = _parse_json(request.body)
-    where = lone_surrogate_at(document)
+    checkpoint()
+    where = lone_surrogate_at(document, checkpoint)
     if where is not None:
         raise unrepresentable_text(where)
     return document
@@ -96,12 +109,19 @@ def _validated(model: type[BaseModel], document: object) -> BaseModel:
         raise _shape_rejection(error, prefix="") from None
 
 
-def _normalised(source: WebhookSource, payload: BaseModel, request: WebhookRequest) -> list[Alert]:
+def _normalised(
+    source: WebhookSource, payload: BaseModel, request: WebhookRequest, checkpoint: Checkpoint
+) -> list[Alert]:
+    alerts: list[Alert] = []
     try:
-        alerts = source.normalise(payload)
+        for alert in source.normalise(payload):  # lazy for the many-alert sources: the checkpoint runs between
+            alerts.append(within_limits(alert.model_copy(update={"received_at": request.received_at})))
+            if len(alerts) % CHECK_EVERY == 0:
+                checkpoint()
     except ValidationError as error:
         raise _shape_rejection(error, prefix="alert.") from None
-    return [within_limits(alert.model_copy(update={"received_at": request.received_at})) for alert in alerts]
+    checkpoint()
+    return alerts
 
 
 def _shape_rejection(error: ValidationError, prefix: str) -> WebhookRejected:

@@ -9,6 +9,7 @@ incident.io) can store them, so refusing is the one answer that never changes wh
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a valid pair is already one character once JSON is decoded
@@ -18,11 +19,19 @@ Trail = tuple[str, "Trail"] | None
 """The path to a value as a linked list (key, parent): building it costs nothing until it is reported."""
 
 
-def lone_surrogate_at(document: Any) -> str | None:
-    """The dotted path of the first key or string holding a lone surrogate, or None. Linear, no recursion."""
+CHECK_EVERY = 4096
+
+
+def lone_surrogate_at(document: Any, checkpoint: Callable[[], None] | None = None) -> str | None:
+    """The dotted path of the first key or string holding a lone surrogate, or None. Linear, no recursion.
+    `checkpoint` (intake's time budget) is called every `CHECK_EVERY` values."""
     stack: list[tuple[Trail, Any]] = [(None, document)]
+    seen = 0
     while stack:
         trail, value = stack.pop()
+        seen += 1
+        if checkpoint is not None and seen % CHECK_EVERY == 0:
+            checkpoint()
         if isinstance(value, str):
             if _LONE_SURROGATE.search(value):
                 return _path(trail)

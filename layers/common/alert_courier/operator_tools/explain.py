@@ -62,7 +62,7 @@ def alerts_from_document(source: str, document: Any) -> list[Alert]:
     except ValidationError as error:
         first = error.errors()[0]
         raise ExplainError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    return spec.normalise(payload)
+    return list(spec.normalise(payload))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ pays at cold start only for the sources that actually send to it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,8 @@ from alert_courier.ingress.handshake import Handshake
 class WebhookSource:
     name: str
     model: type[BaseModel]
-    normalise: Callable[[Any], list[Alert]]
+    normalise: Callable[[Any], Iterable[Alert]]
+    """A many-alert source yields them one by one, so that intake keeps its time budget between alerts."""
     content_types: tuple[str, ...] = ("application/json",)
     authenticate: Authenticator = authenticate_shared_secret
     credentials_in_body: bool = False

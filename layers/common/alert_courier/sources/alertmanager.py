@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -106,9 +106,9 @@ class AlertmanagerNotification(BaseModel):
         return read_leniently(data, NOTIFICATION_DECORATIONS, ALERT_DECORATIONS)
 
 
-def normalise_alertmanager(notification: AlertmanagerNotification) -> list[Alert]:
-    """One normalised alert per entry; status is read per alert, never from the group's top-level status."""
-    return [_normalise_one(notification, entry) for entry in notification.alerts]
+def normalise_alertmanager(notification: AlertmanagerNotification) -> Iterator[Alert]:
+    """One normalised alert per entry, lazily; status is read per alert, never from the group's top-level status."""
+    return (_normalise_one(notification, entry) for entry in notification.alerts)
 
 
 def _normalise_one(notification: AlertmanagerNotification, entry: AlertmanagerAlert) -> Alert:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -144,9 +144,9 @@ def _require_fresh(timestamp: str, now: datetime, tolerance: timedelta) -> None:
         raise stale_timestamp(f"the signature timestamp is {when}; accepted within {int(tolerance.total_seconds())} s")
 
 
-def normalise_grafana(notification: GrafanaNotification) -> list[Alert]:
-    """One alert per entry, status read per alert; Grafana's own contact-point test alerts are dropped."""
-    return [_normalise_one(notification, entry) for entry in notification.alerts if not _is_test(entry)]
+def normalise_grafana(notification: GrafanaNotification) -> Iterator[Alert]:
+    """One alert per entry, lazily, status read per alert; Grafana's own contact-point test alerts are dropped."""
+    return (_normalise_one(notification, entry) for entry in notification.alerts if not _is_test(entry))
 
 
 def _is_test(entry: GrafanaAlert) -> bool:
