@@ -13,6 +13,7 @@ from alert_courier.domain.actions import (
     OpenIncident,
     ReopenIncident,
     ResolveIncident,
+    StormUpdate,
     UpdateIncident,
     opened_in,
 )
@@ -117,18 +118,22 @@ def resume_unfinished(
     return actions, next_state, notes
 
 
+NOTES = (UpdateIncident, FlappingUpdate, StormUpdate)  # what a later update of the same kind supersedes
+
+
 def coalesce_updates(actions: list[Action]) -> list[Action]:
-    """Of several updates of one episode's incident (a severity raise, a flapping note), only the last of each
-    kind is made, where it stands: it carries the latest content, so the earlier ones would only be overwritten.
+    """Of several updates of one episode's incident (a severity raise, a flapping note, a storm's member list), only
+    the last of each kind is made, where it stands: it carries the latest content, so the earlier ones would only
+    be overwritten.
     A raise replaced so is done by the one kept (see `_at_latest_severity`), which the ledger keeps once."""
     last: dict[tuple[str, int], int] = {}
     for index, action in enumerate(actions):
-        if isinstance(action, UpdateIncident | FlappingUpdate):
+        if isinstance(action, NOTES):
             last[(action.kind, action.generation)] = index
     return [
         action
         for index, action in enumerate(actions)
-        if not isinstance(action, UpdateIncident | FlappingUpdate) or last[(action.kind, action.generation)] == index
+        if not isinstance(action, NOTES) or last[(action.kind, action.generation)] == index
     ]
 
 
