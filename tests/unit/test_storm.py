@@ -204,17 +204,18 @@ def test_with_wait_a_100_group_storm_opens_one_incident_closed_when_the_last_gro
     assert _open_incidents(world) == ["node-000 b down"]
 
 
-def test_the_storm_incident_lists_its_members_each_time_they_double() -> None:
+def test_the_storm_incident_lists_its_groups_each_time_its_alerts_double() -> None:
     world = World(RULES, clock=DrivenClock(NOW))  # groups: 3, no wait: from the 4th new group on, the storm
     for n in range(3 + 40):
         world.entry.handle(envelope(f"node-{n:02d}"))
-        world.entry.handle(envelope(f"node-{n:02d}", key="b"))  # a second alert of the group: counted once
+        world.entry.handle(envelope(f"node-{n:02d}", key="b"))  # a second alert of the group: named once
     (storm,) = [r for r in world.simulator_state().incidents.values() if r.incident["name"].startswith("Alert")]
-    summaries = [update["summary"] for update in storm.updates if "collected in this incident" in update["summary"]]
-    assert [s.split(": ")[1].split(" ")[0] for s in summaries] == ["2", "4", "8", "16", "32"]  # 40 members
-    assert "node-03, node-04, node-05, node-06" in summaries[1]
+    summaries = [update["summary"] for update in storm.updates if "firing in this incident" in update["summary"]]
+    assert [s.split(": ")[1].split(" ")[0] for s in summaries] == ["2", "4", "8", "16", "32", "64"]  # 80 alerts
+    assert "from the groups node-03." in summaries[0]  # its two alerts
+    assert "from the groups node-03, node-04, node-05, node-06." in summaries[2]
     world.entry.handle(envelope("node-10"))  # a redelivery posts nothing new
-    assert len([u for u in storm.updates if "collected" in u["summary"]]) == 5
+    assert len([u for u in storm.updates if "firing in this incident" in u["summary"]]) == 6
 
 
 def test_with_wait_and_no_storm_each_group_opens_its_own_incident_when_the_wait_ends() -> None:

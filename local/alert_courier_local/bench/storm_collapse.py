@@ -1,5 +1,6 @@
 """Storm collapse under the shared call budget (`--only storm500`): 500 distinct new groups fire within one minute,
-then all resolve; once with a storm rule (`storm: {groups: 20, within: 5m}`), once with none.
+then all resolve; with a storm rule (`storm: {groups: 20, within: 5m}`), with the same rule and `wait: 10s` (the
+first 20 wait, then join the storm at the scheduler's pass: one incident in all), and with none.
 
 Several dispatch containers (threads, each its own MCP client, budget gate and stores, as wired: storm gate in
 front of the courier; one DynamoDB table in moto) take the alerts from a shared list; a message whose handling
@@ -29,6 +30,14 @@ rules:
     storm: {groups: 20, within: 5m}
     actions: [open_incident]
 """
+WAIT_SECONDS = 10
+WAITING_RULES = f"""
+rules:
+  - name: nodes
+    match: {{labels: {{job: node}}}}
+    storm: {{groups: 20, within: 5m, wait: {WAIT_SECONDS}s}}
+    actions: [open_incident]
+"""
 PLAIN_RULES = "rules: [{name: nodes, match: {labels: {job: node}}, actions: [open_incident]}]"
 
 
@@ -40,7 +49,7 @@ def _variant(
 
     from alert_courier.aws.api_key import ApiKeySource
     from alert_courier.aws.call_budget_store import DynamoDbCallBudget
-    from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, GroupStateStore
+    from alert_courier.aws.dynamodb_stores import ActionLedger, DecisionHistory, EscalationTimers, GroupStateStore
     from alert_courier.aws.storm_store import StormStore
     from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
     from alert_courier.domain.errors import ActionBusy, ActionFailed, StaleState
@@ -48,7 +57,9 @@ def _variant(
     from alert_courier.incident_io.call_budget_gate import BudgetLimits, CallBudgetGate
     from alert_courier.incident_io.mcp_client import IncidentIoMcp
     from alert_courier.use_cases.courier import Courier
-    from alert_courier.use_cases.storm import StormGate
+    from alert_courier.use_cases.escalation_checks import EscalationChecks
+    from alert_courier.use_cases.run_report import RunReport
+    from alert_courier.use_cases.storm import StormGate, StormJoins
     from alert_courier.wiring import runner_on
     from alert_courier_local.aws import serialised_dynamodb_in_process
     from alert_courier_local.simulator import SimEvent, start_simulator
@@ -131,6 +142,24 @@ def _variant(
             return time.monotonic() - began
 
         fired_seconds = phase(AlertStatus.FIRING)
+        waits = "wait:" in rules_text
+        if waits:  # the first 20 waited: the scheduler's pass at their wait's end moves them into the storm
+            time.sleep(max(0.0, WAIT_SECONDS + 1 - (datetime.now(UTC) - started_at).total_seconds()))
+            gate = CallBudgetGate(DynamoDbCallBudget(table), BudgetLimits(requests_per_minute=budget_per_minute))
+            client = IncidentIoMcp(sim.mcp_url, ApiKeySource(SECRET_NAME, provider=FakeSecrets(API_KEY)), budget=gate)
+            clients.append(client)
+            states = GroupStateStore(table)
+            checks = EscalationChecks(
+                runner=runner_on(ActionLedger(table), client),
+                groups=states,
+                timers=EscalationTimers(table),
+                history=DecisionHistory(table),
+                storm_joins=StormJoins(StormStore(table), states, lambda: rules),
+            )
+            report = RunReport(now=datetime.now(UTC))
+            checks.run(report, lambda: 60.0)
+            if report.errors:
+                raise RuntimeError(f"scheduler pass: {report.errors}")
         after_firing = _incidents(sim)
         resolved_seconds = phase(AlertStatus.RESOLVED)
         after_resolves = _incidents(sim)
@@ -138,7 +167,7 @@ def _variant(
             client.close()
     storm_incidents = [i for i in after_firing if i["name"].startswith("Alert storm")]
     own = [i for i in after_firing if not i["name"].startswith("Alert storm")]
-    expected_own = min(groups, 20) if "storm:" in rules_text else groups
+    expected_own = 0 if "wait:" in rules_text else min(groups, 20) if "storm:" in rules_text else groups
     firing_ok = (
         len(own) == expected_own
         and all(_is_open(i) for i in after_firing)
@@ -182,7 +211,11 @@ def run(
         "variants": {},
     }
     timeout = 60.0 * (2 * groups / max(1, budget_per_minute) + 2)
-    for name, rules_text in (("storm rule (20 groups / 5m)", STORM_RULES), ("no storm rule", PLAIN_RULES)):
+    for name, rules_text in (
+        ("storm rule (20 groups / 5m)", STORM_RULES),
+        (f"storm rule, wait {WAIT_SECONDS}s", WAITING_RULES),
+        ("no storm rule", PLAIN_RULES),
+    ):
         progress(f"storm500: {groups} groups, {containers} containers, {name}")
         section["variants"][name] = _variant(
             rules_text=rules_text,

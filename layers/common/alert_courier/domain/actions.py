@@ -128,17 +128,17 @@ class FlappingUpdate(_Action):
 
 
 class StormUpdate(_Action):
-    """Lists a storm incident's member groups, when their number has doubled since the last list (domain.storm)."""
+    """Lists a storm incident's groups, when its firing alerts have doubled since the last list (domain.storm)."""
 
     kind: Literal["storm_update"] = "storm_update"
     generation: int = Field(ge=1)
     incident_id: str
     summary: str
-    members: int  # how many groups the list counts: one update per doubling
+    firing: int  # the storm's firing alerts the list counts: one update per doubling
 
     @property
     def action_key(self) -> str:
-        return f"storm_update#{self.group_id}#{self.generation}#{self.members}"
+        return f"storm_update#{self.group_id}#{self.generation}#{self.firing}"
 
 
 class SendAlertEvent(_Action):

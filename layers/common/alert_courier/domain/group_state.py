@@ -49,14 +49,14 @@ class FlapState(BaseModel):
 
 
 class StormMembers(BaseModel):
-    """A storm group's member groups in its current episode (domain.storm): counted, the first ones named."""
+    """A storm group's member groups in its current episode (domain.storm): the first ones named."""
 
     model_config = ConfigDict(extra="ignore")
 
     generation: int = 0  # the storm episode these are of
-    count: int = 0
     names: list[str] = Field(default_factory=list, description="the first member group keys (bounded)")
-    listed: int = 0  # the count the storm incident's last member list gave
+    more: bool = False  # more groups joined than are named
+    listed: int = 0  # the firing alerts the storm incident's last list counted
 
 
 class GroupState(BaseModel):

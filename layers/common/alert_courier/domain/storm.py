@@ -138,51 +138,48 @@ def _resolved_in(state: GroupState, key: str, started: str) -> bool:
     return bool(started and through is not None and started <= through)
 
 
-JOINS_MARK = "storm_joins"  # set by dispatch's storm gate on the alert a group joins the storm with
 MAX_NAMED = 50  # member groups named in a storm's state and its incident's list (the rest are counted)
 
 
 def with_member(storm: GroupState, member: str) -> GroupState:
-    """The storm's state with one more member group counted (its first alert in this storm episode)."""
+    """The storm's state naming one more member group (the first MAX_NAMED; past them it only says there are more)."""
     members = storm.storm_members
     if members is None or members.generation != storm.generation:
         members = StormMembers(generation=storm.generation)
-    if member in members.names:
+    if member in members.names or members.more:
         return storm
-    names = [*members.names, member] if len(members.names) < MAX_NAMED else members.names
-    return storm.model_copy(
-        update={"storm_members": members.model_copy(update={"count": members.count + 1, "names": names})}
-    )
+    full = len(members.names) >= MAX_NAMED
+    update = {"more": True} if full else {"names": [*members.names, member]}
+    return storm.model_copy(update={"storm_members": members.model_copy(update=update)})
 
 
 def member_list_update(alert: Alert, after: GroupState) -> tuple[list[StormUpdate], GroupState]:
-    """For a storm's alert: count its group as a member, and each time the members have doubled since the last
-    list (2, 4, 8, …: at most log2 of the storm's size updates), one update on the storm incident naming them."""
+    """For a storm's alert: name its group among the members, and each time the storm's firing alerts have doubled
+    since the last list (2, 4, 8, …: at most log2 of the storm's size updates), one update on the storm incident
+    naming its groups. Counted from the state alone, so a redelivery or a retry after a conflict counts the same."""
     member = alert.raw.get("storm_of")
-    if not is_storm(alert) or not isinstance(member, str) or not alert.raw.get(JOINS_MARK):
-        return [], after  # only the alert its group joined the storm with counts (the gate marks it)
+    if not is_storm(alert) or not isinstance(member, str) or alert.status is not AlertStatus.FIRING:
+        return [], after
     after = with_member(after, member)
-    members = after.storm_members
-    if members is None or not after.incident_open or not after.incident_id or members.count < 2:
+    members, firing = after.storm_members, len(after.firing)
+    if members is None or not after.incident_open or not after.incident_id or firing < 2:
         return [], after
-    if members.count < 2 * max(members.listed, 1):
+    if firing < 2 * max(members.listed, 1):
         return [], after
-    shown = ", ".join(members.names)
-    more = members.count - len(members.names)
+    groups = ", ".join(members.names) + (" and more" if members.more else "")
     update = StormUpdate(
         group_id=after.group_id,
         generation=max(after.generation, 1),
         incident_id=after.incident_id,
-        members=members.count,
+        firing=firing,
         summary=(
-            f"Alert storm: {members.count} alert groups are collected in this incident so far: {shown}"
-            + (f" and {more} more" if more > 0 else "")
-            + ". It resolves when the last of them recovers."
+            f"Alert storm: {firing} alerts are firing in this incident so far, from the groups {groups}."
+            " It resolves when the last of them recovers."
         ),
-        reason=f"list the storm's {members.count} member groups on incident "
-        f"{after.incident_reference or after.incident_id} (members doubled since the last list)",
+        reason=f"list the storm's groups on incident {after.incident_reference or after.incident_id}"
+        f" ({firing} alerts firing: doubled since the last list)",
     )
-    return [update], after.model_copy(update={"storm_members": members.model_copy(update={"listed": members.count})})
+    return [update], after.model_copy(update={"storm_members": members.model_copy(update={"listed": firing})})
 
 
 def into_storm(alert: Alert, rule: Rule) -> Alert:

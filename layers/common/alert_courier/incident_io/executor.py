@@ -191,7 +191,7 @@ class IncidentIoExecutor:
         notes = self._record_dropped(tool, dropped)
         self._calls.call(tool, arguments, retry_ambiguous=True, remaining=remaining)
         if isinstance(action, StormUpdate):
-            return {"incident_id": action.incident_id, "storm_members": action.members, **notes}
+            return {"incident_id": action.incident_id, "storm_firing": action.firing, **notes}
         return {"incident_id": action.incident_id, "flapping": True, **notes}
 
     def _send_alert_event(self, action: SendAlertEvent) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from alert_courier.domain.flap_control import STORM_WAIT_MARK
 from alert_courier.domain.group_state import GroupState, state_id_for
 from alert_courier.domain.rules import RuleSet, plan_for
 from alert_courier.domain.storm import (
-    JOINS_MARK,
     after_count,
     into_storm,
     join_storm,
@@ -111,13 +110,11 @@ class StormGate:
                 return envelope.model_copy(update={"alert": marked}), None
         if where == "own":
             return envelope, None
-        stormy = into_storm(alert, rule)
         if member != member_generation(storm):  # not yet a member of this storm episode
             self._store.join(rule.name, alert.group_key, member_generation(storm))
             self._telemetry.count("StormGroupsCollapsed", rule=rule.name)
             logger.info("group joins a storm", extra={"group_key": alert.group_key, "rule": rule.name})
-            stormy = stormy.model_copy(update={"raw": {**stormy.raw, JOINS_MARK: True}})
-        return envelope.model_copy(update={"alert": stormy}), rule.name
+        return envelope.model_copy(update={"alert": into_storm(alert, rule)}), rule.name
 
 
 class StormMoves(Protocol):
