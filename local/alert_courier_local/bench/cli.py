@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             "ingest",
             lambda: ingest.run(alerts=args.ingest_alerts, min_seconds=0.3 if quick else 2.0, progress=_progress),
         )
-        sections["ingest_sizes"] = _guarded(
-            "ingest_sizes",
-            lambda: ingest.run_sizes(sizes=(100, 1000) if quick else (1000, 10_000, 50_000), progress=_progress),
+        sizes = (100, 1000) if quick else (1000, 10_000, 50_000)
+        sections["ingest_sizes"] = _guarded("ingest_sizes", lambda: ingest.run_sizes(sizes=sizes, progress=_progress))
+        sections["ingest_paths"] = _guarded(
+            "ingest_paths", lambda: ingest.run_paths(sizes=sizes, quick=quick, out_dir=out_dir, progress=_progress)
         )
     if "dispatch" in wanted:
         from . import dispatch

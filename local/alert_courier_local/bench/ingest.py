@@ -14,7 +14,10 @@ API Gateway, the Powertools resolver and the SQS round trips are not included.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .common import repeat_for, summary
@@ -177,3 +180,38 @@ def run_sizes(
     tracemalloc.stop()
     section["peak_memory"] = {"body_bytes": len(request.body), "peak_mib": round(peak / 2**20, 1)}
     return section
+
+
+def in_child(kind: str, args: list[int], *, out_dir: Path, timeout: float, progress: Callable[[str], None]) -> Any:
+    """One part of `intake_child` in a fresh process (see there); its output goes to `<out_dir>/<kind>.log`."""
+    progress(f"ingest: {kind.replace('_', ' ')} {' '.join(map(str, args))} (a fresh process)")
+    out = out_dir / f"{kind}.json"
+    out.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "alert_courier_local.bench.intake_child", kind, str(out), *map(str, args)]
+    with (out_dir / f"{kind}.log").open("w") as log:
+        completed = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    if completed.returncode != 0 or not out.exists():
+        tail = (out_dir / f"{kind}.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"the {kind} process failed ({completed.returncode}): {' | '.join(tail)}")
+    return json.loads(out.read_text())
+
+
+def with_ratio(section: dict[str, Any]) -> dict[str, Any]:
+    sizes = section["sizes"]
+    if "1000" in sizes and "10000" in sizes and sizes["1000"]["status"] == sizes["10000"]["status"] == 202:
+        section["ratio_10k_to_1k"] = round(sizes["10000"]["seconds"] / sizes["1000"]["seconds"], 2)
+    return section
+
+
+def run_paths(
+    *, sizes: tuple[int, ...], quick: bool, out_dir: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Intake through the ingest handler and through the local stack, and the peak memory of ingest and dispatch
+    (`intake_child`): each in a fresh process."""
+    grow = [200, 600] if quick else [2000, 24_000]  # dispatch: alerts per message, most alerts in the group
+    return {
+        "handler": with_ratio(in_child("handler", list(sizes), out_dir=out_dir, timeout=900, progress=progress)),
+        "stack": with_ratio(in_child("stack", list(sizes), out_dir=out_dir, timeout=900, progress=progress)),
+        "ingest_memory": in_child("ingest_memory", [], out_dir=out_dir, timeout=300, progress=progress),
+        "dispatch_memory": in_child("dispatch_memory", grow, out_dir=out_dir, timeout=1200, progress=progress),
+    }
