@@ -93,7 +93,10 @@ def test_explain_with_the_live_state_says_whether_the_storm_is_on_and_who_is_in_
     assert member["calls"] == [] and "a repeat of a known alert" in " ".join(member["reasons"])
     assert newcomer["controls"][-2].startswith(on)
     assert newcomer["controls"][-1] == f"group '{tag}-c' is a new group while the storm is on: it joins the storm"
-    assert newcomer["calls"] == [] and "already open; alert joins it" in " ".join(newcomer["reasons"])
+    assert "already open; alert joins it" in " ".join(newcomer["reasons"])
+    # its joining doubles the storm's firing alerts (1 -> 2): the one call is the storm incident's member list
+    assert [call["tool"] for call in newcomer["calls"]] == ["incident_update"]
+    assert newcomer["calls"][0]["arguments"]["summary"].startswith("Alert storm: 2 alerts are firing")
     assert own["controls"][-1].startswith(f"group '{tag}-a' is not a member of the storm: it keeps its own group")
     assert own["live_state"].startswith("incident INC-") and own["calls"] == []
 
@@ -106,4 +109,6 @@ def test_explain_with_the_live_state_says_whether_the_storm_is_on_and_who_is_in_
     assert cli.main(args) == 0  # without the live state: a replay of these three alone, from quiet groups
     alone = json.loads(capsys.readouterr().out)
     assert alone[0]["controls"][-2] == "no storm of rule 'nodes' is on in this replay (--state reads the deployment's)"
-    assert [bool(entry["calls"]) for entry in alone] == [True, True, False]  # b alone, the storm from c; a joins
+    # b alone, the storm from c; a joins it, doubling its firing alerts: the storm's member list is its one call
+    assert [bool(entry["calls"]) for entry in alone] == [True, True, True]
+    assert [call["tool"] for call in alone[2]["calls"]] == ["incident_update"]

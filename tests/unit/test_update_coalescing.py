@@ -86,3 +86,16 @@ def test_coalescing_keeps_the_last_update_of_each_kind_where_it_stands_and_every
     assert coalesce_updates(actions) == [opening, raise_to(Severity.CRITICAL), flapping("s2")]
     other_episode = raise_to(Severity.CRITICAL).model_copy(update={"generation": 2})
     assert coalesce_updates([raise_to(Severity.ERROR), other_episode]) == [raise_to(Severity.ERROR), other_episode]
+
+
+def test_a_page_left_undone_when_the_group_recovers_is_dropped_and_the_history_says_so() -> None:
+    rules = parse_rules("rules: [{name: all, actions: [open_incident, {escalate: {escalation_path_id: P1}}]}]")
+    world = World(rules)
+    world.tools.script("escalation_create", "transient", times=5)
+    with pytest.raises(ActionFailed):
+        world.courier.handle(firing("a", Severity.CRITICAL))  # the incident opens, its page fails
+    resolved = firing("a", Severity.CRITICAL)
+    resolved = resolved.model_copy(update={"alert": resolved.alert.model_copy(update={"status": AlertStatus.RESOLVED})})
+    outcome = world.courier.handle(resolved)
+    assert outcome["actions"] == ["resolve_incident"]
+    assert any(r.startswith("page dropped: escalate level 0") for r in outcome["reasons"])

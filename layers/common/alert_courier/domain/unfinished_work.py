@@ -80,6 +80,20 @@ def resume_unfinished(
             return not ended and bool(state.firing) and action.generation == state.generation
         return True
 
+    dropped_pages = [
+        action
+        for key in taken
+        for action in before.unfinished[key]
+        if ended and isinstance(action, Escalate) and not due(action, key == transition_id, before.unfinished[key])
+    ]
+    dropped_notes = (
+        [
+            f"page dropped: {', '.join(f'escalate level {a.level}' for a in dropped_pages)} could not go out before the"
+            " group recovered (nobody is paged for what has recovered; the incident is resolved)"
+        ]
+        if dropped_pages
+        else []
+    )
     resumed = [
         again
         for key in taken
@@ -110,8 +124,9 @@ def resume_unfinished(
     }
     next_state = state.model_copy(update={"unfinished": {key: value for key, value in left.items() if value}})
     if not resumed:
-        return decided, next_state, []
+        return decided, next_state, dropped_notes
     notes = [f"resuming what an earlier attempt left undone: {', '.join(action.kind for action in resumed)}"]
+    notes += dropped_notes
     actions = coalesce_updates([*resumed, *decided])
     if (merged := len(resumed) + len(decided) - len(actions)) > 0:
         notes.append(f"coalesced updates of the incident: {merged} waiting replaced by the latest")
