@@ -10,7 +10,7 @@ import pytest
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.rules import RulesError, parse_rules
-from alert_courier.domain.storm import after_count, route, window_of
+from alert_courier.domain.storm import after_count, into_storm, route, window_of
 from tests.fakes import DrivenClock, World
 
 NOW = datetime(2026, 12, 2, 10, 0, 30, tzinfo=UTC)
@@ -258,3 +258,17 @@ def test_a_group_that_resolved_in_the_storm_is_not_moved_back_into_it() -> None:
 def test_check_config_refuses_a_wait_longer_than_the_window() -> None:
     with pytest.raises(RulesError, match=r"no longer than storm\.within"):
         parse_rules("rules: [{name: s, storm: {groups: 3, within: 5m, wait: 6m}, actions: [open_incident]}]")
+
+
+def test_alerts_that_joined_while_the_storm_incident_was_opening_are_listed_with_the_opening() -> None:
+    from alert_courier.domain.storm import member_list_update
+
+    rule = RULES.rules[0]
+    # other containers saved three members while this one's opening was in flight (its save lost, it decides again)
+    opening = GroupState(group_id="s", generation=1, firing={f"g{n}-a": "t" for n in range(4)})
+    stormy = alert("g0").model_copy(update={"group_key": "storm:nodes", "raw": {"storm_of": "g0"}})
+    assert into_storm(alert("g0"), rule).raw["storm_of"] == "g0"
+    (update,), after = member_list_update(stormy, opening, opens=True)
+    assert update.incident_id == "" and update.firing == 4  # "the incident this decision opens", filled in by it
+    assert member_list_update(stormy, opening, opens=False)[0] == []  # no incident known yet: nothing to post to
+    assert after.storm_members is not None and after.storm_members.listed == 4

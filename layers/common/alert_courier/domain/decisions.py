@@ -74,7 +74,8 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     )
     reconciled = [f"reconciled: {alert.raw['reconciled']}"] if alert.raw.get("reconciled") else []
     next_state = _heard_of(alert, next_state, rules)
-    listing, next_state = member_list_update(alert, next_state)  # a storm's member list, at each doubling
+    opens = any(isinstance(action, OpenIncident) for action in actions)
+    listing, next_state = member_list_update(alert, next_state, opens=opens)  # a storm's list, at each doubling
     actions = [*actions, *listing]
     return AlertDecision(plan, _once_each(actions), next_state, reconciled + decision.reasons + notes)
 

@@ -153,7 +153,7 @@ def with_member(storm: GroupState, member: str) -> GroupState:
     return storm.model_copy(update={"storm_members": members.model_copy(update=update)})
 
 
-def member_list_update(alert: Alert, after: GroupState) -> tuple[list[StormUpdate], GroupState]:
+def member_list_update(alert: Alert, after: GroupState, *, opens: bool) -> tuple[list[StormUpdate], GroupState]:
     """For a storm's alert: name its group among the members, and each time the storm's firing alerts have doubled
     since the last list (2, 4, 8, …: at most log2 of the storm's size updates), one update on the storm incident
     naming its groups. Counted from the state alone, so a redelivery or a retry after a conflict counts the same."""
@@ -162,7 +162,9 @@ def member_list_update(alert: Alert, after: GroupState) -> tuple[list[StormUpdat
         return [], after
     after = with_member(after, member)
     members, firing = after.storm_members, len(after.firing)
-    if members is None or not after.incident_open or not after.incident_id or firing < 2:
+    # `opens`: this decision opens the storm incident (alerts joined while another container was opening it, and
+    # that container's save lost): the list follows the opening, naming "the incident this decision opens"
+    if members is None or not (opens or (after.incident_open and after.incident_id)) or firing < 2:
         return [], after
     if firing < 2 * max(members.listed, 1):
         return [], after
@@ -170,13 +172,13 @@ def member_list_update(alert: Alert, after: GroupState) -> tuple[list[StormUpdat
     update = StormUpdate(
         group_id=after.group_id,
         generation=max(after.generation, 1),
-        incident_id=after.incident_id,
+        incident_id="" if opens else after.incident_id or "",
         firing=firing,
         summary=(
             f"Alert storm: {firing} alerts are firing in this incident so far, from the groups {groups}."
             " It resolves when the last of them recovers."
         ),
-        reason=f"list the storm's groups on incident {after.incident_reference or after.incident_id}"
+        reason=f"list the storm's groups on incident {after.incident_reference or after.incident_id or '(opening)'}"
         f" ({firing} alerts firing: doubled since the last list)",
     )
     return [update], after.model_copy(update={"storm_members": members.model_copy(update={"listed": firing})})

@@ -37,7 +37,7 @@ def undone_after(actions: list[Action], results: list[dict[str, Any]]) -> list[A
     opened = opened_in(results)
     return [
         action.model_copy(update={"incident_id": opened})
-        if isinstance(action, ResolveIncident | UpdateIncident) and not action.incident_id and opened
+        if isinstance(action, ResolveIncident | UpdateIncident | StormUpdate) and not action.incident_id and opened
         else action
         for action in actions[len(results) :]
     ]

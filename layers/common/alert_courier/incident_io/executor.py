@@ -81,7 +81,7 @@ class IncidentIoExecutor:
     ) -> dict[str, Any]:
         if isinstance(action, OpenIncident):
             return self._open_incident(action, claim, remaining)
-        if isinstance(action, ResolveIncident | UpdateIncident) and not action.incident_id:
+        if isinstance(action, ResolveIncident | UpdateIncident | StormUpdate) and not action.incident_id:
             action = action.model_copy(update={"incident_id": _just_opened(action, state, earlier)})
         if isinstance(action, ResolveIncident):
             return self._resolve_incident(action, remaining)
