@@ -212,6 +212,7 @@ class LocalStack:
         sqs = self.aws.client("sqs")
         for spec in specs:
             for queue in spec.sqs_queue_refs:
+                receive_lock = threading.Lock()  # the queue's pollers receive one at a time (event_source.py)
                 for worker in range(config.dispatch_workers):
                     poller = SqsPoller(
                         sqs,
@@ -221,6 +222,7 @@ class LocalStack:
                         redelivery_seconds=config.redelivery_seconds,
                         log=self.log,
                         name=f"{spec.logical_id}-{worker}",
+                        receive_lock=receive_lock,
                     )
                     self.pollers.append(poller.start())
         if config.schedule_seconds > 0:
