@@ -202,15 +202,7 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
 
     escalations, incidents, alert_events = (per_job(state[kind]) for kind in ("escalations", "incidents", "alerts"))
     expected = Counter(dict.fromkeys(jobs.values(), 1))
-    # A page still failing when its job recovered is dropped, and its history says so (domain.unfinished_work):
-    # exactly one page for every other job, none for those.
-    dropped = {
-        key
-        for key in jobs.values()
-        if any(r.startswith("page dropped:") for entry in history.read("generic", key) for r in entry["reasons"])
-    }
-    paged = Counter({key: 1 for key in jobs.values() if key not in dropped})
-    assert (escalations, incidents, alert_events) == (paged, expected, expected), json.dumps(
+    assert (escalations, incidents, alert_events) == (expected, expected, expected), json.dumps(
         [e for e in state["escalations"] if run in json.dumps(e)]
     )[:3000]
     job_escalations = [e for e in state["escalations"] if any(title in json.dumps(e) for title in jobs)]
