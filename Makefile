@@ -45,8 +45,12 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q -m "not slow and not faults"
 
+# The in-memory model-based test runs in a process of its own: after the session's in-process local stack it
+# fails (12 sequences, 2026-12-02, cause not found yet: some state the stack leaves in the process reaches the
+# in-memory World); alone it passes. See the session note; remove the split once that is fixed.
 test: venv venv-sam system-packages lint
-	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/pytest -q
+	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/pytest -q --deselect tests/unit/test_end_state_model.py::TestEndStatesOnInMemoryPorts
+	$(BIN)/pytest -q tests/unit/test_end_state_model.py
 
 format: venv
 	$(BIN)/ruff check --fix .
