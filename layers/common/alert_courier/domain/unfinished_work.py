@@ -43,6 +43,24 @@ def undone_after(actions: list[Action], results: list[dict[str, Any]]) -> list[A
     ]
 
 
+def earlier_episodes(state: GroupState) -> list[Action]:
+    """What an earlier episode of the group left undone (its opening, its resolve): the scheduler does it before it
+    opens this episode's incident, as a new episode's first decision would (never two incidents open at once)."""
+    return [
+        action
+        for actions in state.unfinished.values()
+        for action in actions
+        if isinstance(action, OpenIncident | ResolveIncident) and action.generation < state.generation
+    ]
+
+
+def without_done(state: GroupState, actions: list[Action], results: list[dict[str, Any]]) -> GroupState:
+    """The group's unfinished work less the `actions` that are now done (the first len(results) of them)."""
+    done = actions[: len(results)]
+    unfinished = {key: [a for a in value if a not in done] for key, value in state.unfinished.items()}
+    return state.model_copy(update={"unfinished": {key: value for key, value in unfinished.items() if value}})
+
+
 def resume_unfinished(
     transition_id: str, before: GroupState, decided: list[Action], state: GroupState, plan: Plan, rules: RuleSet
 ) -> tuple[list[Action], GroupState, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from alert_courier.domain.actions import Action, OpenIncident, ReopenIncident
 from alert_courier.domain.decisions import apply_results
 from alert_courier.domain.errors import ActionBusy, ActionFailed, StaleState
 from alert_courier.domain.escalation_timers import (
@@ -16,6 +17,7 @@ from alert_courier.domain.escalation_timers import (
 )
 from alert_courier.domain.flap_control import decide_due, due_at
 from alert_courier.domain.group_state import GroupState
+from alert_courier.domain.unfinished_work import earlier_episodes, leave_unfinished, undone_after, without_done
 from alert_courier.use_cases.heartbeat_checks import scheduled_entry
 from alert_courier.use_cases.ports import GroupStates, History, Remaining, Timers
 from alert_courier.use_cases.run_report import RunReport, out_of_time
@@ -82,10 +84,22 @@ class EscalationChecks:
             if self._joined_storm(state, report):
                 return
             flap = decide_due(state, now)  # a hold or a flapping spell that ended (domain.flap_control)
+            ahead = flap_transition(state)
+            if flap.actions:
+                # Write-ahead, as dispatch does: a scheduler that dies after opening (or resolving) leaves the
+                # action unfinished in the group, so an alert that arrives before the timer's retry (a resolve
+                # within the hold, say) resumes it instead of taking it for never done. The hold stays until done.
+                state = self._groups.save(leave_unfinished(state, ahead, flap.actions))
+                flap = decide_due(state, now)
             executor = self._runner.executor
             statuses = executor.page_statuses(flap.next_state, remaining) if needs_page_check(state, now) else {}
             decision = decide_escalations(flap.next_state, now, statuses)
-            all_results, error = self._runner.perform_all([*flap.actions, *decision.actions], state, remaining)
+            opens = any(isinstance(action, OpenIncident | ReopenIncident) for action in flap.actions)
+            earlier = earlier_episodes(state) if opens else []
+            all_results, error = self._runner.perform_all(
+                [*earlier, *flap.actions, *decision.actions], state, remaining
+            )
+            earlier_results, all_results = all_results[: len(earlier)], all_results[len(earlier) :]
             flap_results, results = all_results[: len(flap.actions)], all_results[len(flap.actions) :]
             performed = decision.actions[: len(results)]
             report.flap_controlled += [f"{state.group_key or state_id}: {reason}" for reason in flap.reasons]
@@ -95,9 +109,12 @@ class EscalationChecks:
                 if not result.get("remembered")  # counted by the run that paged, whichever run's save wins
             ]
             next_state = apply_escalations(decision.next_state, performed, results)
+            next_state = apply_results(next_state, earlier, earlier_results)  # before this episode's opening
+            next_state = without_done(next_state, earlier, earlier_results)
             next_state = apply_results(next_state, flap.actions, flap_results)
             if len(flap_results) < len(flap.actions):  # undone: the hold or spell stays, its timer tries again
                 next_state = next_state.model_copy(update={"flap": state.flap, "incident_open": state.incident_open})
+            next_state = leave_unfinished(next_state, ahead, undone_after(flap.actions, flap_results))
             if next_state != state:
                 try:
                     self._groups.save(next_state)  # also deletes the timers of the levels it clears
@@ -109,9 +126,9 @@ class EscalationChecks:
             if decision.actions or next_state != state:
                 entry = scheduled_entry(
                     report,
-                    [*flap.reasons, *decision.reasons],
-                    [*flap.actions, *decision.actions],
-                    all_results,
+                    [*earlier_notes(earlier), *flap.reasons, *decision.reasons],
+                    [*earlier, *flap.actions, *decision.actions],
+                    [*earlier_results, *all_results],
                     error,
                     group_id=state.group_id,
                     generation=state.generation,
@@ -152,3 +169,16 @@ class EscalationChecks:
             self._history.record(state.source or "scheduler", key, entry)
         logger.info("storm wait ended: joined the storm", extra={"group_id": state.group_id})
         return True
+
+
+def flap_transition(state: GroupState) -> str:
+    """The key under which a hold's or a flapping spell's end is written ahead (one per hold and episode)."""
+    due = state.flap.hold_until or state.flap.stable_due
+    return f"scheduled-flap:{state.generation}:{sortable(due) if due else ''}"
+
+
+def earlier_notes(earlier: list[Action]) -> list[str]:
+    if not earlier:
+        return []
+    kinds = ", ".join(action.kind for action in earlier)
+    return [f"first what the group's earlier episode left undone: {kinds} (never two incidents open at once)"]
