@@ -7,8 +7,10 @@ KIND OUT.json`), so that one's modules, environment and peak memory (`ru_maxrss`
   raised, so that what is measured is the parsing (on AWS, a body over 6 MB never reaches the function);
 - ``stack``: the same sizes posted over HTTP to the local front door (front door → ingest → moto's SQS), in a
   notification without descriptions (the realistic one is over ingest's 6 MiB limit from 10,000 alerts);
-- ``ingest_memory``: ingest's peak RSS for the largest notification under its body limit (about 6 MB);
-- ``dispatch_memory``: dispatch's peak Python memory (tracemalloc) applying a message to the largest group state.
+- ``ingest_memory``: ingest's peak RSS for the largest notification under its body limit (about 6 MB); the body is
+  built by another process (``ingest_body``), so that the measuring process only reads its bytes;
+- ``dispatch_memory``: dispatch's peak memory (tracemalloc, `ru_maxrss`) applying a message to the largest group
+  state, with moto in a child process of its own, so that the measuring process holds no moto state.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import hashlib
 import json
 import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -199,6 +203,14 @@ def stack(sizes: list[int]) -> dict[str, Any]:
     return result
 
 
+def ingest_body(out: Path, limit: int) -> dict[str, Any]:
+    """Writes the largest realistic notification within `limit` bytes to `out` (building it by trial sizes costs
+    this process hundreds of MB, which is why the measuring process does not build it)."""
+    body = under_limit(limit)
+    out.write_bytes(body)
+    return {"body_bytes": len(body)}
+
+
 def ingest_memory() -> dict[str, Any]:
     from alert_courier.aws.alert_queue import AlertQueue
 
@@ -206,27 +218,49 @@ def ingest_memory() -> dict[str, Any]:
 
     properties = template_function("IngestFunction")
     limit = int(properties["Environment"]["Variables"]["MAX_BODY_BYTES"])
-    function, module = ingest_handler(limit)
-    module.queue = AlertQueue(AcceptingSqs(), QUEUE_URL)
-    function.handler(http_event(lean(10)), FakeLambdaContext("IngestFunction", 60))  # warm: imports done
-    body = under_limit(limit)
+    with tempfile.TemporaryDirectory() as scratch:
+        body_file = Path(scratch) / "body.json"
+        built = Path(scratch) / "built.json"
+        cmd = [sys.executable, "-m", "alert_courier_local.bench.intake_child", "ingest_body", str(built)]
+        subprocess.run([*cmd, str(body_file), str(limit)], check=True, timeout=300)
+        function, module = ingest_handler(limit)
+        module.queue = AlertQueue(AcceptingSqs(), QUEUE_URL)
+        function.handler(http_event(lean(10)), FakeLambdaContext("IngestFunction", 60))  # warm: imports done
+        body = body_file.read_bytes()
+    # What API Gateway hands the function: the base64 event (built here, before the first reading: on Lambda the
+    # runtime holds the event before the handler runs).
     event = http_event(body)
     before = maxrss_mb()
     # A long timeout: the peak of the whole path is wanted, not where a loaded machine's budget would stop it.
     answer = function.handler(event, FakeLambdaContext("IngestFunction", 600))
+    after = maxrss_mb()
+    # The handler's own Python allocations, a second call under tracemalloc (which costs memory of its own, so it
+    # does not run during the `ru_maxrss` reading above).
+    module.queue = AlertQueue(AcceptingSqs(), QUEUE_URL)
+    tracemalloc.start()
+    function.handler(event, FakeLambdaContext("IngestFunction", 600))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    memory_size = int(properties["MemorySize"])
     return {
         "body_bytes": len(body),
         "alerts": body.count(b'"fingerprint"'),
         "status": answer["statusCode"],
         "maxrss_before_mb": before,
-        "maxrss_mb": maxrss_mb(),
-        "memory_size_mb": int(properties["MemorySize"]),
+        "maxrss_mb": after,
+        "handler_peak_mib": round(peak / 2**20, 1),
+        "memory_size_mb": memory_size,
+        "limit_mb": memory_size / 2,
+        "within_limit": after < memory_size / 2,
     }
 
 
 def dispatch_memory(chunk: int = 2000, most: int = 40_000) -> dict[str, Any]:
     """Grows one group's state by notifications of `chunk` new alerts until the next would pass the store's limit,
-    then measures dispatch applying that last one (tracemalloc over the poll: load, decide, save)."""
+    then measures dispatch applying that last one (tracemalloc over the poll: load, decide, save).
+
+    moto runs in a child process (`isolated_aws`): this process holds the front door, ingest, the simulator and
+    dispatch, and during the measured poll only dispatch (and the simulator answering its calls) is working."""
     import httpx
 
     from alert_courier.aws import dynamodb_stores
@@ -234,7 +268,9 @@ def dispatch_memory(chunk: int = 2000, most: int = 40_000) -> dict[str, Any]:
     from ..dev_credentials import DEV_WEBHOOK_TOKEN
     from ..stack import LocalStack, StackConfig
 
-    config = StackConfig(front_door_port=0, simulator_port=0, aws_port=0, quiet=True, schedule_seconds=0)
+    config = StackConfig(
+        front_door_port=0, simulator_port=0, aws_port=0, quiet=True, schedule_seconds=0, isolated_aws=True
+    )
     local = LocalStack(config).start()
     try:
         aws = local.aws
@@ -287,6 +323,7 @@ def dispatch_memory(chunk: int = 2000, most: int = 40_000) -> dict[str, Any]:
         drain()
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        after = maxrss_mb()
         firing += chunk
         dead = int(
             sqs.get_queue_attributes(
@@ -300,9 +337,10 @@ def dispatch_memory(chunk: int = 2000, most: int = 40_000) -> dict[str, Any]:
             "state_bytes_after": stored_bytes(),
             "state_limit_bytes": limit,
             "dead_lettered": dead,
+            "moto": "child process",
             "peak_mib": round(peak / 2**20, 1),
             "maxrss_before_mb": before,
-            "maxrss_mb": maxrss_mb(),
+            "maxrss_mb": after,
             "memory_size_mb": int(template_function("DispatchFunction")["MemorySize"]),
         }
     finally:
@@ -311,10 +349,11 @@ def dispatch_memory(chunk: int = 2000, most: int = 40_000) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     kind, out = argv[0], Path(argv[1])
-    sizes = [int(size) for size in argv[2:]]
+    sizes = [int(size) for size in argv[2:]] if kind != "ingest_body" else []
     runs = {
         "handler": lambda: handler(sizes),
         "stack": lambda: stack(sizes),
+        "ingest_body": lambda: ingest_body(Path(argv[2]), int(argv[3])),
         "ingest_memory": ingest_memory,
         "dispatch_memory": lambda: dispatch_memory(*sizes),
     }

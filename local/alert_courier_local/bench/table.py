@@ -289,21 +289,28 @@ def ingest_paths(section: dict[str, Any]) -> list[str]:
     ]
     memory = section["ingest_memory"]
     half = memory["memory_size_mb"] / 2
+    within = memory.get("within_limit", memory["maxrss_mb"] < half)
+    handler_peak = memory.get("handler_peak_mib")
     lines.append(
-        f"Ingest's peak memory (`ru_maxrss` of a fresh process, imports included) for a "
-        f"{memory['body_bytes'] / 1e6:.1f} MB notification of {_n(memory['alerts'])} alerts (answer "
-        f"{memory['status']}): {memory['maxrss_mb']:.0f} MB ({memory['maxrss_before_mb']:.0f} MB before it); "
-        f"MemorySize {memory['memory_size_mb']} MB, half is {half:.0f} MB: "
-        f"{'under' if memory['maxrss_mb'] < half else '**over**'}."
+        f"Ingest's peak memory (`ru_maxrss` of a fresh process that only reads a body another process built, imports "
+        f"included) for a {memory['body_bytes'] / 1e6:.1f} MB notification of {_n(memory['alerts'])} alerts (answer "
+        f"{memory['status']}): {memory['maxrss_mb']:.0f} MB ({memory['maxrss_before_mb']:.0f} MB before it"
+        + ("" if handler_peak is None else f"; the handler call's tracemalloc peak {handler_peak} MiB")
+        + f"); MemorySize {memory['memory_size_mb']} MB, limit half of it, {half:.0f} MB: "
+        f"{'**pass**' if within else '**FAIL**'}."
     )
     dispatch = section["dispatch_memory"]
+    isolated = dispatch.get("moto") == "child process"
+    moto = "moto in a child process, not counted" if isolated else "moto's share in the same process included"
+    delta = dispatch["maxrss_mb"] - dispatch["maxrss_before_mb"]
     lines.append(
         f"Dispatch applying a {_n(dispatch['message_alerts'])}-alert message to one group, growing it to "
         f"{_n(dispatch['firing_alerts'])} firing alerts (stored state {dispatch['state_bytes_before'] / 1024:.0f} → "
         f"{dispatch['state_bytes_after'] / 1024:.0f} KiB of the store's {dispatch['state_limit_bytes'] / 1024:.0f} KiB "
-        f"limit, {dispatch['dead_lettered']} dead-lettered): peak Python memory (tracemalloc over that poll, moto's "
-        f"share in the same process included) {dispatch['peak_mib']} MiB; the whole local stack's `ru_maxrss` "
-        f"{dispatch['maxrss_mb']:.0f} MB; MemorySize {dispatch['memory_size_mb']} MB."
+        f"limit, {dispatch['dead_lettered']} dead-lettered): peak Python memory (tracemalloc over that poll, {moto}) "
+        f"{dispatch['peak_mib']} MiB; the measuring process's `ru_maxrss` {dispatch['maxrss_before_mb']:.0f} → "
+        f"{dispatch['maxrss_mb']:.0f} MB (+{delta:.0f} MB); MemorySize {dispatch['memory_size_mb']} MB: "
+        f"{'**under**' if dispatch['maxrss_mb'] < dispatch['memory_size_mb'] else '**over**'}."
     )
     return lines
 
