@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from moto import backends as moto_backends
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
@@ -84,6 +86,7 @@ class SerialisedMotoServer(ThreadedMotoServer):
     startup_error: str | None = None
 
     def _server_entry(self) -> None:
+        _list_moto_modules_once()
         app = DomainDispatcherApplication(create_backend_app)
 
         def serialised(environ: dict[str, Any], start_response: Any) -> Any:
@@ -102,6 +105,15 @@ class SerialisedMotoServer(ThreadedMotoServer):
             return
         self._server_ready_event.set()
         self._server.serve_forever()
+
+
+def _list_moto_modules_once() -> None:
+    """moto's server lists its package directory (about 200 `isdir` calls) on every request to find the backend a
+    host name means, though the listing cannot change while it runs: a fifth of moto's time in the storm bench."""
+    if getattr(moto_backends.list_of_moto_modules, "cache_info", None) is not None:
+        return
+    listed = tuple(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = functools.cache(lambda: listed)
 
 
 @contextmanager

@@ -299,13 +299,18 @@ def dispatch_memory(chunk: int = 2000, most: int = 40_000) -> dict[str, Any]:
             while poller.poll_once(wait_seconds=0):
                 pass
 
+        state_keys: list[dict[str, Any]] = []
+
         def stored_bytes() -> int:
-            pages = dynamodb.get_paginator("scan").paginate(
-                TableName=aws.refs["StateTable"],
-                FilterExpression="begins_with(pk, :group) AND sk = :state",
-                ExpressionAttributeValues={":group": {"S": "group#"}, ":state": {"S": "state"}},
-            )
-            (state,) = [item for page in pages for item in page["Items"]]  # the one group of this run
+            if not state_keys:  # found once: a scan reads every history item too, slower at each notification
+                pages = dynamodb.get_paginator("scan").paginate(
+                    TableName=aws.refs["StateTable"],
+                    FilterExpression="begins_with(pk, :group) AND sk = :state",
+                    ExpressionAttributeValues={":group": {"S": "group#"}, ":state": {"S": "state"}},
+                )
+                (found,) = [item for page in pages for item in page["Items"]]  # the one group of this run
+                state_keys.append({"pk": found["pk"], "sk": found["sk"]})
+            state = dynamodb.get_item(TableName=aws.refs["StateTable"], Key=state_keys[0])["Item"]
             value = state.get("state_z", state.get("state", {}))
             return len(value.get("B", b"")) if "B" in value else len(value.get("S", "").encode())
 

@@ -150,6 +150,8 @@ def child(out: Path, *, alerts: int, keys: int, groups: int, senders: int, worke
         result["maxrss_after_start_mb"] = _maxrss_mb()
         counting = _CountingDispatch(stack.functions["DispatchFunction"].handler)
         stack.functions["DispatchFunction"].handler = counting  # the pollers call LocalFunction.handler
+        scheduled = _CountingDispatch(stack.functions["SchedulerFunction"].handler)  # its runs, to explain its calls
+        stack.functions["SchedulerFunction"].handler = scheduled
         ingest_queue = sys.modules[function_module_name("IngestFunction")].queue
         meter = DynamoDbMeter().attach(sys.modules[function_module_name("DispatchFunction")]._table.meta.client)
         sent_before = ingest_queue.messages_sent
@@ -233,6 +235,10 @@ def child(out: Path, *, alerts: int, keys: int, groups: int, senders: int, worke
         by_status = Counter(str(i.get("status_category")) for i in ours)
         tool_calls = {k: v for k, v in tools.items() if v}
         needed = {"incident_create": groups, "resolve (incident_update)": groups}
+        # Dispatch reads an incident only when a resolve is refused (someone may have closed it): none here. The
+        # scheduler's reconcile pass reads each incident it holds open, looking for a person's close; locally on
+        # every tick of the schedule, on AWS every ReconcileMinutes (default 5).
+        checks = tool_calls.get("incident_show", 0)
         result.update(
             {
                 "posted": {
@@ -257,6 +263,8 @@ def child(out: Path, *, alerts: int, keys: int, groups: int, senders: int, worke
                 "incidents_by_status": dict(by_status),
                 "tool_calls": tool_calls,
                 "tool_calls_total": sum(tool_calls.values()),
+                "action_tool_calls_total": sum(tool_calls.values()) - checks,
+                "reconcile_checks": {"incident_show": checks, "scheduler_runs": scheduled.invocations},
                 "distinct_actions_needed": needed,
                 "distinct_actions_needed_total": sum(needed.values()),
                 "mcp_http_requests": sim_after["http_requests"] - sim_before["http_requests"],

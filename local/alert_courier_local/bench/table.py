@@ -177,12 +177,7 @@ def storm(section: dict[str, Any]) -> list[str]:
         ),
         *_storm_costs(section),
         ("incidents opened", f"**{section['incidents_opened']}** ({by_status})"),
-        (
-            "tool calls",
-            f"**{section['tool_calls_total']}** ({tools}); distinct actions needed: "
-            f"{section['distinct_actions_needed_total']} ({needed}): "
-            f"{'equal' if section['tool_calls_total'] == section['distinct_actions_needed_total'] else '**differs**'}",
-        ),
+        *_tool_call_rows(section, tools, needed),
         ("MCP HTTP requests", f"{section['mcp_http_requests']} ({methods})"),
         ("REST requests to incident.io", str(sum(rest.values())) + (f" ({rest})" if rest else "")),
         ("dead-lettered", str(section["dead_lettered"])),
@@ -206,6 +201,31 @@ def storm(section: dict[str, Any]) -> list[str]:
         "one GIL: posting speed is moto's and this machine's, not Lambda's.",
     ]
     return ["", title, "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + notes
+
+
+def _tool_call_rows(section: dict[str, Any], tools: str, needed: str) -> list[tuple[str, str]]:
+    """The calls the storm's actions made, against those it needs; the reconcile pass's reads of open incidents
+    apart (results of versions that did not count them compare every call)."""
+    checks = section.get("reconcile_checks")
+    acting = section.get("action_tool_calls_total", section["tool_calls_total"])
+    verdict = "equal" if acting == section["distinct_actions_needed_total"] else "**differs**"
+    rows = [
+        (
+            "tool calls",
+            f"{section['tool_calls_total']} ({tools}); for actions **{acting}**, distinct actions needed: "
+            f"{section['distinct_actions_needed_total']} ({needed}): {verdict}",
+        )
+    ]
+    if checks is not None:
+        rows.append(
+            (
+                "reconcile's reads (`incident_show`)",
+                f"{_n(checks['incident_show'])} in {_n(checks['scheduler_runs'])} scheduler runs: each open incident "
+                "checked for a person's close, at the lowest budget priority; locally every tick of the schedule, "
+                "on AWS every `ReconcileMinutes` (default 5)",
+            )
+        )
+    return rows
 
 
 def _storm_costs(section: dict[str, Any]) -> list[tuple[str, str]]:
