@@ -516,6 +516,17 @@ class EndStateMachine(RuleBasedStateMachine):
             report = self.w.reconciler([ModelTruth(self)], requeue=self._requeue).run()
             for change in report.changes:
                 event(f"reconciled: {change.change}")
+                if change.change == "resolve" and change.dedup_key.startswith("src-"):
+                    self._hear_reconciled_source_resolve(change.dedup_key)
+
+    def _hear_reconciled_source_resolve(self, key: str) -> None:
+        """The pass resolved a `src` alert (the sender says it is over): it inhibits no more, as if its resolve had
+        been delivered now (a firing sent before it stays stale, one sent after fires again)."""
+        before = self._source_heard_firing()
+        serial, _ = self.model.heard.get(key, (0, False))
+        self.model.heard[key] = (max(serial, self.serial), False)
+        if before and not self._source_heard_firing():
+            self.model.inhibiting_since = None
 
     @precondition(lambda self: self.world is not None and (self.w.budget is None or self.w.budget.short_from is None))
     @rule(group=st.sampled_from(["ops", "pay", "pay2"]))

@@ -18,7 +18,7 @@ from alert_courier.domain.errors import ActionBusy, GroupTooLarge, StaleState
 from alert_courier.domain.escalation_timers import Timer, timers_for
 from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.heartbeat_decisions import HeartbeatState
-from alert_courier.domain.inhibition import SourceChange, SourceRecord, apply_source_change
+from alert_courier.domain.inhibition import InhibitEntry, SourceChange, SourceRecord, apply_source_change
 from alert_courier.domain.maintenance import MaintenanceWindow
 from alert_courier.domain.rules import RuleSet
 from alert_courier.incident_io.tool_errors import FailureKind, ToolCallError, kind_for_status
@@ -253,6 +253,7 @@ class InMemoryInhibition:
     def __init__(self) -> None:
         self.sources: dict[str, dict[str, SourceRecord]] = {}
         self.holding: dict[tuple[str, str], AlertEnvelope] = {}
+        self.entries: dict[str, dict[str, InhibitEntry]] = {}  # source alert key → the entries it fired in
         self.reads = 0
         self._lock = threading.Lock()
 
@@ -263,8 +264,14 @@ class InMemoryInhibition:
 
     def record_source(self, change: SourceChange) -> None:
         with self._lock:
+            if change.firing:
+                self.entries.setdefault(change.alert_key, {})[change.entry.key] = change.entry
             records = self.sources.setdefault(change.entry.key, {})
             records[change.alert_key] = apply_source_change(records.get(change.alert_key, SourceRecord()), change)
+
+    def entries_of(self, alert_key: str) -> list[InhibitEntry]:
+        with self._lock:
+            return list(self.entries.get(alert_key, {}).values())
 
     def hold(self, entry_key: str, envelope: AlertEnvelope) -> None:
         with self._lock:
@@ -550,6 +557,7 @@ class World:
             clock=self.clock,
             telemetry=self.telemetry,
             requeue=requeue,
+            sources=self.entry.hear,
         )
 
     def incidents(self) -> list[dict[str, Any]]:

@@ -114,3 +114,30 @@ def test_enforced_on_dynamodb_from_source_firing_to_the_targets_incident(table: 
     report = world.scheduler.run()
     assert len(report.inhibited_replayed) == 1 and opens() == 3
     assert world.scheduler.run().inhibited_replayed == [] and opens() == 3
+
+
+def test_a_resolve_without_labels_ends_the_source_in_the_entries_it_fired_in(table: Any) -> None:
+    """The reconcile pass's resolves carry none of the alert's labels: the store keeps, under the source alert's own
+    key, which entries it fired in, so such a resolve still ends it there (and only there)."""
+    world = World(RULES, clock=DrivenClock(NOW), inhibition=InhibitionStore(table))
+    store = InhibitionStore(table)
+    (n1,) = changes("node")
+    (n2,) = changes("other", node="n2")
+    store.record_source(n1)
+    store.record_source(n2)
+    assert store.entries_of("alertmanager:node") == [n1.entry]
+    synthesized = Alert(
+        source="alertmanager",
+        dedup_key="node",
+        group_key="group-node",
+        status=AlertStatus.RESOLVED,
+        severity=Severity.ERROR,
+        title="node",
+        ended_at=NOW,
+        received_at=NOW,
+        raw={"sender": "reconciler", "reconciled": "Alertmanager says over"},
+    )
+    assert source_changes(synthesized, RULES) == []  # no labels: no rule's source matcher matches it
+    world.entry.hear(synthesized)
+    assert store.firing_sources(n1.entry.key) == set()
+    assert store.firing_sources(n2.entry.key) == {"alertmanager:other"}

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from alert_courier.domain.call_budget import Priority
 from tests.unit.test_end_state_model import InMemoryEndStates
 
 Step = Callable[[InMemoryEndStates], None]
@@ -72,3 +73,34 @@ def test_a_hold_ending_first_resolves_what_the_last_episode_left_open() -> None:
 @pytest.mark.parametrize("minutes", [1, 5])
 def test_the_dead_schedulers_incident_is_reopened_by_the_next_episode(minutes: int) -> None:
     run([crash_opening_a_held_incident, lambda m: m.time_passes(minutes=minutes)])
+
+
+def test_a_source_the_reconcile_pass_resolves_inhibits_no_more() -> None:
+    """Found by a soak 2026-12-03: a source alert's resolve was lost and the reconcile pass resolved it (here after
+    a refused call, through dispatch's queue), but its synthesized resolve carries none of its labels, so the
+    inhibition index never heard of it: the targets stayed inhibited (for up to SOURCE_MEMORY, a week)."""
+    run(
+        [
+            lambda m: m.fire(critical=False, group="src", key="a"),
+            lambda m: m.deliver(index=0, keep_a_copy=False),
+            lambda m: m.fire(critical=False, group="tgt", key="a"),
+            lambda m: m.budget_runs_short(short_from=Priority.PAGE_OR_OPEN),
+            lambda m: m.resolve_is_lost(group="src", key="a"),
+            lambda m: m.reconcile_with_the_senders(),  # src's resolve refused by the budget: queued for dispatch
+            lambda m: m.deliver(index=1, keep_a_copy=False),  # the queued resolve of src
+            lambda m: m.deliver(index=0, keep_a_copy=False),  # tgt fires: nothing inhibits it now
+        ]
+    )
+
+
+def test_a_source_the_reconcile_pass_resolves_itself_inhibits_no_more() -> None:
+    run(
+        [
+            lambda m: m.fire(critical=False, group="src", key="a"),
+            lambda m: m.deliver(index=0, keep_a_copy=False),
+            lambda m: m.fire(critical=False, group="tgt", key="a"),
+            lambda m: m.resolve_is_lost(group="src", key="a"),
+            lambda m: m.reconcile_with_the_senders(),  # the pass resolves src itself
+            lambda m: m.deliver(index=0, keep_a_copy=False),  # tgt fires: nothing inhibits it now
+        ]
+    )

@@ -174,6 +174,7 @@ def reconciler_on(edge: IncidentIoEdge, settings: SchedulerSettings, telemetry: 
     secrets = secret_reader(settings.reconcile_secret_prefix)
     return Reconciler(
         courier=edge.courier,
+        sources=edge.entry.hear,
         states=edge.groups,
         open_groups=edge.groups,
         history=edge.history,

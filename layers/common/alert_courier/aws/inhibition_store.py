@@ -5,6 +5,9 @@
                                                         its resolves went (a late firing copy stays stale)
   inhibition     / held#<entry>#<source:dedup_key>      a target held while its entry's source fired (its latest
                                                         transition, as an envelope)
+  inhibit-by#<source:dedup_key> / <entry>               an entry the source alert fired in (rule, equal values),
+                                                        for a resolve that carries none of its labels (the
+                                                        reconcile pass's)
 
 Each source alert is an item of its own, written by the dispatch of its own FIFO message group (one update per
 transition, conditional on the sender's times as `apply_source_change` decides: a stale one changes nothing), so
@@ -17,6 +20,7 @@ not inhibit for ever (senders re-send firing alerts well within it: Alertmanager
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -24,10 +28,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from alert_courier.domain.alert import AlertEnvelope
-from alert_courier.domain.inhibition import SourceChange, alert_key
+from alert_courier.domain.inhibition import InhibitEntry, SourceChange, alert_key
 from alert_courier.use_cases.inhibition import HeldTarget
 
 HELD_PK = "inhibition"
+SOURCE_ENTRIES_PK = "inhibit-by#"
 SOURCE_MEMORY = timedelta(days=7)
 
 
@@ -67,6 +72,7 @@ class InhibitionStore:
         names = {"#f": "firing_started", "#r": "resolved_through", "#x": "expiration"}
         try:
             if change.firing:
+                self._remember_entry(change)
                 self._table.update_item(
                     Key=key,
                     UpdateExpression="SET #f = :s, #x = :x",
@@ -90,6 +96,34 @@ class InhibitionStore:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             # stale (`apply_source_change` leaves the record as it is): nothing to write
+
+    def _remember_entry(self, change: SourceChange) -> None:
+        """Which entries a source alert fires in, under its own key: a resolve without its labels finds them."""
+        self._table.put_item(
+            Item={
+                "pk": f"{SOURCE_ENTRIES_PK}{change.alert_key}",
+                "sk": change.entry.key,
+                "rule": change.entry.rule,
+                "values": json.dumps(change.entry.values),
+                "expiration": _expiry(),
+            }
+        )
+
+    def entries_of(self, alert_key: str) -> list[InhibitEntry]:
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": f"{SOURCE_ENTRIES_PK}{alert_key}"},
+            "ConsistentRead": True,
+        }
+        found: list[InhibitEntry] = []
+        while True:
+            page = self._table.query(**query)
+            for item in page.get("Items", []):
+                values = tuple((str(label), str(value)) for label, value in json.loads(str(item["values"])))
+                found.append(InhibitEntry(str(item["rule"]), values))
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def hold(self, entry_key: str, envelope: AlertEnvelope) -> None:
         self._table.put_item(

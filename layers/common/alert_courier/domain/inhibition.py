@@ -127,6 +127,18 @@ def source_changes(alert: Alert, rules: RuleSet) -> list[SourceChange]:
     ]
 
 
+def resolved_in(alert: Alert, entries: Collection[InhibitEntry]) -> list[SourceChange]:
+    """A resolve's changes in `entries`, the ones its source alert was recorded firing in: for a resolve whose
+    labels cannot say (the reconcile pass's synthesized resolves carry none of the alert's labels)."""
+    if alert.status is not AlertStatus.RESOLVED:
+        return []
+    started = alert.started_at.isoformat() if alert.started_at else ""
+    ended = alert.ended_at.isoformat() if alert.ended_at else alert.received_at.isoformat()
+    return [
+        SourceChange(entry, alert_key(alert), False, "", started or ended, max(started, ended)) for entry in entries
+    ]
+
+
 def inhibited_by(
     alert: Alert, rules: RuleSet, firing_sources: Callable[[InhibitEntry], Collection[str]]
 ) -> Inhibited | None:

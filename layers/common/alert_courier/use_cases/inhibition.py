@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from alert_courier.domain.alert import AlertEnvelope, AlertStatus
+from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.inhibition import (
     InhibitEntry,
@@ -35,9 +35,11 @@ from alert_courier.domain.inhibition import (
     as_target,
     inhibited_by,
     released,
+    resolved_in,
     source_changes,
 )
 from alert_courier.domain.maintenance import MaintenanceWindow
+from alert_courier.domain.reconciliation import RECONCILER
 from alert_courier.domain.rules import RuleSet
 from alert_courier.use_cases.courier import ManyOutcome
 from alert_courier.use_cases.history_entry import record_without_action
@@ -61,7 +63,12 @@ class InhibitionStore(Protocol):
     def firing_sources(self, entry_key: str) -> set[str]: ...
 
     def record_source(self, change: SourceChange) -> None:
-        """Applies the change as `domain.inhibition.apply_source_change` says (stale ones change nothing)."""
+        """Applies the change as `domain.inhibition.apply_source_change` says (stale ones change nothing); a firing
+        also remembers its entry under the source alert's key (`entries_of`)."""
+        ...
+
+    def entries_of(self, alert_key: str) -> list[InhibitEntry]:
+        """The entries this source alert was recorded firing in."""
         ...
 
     def hold(self, entry_key: str, envelope: AlertEnvelope) -> None: ...
@@ -150,8 +157,7 @@ class InhibitionGate:
         """Records a source's change; holds and records a target a firing source inhibits (its outcome), or
         None: the alert goes on."""
         alert = envelope.alert
-        for change in source_changes(alert, rules):  # idempotent writes: a redelivery repeats them harmlessly
-            self._store.record_source(change)
+        self.hear(alert, rules)
         inhibited = inhibited_by(alert, rules, self._sources)
         if inhibited is not None:
             self._store.hold(inhibited.entry.key, envelope)  # before the history: a failed write is redelivered
@@ -170,6 +176,21 @@ class InhibitionGate:
             for entry in as_target(alert, rules):  # what was held of it is over: its resolve goes through
                 self._store.drop(entry.key, alert_key(alert))
         return None
+
+    def hear(self, alert: Alert, rules: RuleSet | None = None) -> None:
+        """Records how `alert` changes the firing sources (idempotent writes: a redelivery repeats them harmlessly).
+        The reconcile pass calls it too, before acting on what it synthesized: a source whose resolve was lost
+        inhibits no more once the pass resolves it. Its resolves carry none of the alert's labels, so they end the
+        alert in the entries it was recorded firing in (one Query, for the pass's resolves only)."""
+        rules = rules or self._rules()
+        if not rules.inhibit_rules:
+            return
+        changes = source_changes(alert, rules)
+        if alert.status is AlertStatus.RESOLVED and alert.raw.get("sender") == RECONCILER:
+            named = {change.entry.key for change in changes}
+            changes += resolved_in(alert, [e for e in self._store.entries_of(alert_key(alert)) if e.key not in named])
+        for change in changes:
+            self._store.record_source(change)
 
     def _sources(self, entry: InhibitEntry) -> set[str]:
         return self._store.firing_sources(entry.key)

@@ -98,8 +98,12 @@ class Reconciler:
         clock: Clock = lambda: datetime.now(UTC),
         telemetry: Telemetry | None = None,
         requeue: Callable[[AlertEnvelope], None] | None = None,
+        sources: Callable[[Alert], None] | None = None,
     ) -> None:
         self._requeue = requeue  # where a synthesized alert goes when acting on it failed: dispatch's queue
+        # The inhibition index hears what the pass synthesizes before it is acted on, as in dispatch's entry
+        # (`InhibitionGate.hear`): a source whose resolve was lost inhibits no more once the pass resolves it.
+        self._sources = sources
         self._courier = courier
         self._states = states
         self._open_groups = open_groups
@@ -168,6 +172,8 @@ class Reconciler:
                 kinds: tuple[str, ...] = tuple(action.kind for action in decision.actions)
             else:
                 envelope = AlertEnvelope(alert=alert, correlation_id=f"reconcile-{uuid.uuid4().hex[:12]}")
+                if self._sources is not None:
+                    self._sources(alert)
                 try:
                     outcome: dict[str, Any] = self._courier.handle(envelope, remaining, state_id=state.group_id)
                 except (ActionFailed, ActionBusy, StaleState, PermanentFailure):
