@@ -158,6 +158,9 @@ def test_the_latest_transition_of_each_alert_counts_at_the_end() -> None:
     assert at_end(window(on_end="drop"), [firing, other]) == []
     assert at_end(window(on_end="drop"), [firing, resolved]) == [resolved]  # a resolve can only close
     assert set(map(id, at_end(window(), [firing, other]))) == {id(firing), id(other)}
+    # drop: the latest held resolve still closes what was open before, though a firing held after it is forgotten
+    assert at_end(window(on_end="drop"), [resolved, later_firing]) == [resolved]
+    assert at_end(window(), [resolved, later_firing]) == [later_firing]
 
 
 # ---- dispatch and the scheduler ------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from tests.unit.test_end_state_model import InMemoryEndStates
 Step = Callable[[InMemoryEndStates], None]
 
 
-def run(steps: list[Step]) -> None:
+def run(steps: list[Step], *, keyed: bool = False) -> None:
     machine = InMemoryEndStates()
-    machine.start(keyed=False)  # a server without idempotency keys: the ledger and incident_list re-check decide
+    machine.start(keyed=keyed)  # unkeyed: a server without idempotency keys (the ledger and incident_list decide)
     for step in steps:
         step(machine)
         check_invariants(machine)
@@ -103,4 +103,27 @@ def test_a_source_the_reconcile_pass_resolves_itself_inhibits_no_more() -> None:
             lambda m: m.reconcile_with_the_senders(),  # the pass resolves src itself
             lambda m: m.deliver(index=0, keep_a_copy=False),  # tgt fires: nothing inhibits it now
         ]
+    )
+
+
+def test_a_drop_windows_end_applies_a_held_redelivered_resolve_though_a_later_firing_is_forgotten() -> None:
+    """Found by a soak 2026-12-03: a resolve's call failed after its write-ahead (the state says resolved and waits
+    for it), its redelivery was held by a `drop` window with `resolves: hold`, and the alert fired again inside
+    the window. The end took only the latest transition (the firing) and forgot it: the incident stayed open with
+    nothing left to close it (the reconcile pass skips a group that neither fires nor holds an incident open)."""
+    run(
+        [
+            lambda m: m.open_window(on_end="reevaluate", resolves="close"),
+            lambda m: m.covered_alert_arrives(fires=True, key="a"),
+            lambda m: m.end_window(run_scheduler=False),
+            lambda m: m.time_passes(minutes=2),  # the window's end opens ops' incident
+            lambda m: m.budget_runs_short(short_from=Priority.RESOLVE),
+            lambda m: m.resolve(group="ops", key="a", names_its_firing=True),
+            lambda m: m.deliver(index=0, keep_a_copy=False),  # its call refused: redelivered later
+            lambda m: m.open_window(on_end="drop", resolves="hold"),
+            lambda m: m.deliver(index=0, keep_a_copy=False),  # the redelivery: held
+            lambda m: m.covered_alert_arrives(fires=True, key="a"),  # fires again: held, forgotten at the end
+            lambda m: m.resolve_is_lost(group="ops", key="a"),
+        ],
+        keyed=True,
     )

@@ -12,8 +12,8 @@ use case (`use_cases.maintenance`) are around them. Exact behaviour (README "Mai
   acknowledgements always go through (they are people, not monitoring);
 - at the end, per held alert, only its latest transition (by sender time) counts: `reevaluate` hands it to the
   normal decision path once (a firing still firing opens or joins its group's incident; one that resolved in the
-  meantime does nothing); `drop` forgets held firings and still applies held resolves (a resolve can only close
-  what was open before the window).
+  meantime does nothing); `drop` forgets held firings and still applies each alert's latest held resolve, even
+  one a later held firing follows (a resolve can only close what was open before the window).
 """
 
 from __future__ import annotations
@@ -202,7 +202,9 @@ def latest_per_alert(held: list[AlertEnvelope]) -> list[AlertEnvelope]:
 
 def at_end(window: MaintenanceWindow, held: list[AlertEnvelope]) -> list[AlertEnvelope]:
     """What the end of the window hands to the normal decision path (module docstring); the rest is forgotten."""
-    latest = latest_per_alert(held)
     if window.on_end == "reevaluate":
-        return latest
-    return [envelope for envelope in latest if envelope.alert.status is AlertStatus.RESOLVED]
+        return latest_per_alert(held)
+    # drop: each alert's latest held resolve, even if a firing held after it is forgotten. That resolve may be the
+    # redelivery of one whose incident.io call failed (its group's state already says so and waits for it to
+    # finish): forgetting it with the firing would leave the incident open with nothing left to close it.
+    return latest_per_alert([envelope for envelope in held if envelope.alert.status is AlertStatus.RESOLVED])
