@@ -561,6 +561,10 @@ class EndStateMachine(RuleBasedStateMachine):
                 through = state.resolved_through.get(f"{g}-{key}", "")
                 if g == group and truth.firing and truth.started and truth.started.isoformat() <= through:
                     truth.human_closed = True
+            if any(t.firing and not t.human_closed for (g, _), t in self.model.keys.items() if g == group):
+                # a firing the closed episode had not heard of yet (still queued) is news after the close: with
+                # `after_human_close: new_incident` it opens the group's next incident
+                self.model.episodes[group] = self.model.episodes.get(group, 0) + 1
             event("a pass saw a person's close")
 
     def _calls_for(self, incident_id: str) -> int:

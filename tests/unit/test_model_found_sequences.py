@@ -127,3 +127,18 @@ def test_a_drop_windows_end_applies_a_held_redelivered_resolve_though_a_later_fi
         ],
         keyed=True,
     )
+
+
+def test_a_firing_still_queued_when_a_person_closes_the_incident_opens_the_next_one() -> None:
+    """The oracle's side, found by a soak 2026-12-03: `a` fired before a person closed the group's incident but was
+    delivered after; it is news to the closed episode and opens the next incident (`after_human_close:
+    new_incident`). The model counted one episode and called the second incident extra."""
+    run(
+        [
+            lambda m: m.fire(critical=False, group="ops", key="b"),
+            lambda m: m.deliver(index=0, keep_a_copy=True),
+            lambda m: m.fire(critical=True, group="ops", key="a"),
+            lambda m: m.person_closes_the_incident(group="ops"),
+        ],
+        keyed=True,
+    )
