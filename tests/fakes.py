@@ -62,6 +62,7 @@ class InMemoryGroupStates:
         self.loads = 0
         self._max_firing = max_firing
         self._lock = threading.Lock()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def load(self, group_id: str) -> GroupState:
         with self._lock:
@@ -70,7 +71,9 @@ class InMemoryGroupStates:
 
     def open_group_ids(self) -> list[str]:
         with self._lock:
-            return sorted(key for key, state in self.states.items() if state.firing or state.incident_open)
+            return sorted(
+                key for key, state in self.states.items() if state.firing or state.incident_open or state.unfinished
+            )
 
     def save(self, state: GroupState) -> GroupState:
         with self._lock:
@@ -79,7 +82,7 @@ class InMemoryGroupStates:
                 raise StaleState(state.group_id)
             if self._max_firing is not None and len(state.firing) > self._max_firing:
                 raise GroupTooLarge(state.group_id, len(state.firing), len(state.firing) * 50, self._max_firing * 50)
-            saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+            saved = state.model_copy(update={"version": state.version + 1, "updated_at": self.clock()})
             self.timers -= set(timers_for(stored)) if stored else set()
             self.timers |= set(timers_for(saved))
             self.states[state.group_id] = saved
@@ -93,7 +96,7 @@ class InMemoryGroupStates:
                 if (stored.version if stored else 0) != state.version:
                     raise StaleState(state.group_id)
             for state in (first, second):
-                saved = state.model_copy(update={"version": state.version + 1, "updated_at": datetime.now(UTC)})
+                saved = state.model_copy(update={"version": state.version + 1, "updated_at": self.clock()})
                 self.timers |= set(timers_for(saved))  # cleared levels' timers stay, stale, as in DynamoDB
                 self.states[state.group_id] = saved
                 self.saves += 1
@@ -492,6 +495,8 @@ class World:
             self.ledger = InMemoryLedger(clock=self.clock.epoch)
         if self.tools.simulator is not None:
             self.tools.simulator.clock = self.clock  # incident.io's creation times on the world's clock
+        if isinstance(self.states, InMemoryGroupStates):
+            self.states.clock = self.clock  # `updated_at` on the world's clock, as the store's is on AWS's
         if self.timers is None:
             self.timers = InMemoryTimers(self.states)
         tools: Any = self.tools

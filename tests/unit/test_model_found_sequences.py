@@ -142,3 +142,36 @@ def test_a_firing_still_queued_when_a_person_closes_the_incident_opens_the_next_
         ],
         keyed=True,
     )
+
+
+def test_what_a_dead_reconcile_pass_left_undone_is_finished_by_the_next_pass() -> None:
+    """Found by a soak 2026-12-03: a resolve was lost, and the reconcile pass that resolved the group died after
+    incident.io opened the incident its earlier attempt had left unfinished. The group was then quiet (nothing
+    firing, no incident it knew open) with that work unfinished, and no message carried it: nothing ever resolved
+    the incident. The next pass now finishes a quiet group's leftovers."""
+    run(
+        [
+            lambda m: m.fire(critical=False, group="ops", key="b"),
+            lambda m: m.resolve_is_lost(group="ops", key="b"),
+            lambda m: m.fault(kind="transient", tool="incident_create"),
+            lambda m: m.fault(kind="crash", tool="incident_create"),
+            lambda m: m.deliver(index=0, keep_a_copy=False),  # the opening fails: redelivered later
+            lambda m: m.reconcile_with_the_senders(),  # resolves b, resumes the opening, dies after it
+        ],
+        keyed=True,
+    )
+
+
+def test_what_a_dead_reconcile_pass_left_undone_after_a_storm_wait_is_finished() -> None:
+    run(
+        [
+            lambda m: m.fault(kind="transient", tool="incident_create"),
+            lambda m: m.fire(critical=True, group="st2", key="a"),
+            lambda m: m.deliver(index=0, keep_a_copy=True),  # a storm rule's wait holds its incident
+            lambda m: m.resolve_is_lost(group="st2", key="a"),
+            lambda m: m.time_passes(minutes=16),  # the wait's end: its opening fails
+            lambda m: m.fault(kind="crash", tool="incident_create"),
+            lambda m: m.reconcile_with_the_senders(),  # resolves a, resumes the opening, dies after it
+        ],
+        keyed=True,
+    )

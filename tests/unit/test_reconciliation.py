@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alert_courier.domain.actions import ResolveIncident
 from alert_courier.domain.alert import Alert, AlertEnvelope, AlertStatus, Severity
 from alert_courier.domain.group_state import GroupState
-from alert_courier.domain.reconciliation import Observation
+from alert_courier.domain.reconciliation import FINISH_AFTER, FINISH_UNFINISHED, Observation, finish_alert
 from alert_courier.domain.rules import parse_rules
 from tests.fakes import World
 
@@ -267,3 +268,29 @@ def test_a_change_the_pass_cannot_finish_goes_to_dispatchs_queue_and_is_done_fro
     world.courier.handle(queued[0])  # dispatch's redelivery of it
     assert categories(world) == ["closed"]
     assert world.telemetry.total("ReconcileRequeued") == 1
+
+
+def test_a_quiet_groups_leftovers_are_the_passs_to_finish_once_untouched_for_a_while() -> None:
+    """Only a quiet group's (nothing firing, no incident it knows open), and only once nothing has changed it for
+    FINISH_AFTER: before, a queued message (a redelivery, a change the pass handed to dispatch) may still carry
+    them. The alert repeats the group's last resolve."""
+    saved = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    resolve = ResolveIncident(group_id="g", generation=1, incident_id="", reason="resolved", summary="Recovered")
+    state = GroupState(
+        group_id="g",
+        source="alertmanager",
+        group_key="ops",
+        generation=1,
+        resolved_through={"old": "2026-12-03T08:00:00+00:00", "last": "2026-12-03T09:00:00+00:00"},
+        resolved_at={"old": "2026-12-03T08:00:00+00:00", "last": "2026-12-03T09:50:00+00:00"},
+        unfinished={"t": [resolve]},
+        updated_at=saved,
+    )
+    assert finish_alert(state, saved + FINISH_AFTER - timedelta(seconds=1)) is None
+    alert = finish_alert(state, saved + FINISH_AFTER)
+    assert alert is not None and alert.raw[FINISH_UNFINISHED] and alert.status is AlertStatus.RESOLVED
+    assert alert.dedup_key == "last" and alert.ended_at == datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    later = saved + FINISH_AFTER
+    assert finish_alert(state.model_copy(update={"firing": {"x": "2026-12-03T09:30:00+00:00"}}), later) is None
+    assert finish_alert(state.model_copy(update={"incident_open": True}), later) is None
+    assert finish_alert(state.model_copy(update={"unfinished": {}}), later) is None

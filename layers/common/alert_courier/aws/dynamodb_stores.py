@@ -159,7 +159,8 @@ OPEN_INDEX_REFRESH = timedelta(days=30)  # the index item lives GROUP_STATE_DAYS
 
 
 def _held_open(state: GroupState) -> bool:
-    return bool(state.firing) or state.incident_open
+    """In the reconcile pass's index: what fires or holds an incident open, and leftovers no message may carry."""
+    return bool(state.firing) or state.incident_open or bool(state.unfinished)
 
 
 def _group_item(saved: GroupState) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from alert_courier.domain.alert import Alert, AlertStatus
 from alert_courier.domain.flap_control import control, controls_of, raise_held
 from alert_courier.domain.group_state import GroupState, PendingEscalation, remember_resolutions, state_id_for
 from alert_courier.domain.incident_specs import open_incident_from_spec, resolve_incident_from_spec
+from alert_courier.domain.reconciliation import FINISH_UNFINISHED
 from alert_courier.domain.rules import (
     ActionSpec,
     EscalateSpec,
@@ -69,8 +70,9 @@ def decide_alert(alert: Alert, state: GroupState, rules: RuleSet, now: datetime)
     decision = decide(plan, state, rules, now)
     held_state, held_notes = raise_held(decision.next_state, rules)
     decision = Decision(decision.actions, held_state, decision.reasons + held_notes)
+    finishing = bool(alert.raw.get(FINISH_UNFINISHED)) and not state.firing and not state.incident_open
     actions, next_state, notes = resume_unfinished(
-        alert.transition_id(), state, decision.actions, decision.next_state, plan, rules
+        alert.transition_id(), state, decision.actions, decision.next_state, plan, rules, finishing=finishing
     )
     reconciled = [f"reconciled: {alert.raw['reconciled']}"] if alert.raw.get("reconciled") else []
     next_state = _heard_of(alert, next_state, rules)

@@ -16,6 +16,8 @@ from alert_courier.domain.group_state import GroupState
 from alert_courier.domain.rules import RuleSet
 
 RECONCILER = "reconciler"  # the sender of every synthesized alert (its `raw["sender"]`)
+FINISH_UNFINISHED = "finish_unfinished"  # raw flag: do a quiet group's leftovers (`finish_alert`)
+FINISH_AFTER = timedelta(minutes=15)  # a quiet group's leftovers untouched this long are the pass's to finish
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,35 @@ def reconcile_alerts(state: GroupState, observations: dict[str, Observation], no
             continue  # it was firing before we saw it resolve: that resolve already ended it
         alerts.append(_synthesized(state, key, AlertStatus.FIRING, seen.at, None, seen, now))
     return alerts
+
+
+def finish_alert(state: GroupState, now: datetime) -> Alert | None:
+    """For a quiet group (nothing firing, no incident it knows open) that still has work an earlier attempt left
+    undone: a repeat of its last resolve that makes the decision do that work as at the episode's end (open the
+    incident a dead worker may have opened, and resolve it). A worker that died after acting leaves its work
+    unfinished and its message redelivers it; a reconcile pass that dies has no message, so a later pass does it,
+    once the group has not changed for FINISH_AFTER (the ledger keeps each call once should a message do it too).
+    """
+    if state.firing or state.incident_open or not state.unfinished or not state.resolved_through:
+        return None
+    if state.updated_at is not None and now - state.updated_at < FINISH_AFTER:
+        return None  # a message in the queue (a redelivery, a requeued change of the pass) may still carry them
+    key = max(state.resolved_through, key=lambda name: state.resolved_at.get(name, ""))
+    return Alert(
+        source=state.source,
+        dedup_key=key,
+        group_key=state.group_key or key,
+        status=AlertStatus.RESOLVED,
+        severity=state.episode_severity or Severity.WARNING,
+        title=key[:1024],
+        ended_at=parse_moment(state.resolved_through[key]),
+        received_at=now,
+        raw={
+            "sender": RECONCILER,
+            "reconciled": "the group is quiet; finishing what an earlier attempt left undone",
+            FINISH_UNFINISHED: True,
+        },
+    )
 
 
 def stale_after(state: GroupState, rules: RuleSet) -> tuple[timedelta, str] | None:

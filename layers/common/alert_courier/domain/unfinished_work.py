@@ -62,7 +62,14 @@ def without_done(state: GroupState, actions: list[Action], results: list[dict[st
 
 
 def resume_unfinished(
-    transition_id: str, before: GroupState, decided: list[Action], state: GroupState, plan: Plan, rules: RuleSet
+    transition_id: str,
+    before: GroupState,
+    decided: list[Action],
+    state: GroupState,
+    plan: Plan,
+    rules: RuleSet,
+    *,
+    finishing: bool = False,
 ) -> tuple[list[Action], GroupState, list[str]]:
     """Does first what earlier attempts left undone (a failure, or a worker that died after acting).
 
@@ -74,8 +81,11 @@ def resume_unfinished(
 
     Updates that waited (the call budget short, incident.io failing) are coalesced: a resumed severity raise is to
     the severity the episode has reached since, and of several updates of one incident only the last is made.
+
+    `finishing`: the group is quiet and no message will carry its leftovers (the reconcile pass that left them
+    died): they are done as at the episode's end.
     """
-    ended = bool(before.firing) and not state.firing
+    ended = (bool(before.firing) or finishing) and not state.firing
     raised = (
         state.episode_severity is not None
         and before.episode_severity is not None

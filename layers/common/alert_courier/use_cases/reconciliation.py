@@ -21,7 +21,13 @@ from alert_courier.domain.alert import Alert, AlertEnvelope
 from alert_courier.domain.decisions import close_by_human, decide_alert
 from alert_courier.domain.errors import ActionBusy, ActionFailed, PermanentFailure, StaleState
 from alert_courier.domain.group_state import GroupState
-from alert_courier.domain.reconciliation import Observation, reconcile_alerts, stale_alerts
+from alert_courier.domain.reconciliation import (
+    FINISH_UNFINISHED,
+    Observation,
+    finish_alert,
+    reconcile_alerts,
+    stale_alerts,
+)
 from alert_courier.domain.rules import RuleSet
 from alert_courier.use_cases.courier import Courier
 from alert_courier.use_cases.history_entry import history_entry
@@ -68,7 +74,7 @@ class ReconcileChange:
     group_id: str
     source: str
     dedup_key: str
-    change: str  # "resolve", "fire", "closed_by_human"
+    change: str  # "resolve", "fire", "finish" (a quiet group's leftovers), "closed_by_human"
     says: str
     actions: tuple[str, ...]
 
@@ -130,7 +136,7 @@ class Reconciler:
     def _pass(self, *, dry_run: bool, remaining: Remaining) -> ReconcileReport:
         rules, now, result = self._rules(), self._clock(), ReconcileReport()
         states = [self._states.load(group_id) for group_id in self._open_groups.open_group_ids()]
-        states = [state for state in states if state.firing or state.incident_open]
+        states = [state for state in states if state.firing or state.incident_open or state.unfinished]
         result.groups_checked = len(states)
         spec = rules.reconcile
         closed: dict[str, str] = {}
@@ -152,6 +158,8 @@ class Reconciler:
                     result.changes.append(self._human_close(state, closed[state.incident_id], rules, now, dry_run))
                     continue
                 alerts = reconcile_alerts(state, observations, now) or stale_alerts(state, rules, now, observations)
+                finish = None if alerts else finish_alert(state, now)
+                alerts = alerts or ([finish] if finish is not None else [])
                 result.changes += self._apply(state, alerts, rules, now, dry_run, remaining)
             except (ActionFailed, ActionBusy, StaleState, PermanentFailure) as error:
                 described = error.describe() if isinstance(error, ActionFailed) else f"{type(error).__name__} {error}"
@@ -165,6 +173,8 @@ class Reconciler:
         changes = []
         for alert in alerts:
             change = "fire" if alert.status.value == "firing" else "resolve"
+            if alert.raw.get(FINISH_UNFINISHED):
+                change = "finish"
             says = str(alert.raw.get("reconciled", ""))
             if dry_run:
                 decision = decide_alert(alert, state, rules, now)
@@ -179,7 +189,8 @@ class Reconciler:
                 except (ActionFailed, ActionBusy, StaleState, PermanentFailure):
                     # Its state may already say the alert is over (write-ahead), so no later pass synthesizes it
                     # again: the queue redelivers it to dispatch until it is done (or dead-letters it, with why).
-                    if self._requeue is None:
+                    # A quiet group's leftovers stay in its state, where the next pass finds them again.
+                    if self._requeue is None or alert.raw.get(FINISH_UNFINISHED):
                         raise
                     self._requeue(envelope)
                     self._telemetry.count("ReconcileRequeued", 1)
