@@ -516,6 +516,12 @@ class EndStateMachine(RuleBasedStateMachine):
             report = self.w.reconciler([ModelTruth(self)], requeue=self._requeue).run()
             for change in report.changes:
                 event(f"reconciled: {change.change}")
+                group, _, name = change.dedup_key.rpartition("-")
+                truth = self.model.keys.get((group, name))
+                at = None if truth is None else truth.ended if change.change == "resolve" else truth.started
+                if at is not None and any(m.group == group and m.sender_time < at for m in self.queue):
+                    # the sender's truth is acted on before the group's messages sent earlier: out of order
+                    self.model.reordered.add(group)
                 if change.change == "resolve" and change.dedup_key.startswith("src-"):
                     self._hear_reconciled_source_resolve(change.dedup_key)
 

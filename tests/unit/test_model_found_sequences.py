@@ -175,3 +175,19 @@ def test_what_a_dead_reconcile_pass_left_undone_after_a_storm_wait_is_finished()
         ],
         keyed=True,
     )
+
+
+def test_a_firing_queued_behind_a_reconciled_resolve_may_open_the_next_incident() -> None:
+    """The oracle's side, found by a soak 2026-12-03: `a` fired while `b` fired, `b`'s resolve was lost and the
+    pass resolved the group before `a` was delivered; `a` then opens the next incident, as it would delivered out
+    of order. The model counted one episode and called it extra."""
+    run(
+        [
+            lambda m: m.fire(critical=True, group="tgt", key="b"),
+            lambda m: m.fire(critical=False, group="tgt", key="a"),
+            lambda m: m.deliver(index=0, keep_a_copy=False),
+            lambda m: m.resolve_is_lost(group="tgt", key="b"),
+            lambda m: m.reconcile_with_the_senders(),
+        ],
+        keyed=True,
+    )
