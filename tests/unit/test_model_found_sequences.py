@@ -191,3 +191,18 @@ def test_a_firing_queued_behind_a_reconciled_resolve_may_open_the_next_incident(
         ],
         keyed=True,
     )
+
+
+def test_a_target_released_after_the_pass_is_resolved_by_the_next_pass() -> None:
+    """The harness's side, found by a soak 2026-12-03 once the pass's resolve of a source reached the inhibition
+    index: the source's and the target's resolves were lost; the pass resolved the source, the scheduler then
+    released the held target (its incident opens), and only a later pass (as every ReconcileMinutes on AWS)
+    resolves it. The model's quiescence now runs two passes."""
+    run(
+        [
+            lambda m: m.fire(critical=False, group="src", key="a"),
+            lambda m: m.resolve_is_lost(group="src", key="a"),
+            lambda m: m.fire(critical=False, group="tgt", key="b"),
+            lambda m: m.resolve_is_lost(group="tgt", key="b"),
+        ]
+    )
