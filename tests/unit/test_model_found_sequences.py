@@ -206,3 +206,27 @@ def test_a_target_released_after_the_pass_is_resolved_by_the_next_pass() -> None
             lambda m: m.resolve_is_lost(group="tgt", key="b"),
         ]
     )
+
+
+def test_a_hold_ending_names_the_incident_it_reopened_for_the_earlier_episodes_resolve() -> None:
+    """Found by a soak 2026-12-03 (on the code before this session's changes too): a hold's end first did the
+    earlier episode's opening (the ledger found the dead scheduler's incident) but its resolve was refused (the
+    budget short). The resolve left behind still said "the incident just opened", and with its opening done it was
+    taken for obsolete and dropped: the incident stayed open and the next episode opened a second one."""
+    run(
+        [
+            lambda m: m.fire(critical=False, group="flappy", key="b"),
+            lambda m: m.deliver(index=39_729_603_680_790_877_619_355_648, keep_a_copy=False),
+            lambda m: m.budget_runs_short(short_from=Priority.RESOLVE),
+            lambda m: m.fault(kind="crash", tool="incident_create"),
+            lambda m: m.time_passes(minutes=2),
+            lambda m: m.resolve(group="flappy", key="b", names_its_firing=True, says_when=False),
+            lambda m: m.fire(critical=False, group="flappy", key="a"),
+            lambda m: m.deliver(index=16146, keep_a_copy=False),
+            lambda m: m.deliver_packed(count=3, index=2082169),
+            lambda m: m.time_passes(minutes=16),
+            lambda m: m.deliver(index=175117, keep_a_copy=True),
+            lambda m: m.time_passes(minutes=16),
+        ],
+        keyed=True,
+    )

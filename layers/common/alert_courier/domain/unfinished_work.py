@@ -55,9 +55,23 @@ def earlier_episodes(state: GroupState) -> list[Action]:
 
 
 def without_done(state: GroupState, actions: list[Action], results: list[dict[str, Any]]) -> GroupState:
-    """The group's unfinished work less the `actions` that are now done (the first len(results) of them)."""
+    """The group's unfinished work less the `actions` that are now done (the first len(results) of them). What is
+    left of an episode whose opening is now done names the incident it opened: without its opening beside it, a
+    resolve of "the incident just opened" would be taken for obsolete and dropped, leaving the incident open."""
     done = actions[: len(results)]
-    unfinished = {key: [a for a in value if a not in done] for key, value in state.unfinished.items()}
+    opened = {
+        action.generation: incident
+        for action, result in zip(done, results, strict=False)
+        if isinstance(action, OpenIncident) and (incident := opened_in([result]))
+    }
+
+    def named(action: Action) -> Action:
+        if isinstance(action, ResolveIncident | UpdateIncident | StormUpdate) and not action.incident_id:
+            incident = opened.get(action.generation)
+            return action.model_copy(update={"incident_id": incident}) if incident else action
+        return action
+
+    unfinished = {key: [named(a) for a in value if a not in done] for key, value in state.unfinished.items()}
     return state.model_copy(update={"unfinished": {key: value for key, value in unfinished.items() if value}})
 
 
