@@ -230,3 +230,24 @@ def test_a_hold_ending_names_the_incident_it_reopened_for_the_earlier_episodes_r
         ],
         keyed=True,
     )
+
+
+def test_a_quiet_group_in_the_pass_for_its_leftovers_is_not_fired_again() -> None:
+    """Found by a soak 2026-12-03 right after quiet groups with leftovers joined the pass: the pass fired such a
+    group again from the sender's truth (its own firing was still queued), and that synthesized firing, without
+    the alert's labels, opened an incident named ": st2-b". A quiet group is now only finished, as before only
+    open groups were fired again."""
+    run(
+        [
+            lambda m: m.fire(critical=True, group="flappy", key="b"),
+            lambda m: m.fire(critical=True, group="st2", key="b"),
+            lambda m: m.budget_runs_short(short_from=Priority.PAGE_OR_OPEN),
+            lambda m: m.deliver(index=368, keep_a_copy=False),
+            lambda m: m.deliver(index=16, keep_a_copy=False),
+            lambda m: m.time_passes(minutes=5),
+            lambda m: m.resolve(group="st2", key="b", names_its_firing=False, says_when=True),
+            lambda m: m.fire(critical=False, group="st2", key="b"),
+            lambda m: m.deliver_packed(count=3, index=123889699),
+            lambda m: m.reconcile_with_the_senders(),
+        ]
+    )

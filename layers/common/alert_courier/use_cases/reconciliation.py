@@ -157,9 +157,11 @@ class Reconciler:
                 if state.incident_id in closed:
                     result.changes.append(self._human_close(state, closed[state.incident_id], rules, now, dry_run))
                     continue
-                alerts = reconcile_alerts(state, observations, now) or stale_alerts(state, rules, now, observations)
-                finish = None if alerts else finish_alert(state, now)
-                alerts = alerts or ([finish] if finish is not None else [])
+                if state.firing or state.incident_open:
+                    alerts = reconcile_alerts(state, observations, now) or stale_alerts(state, rules, now, observations)
+                else:  # here only for its leftovers: a quiet group is not fired again (its sender does that)
+                    finish = finish_alert(state, now)
+                    alerts = [finish] if finish is not None else []
                 result.changes += self._apply(state, alerts, rules, now, dry_run, remaining)
             except (ActionFailed, ActionBusy, StaleState, PermanentFailure) as error:
                 described = error.describe() if isinstance(error, ActionFailed) else f"{type(error).__name__} {error}"
