@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import uuid
 from collections import Counter
@@ -111,7 +112,9 @@ def dead_letters(stack: Any) -> list[dict[str, Any]]:
 
 
 def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_doubled(local_stack: Any) -> None:
-    run = uuid.uuid4().hex[:6]
+    # the run id seeds the shuffle and the deliveries: FAULT_SUITE_RUN=<id> replays a failing run's webhooks
+    run = os.environ.get("FAULT_SUITE_RUN") or uuid.uuid4().hex[:6]
+    print(f"\nfault suite run id {run} (replay with FAULT_SUITE_RUN={run})")
     rng = random.Random(run)
     sequences: list[list[tuple[str, dict[str, Any]]]] = []
     for group in range(GROUPS + REJECTED_GROUPS):
@@ -202,9 +205,23 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
 
     escalations, incidents, alert_events = (per_job(state[kind]) for kind in ("escalations", "incidents", "alerts"))
     expected = Counter(dict.fromkeys(jobs.values(), 1))
-    assert (escalations, incidents, alert_events) == (expected, expected, expected), json.dumps(
-        [e for e in state["escalations"] if run in json.dumps(e)]
-    )[:3000]
+    # what each job went through: its decisions (with their errors and last reasons) and its dead letters
+    job_story = {
+        key: {
+            "history": [
+                (e["status"], e["error"], [a["kind"] for a in e["actions"]], e["reasons"][-1:])
+                for e in history.read("generic", key)
+            ],
+            "dead_lettered": sorted({m["reason"] for m in letters if key in m["Body"]}),
+        }
+        for key in jobs.values()
+    }
+    assert (escalations, incidents, alert_events) == (expected, expected, expected), (
+        f"escalations {dict(escalations)}, incidents {dict(incidents)}, alert events {dict(alert_events)}; "
+        + json.dumps([e for e in state["escalations"] if run in json.dumps(e)])[:3000]
+        + " jobs: "
+        + json.dumps(job_story, default=str)[:6000]
+    )
     job_escalations = [e for e in state["escalations"] if any(title in json.dumps(e) for title in jobs)]
     assert {e["status"] for e in job_escalations} == {"triggered"}
 
@@ -213,5 +230,6 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
         f"{len(accepted_transitions)} distinct transitions: {len(decided)} acted on + {len(dead)} dead-lettered "
         f"(lost {len(lost)}); incidents {GROUPS} groups + {PAGED_JOBS} jobs = "
         f"{sum(len(incidents_for(local_stack, notification(run, g, 'firing'))) for g in range(GROUPS))} + "
-        f"{sum(incidents.values())}; pages {sum(escalations.values())}; tool calls {stats['tool_calls']}"
+        f"{sum(incidents.values())}; pages {sum(escalations.values())}; tool calls {stats['tool_calls']}; "
+        f"failed attempts per job: {[sum(1 for e in job_story[key]['history'] if e[1]) for key in jobs.values()]}"
     )
