@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import uuid
 from collections import Counter
@@ -111,7 +112,9 @@ def dead_letters(stack: Any) -> list[dict[str, Any]]:
 
 
 def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_doubled(local_stack: Any) -> None:
-    run = uuid.uuid4().hex[:6]
+    # the run id seeds the shuffle and the deliveries: FAULT_SUITE_RUN=<id> replays a failing run's webhooks
+    run = os.environ.get("FAULT_SUITE_RUN") or uuid.uuid4().hex[:6]
+    print(f"\nfault suite run id {run} (replay with FAULT_SUITE_RUN={run})")
     rng = random.Random(run)
     sequences: list[list[tuple[str, dict[str, Any]]]] = []
     for group in range(GROUPS + REJECTED_GROUPS):
@@ -192,7 +195,12 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
     }
     assert len({e.alert.group_key for m in rejected_letters for e in read_message(m["Body"])}) == REJECTED_GROUPS
 
-    # 3. Pages: exactly one executed escalation, one incident and one alert event per paged job.
+    # 3. Pages: exactly one executed escalation, one incident and one alert event per paged job; none doubled.
+    # A trigger can exhaust the queue's receives (maxReceiveCount 5: at a 30% error rate a page's draft → execute
+    # fails 4 receives in a row about once in 20 runs, 5 rarely) and is dead-lettered, as part 1 allows; its
+    # job's resolve then ends the episode and drops the page by design (nobody is paged for what has recovered,
+    # said in the history). Such a job has no page (or the one its last attempt sent), its trigger in the dead
+    # letters, and that note.
     jobs = {f"Settlement job {job} failed ({run})": f"payments/{run}/job-{job}" for job in range(PAGED_JOBS)}
 
     def per_job(items: list[dict[str, Any]]) -> Counter[str]:
@@ -202,9 +210,38 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
 
     escalations, incidents, alert_events = (per_job(state[kind]) for kind in ("escalations", "incidents", "alerts"))
     expected = Counter(dict.fromkeys(jobs.values(), 1))
-    assert (escalations, incidents, alert_events) == (expected, expected, expected), json.dumps(
-        [e for e in state["escalations"] if run in json.dumps(e)]
-    )[:3000]
+    trigger_dead_lettered = sorted(key for key in jobs.values() if ("generic", key, "firing") in dead)
+    # (its last attempt may have paged before its answer was lost: at most one then, never two)
+    expected_pages = Counter(
+        {key: min(escalations[key], 1) if key in trigger_dead_lettered else 1 for key in jobs.values()}
+    )
+    # what each job went through: its decisions (with their errors and last reasons) and its dead letters
+    job_story = {
+        key: {
+            "history": [
+                (e["status"], e["error"], [a["kind"] for a in e["actions"]], e["reasons"][-1:])
+                for e in history.read("generic", key)
+            ],
+            "dead_lettered": sorted({m["reason"] for m in letters if key in m["Body"]}),
+        }
+        for key in jobs.values()
+    }
+    assert (escalations, incidents, alert_events) == (expected_pages, expected, expected), (
+        f"escalations {dict(escalations)}, incidents {dict(incidents)}, alert events {dict(alert_events)}; "
+        + json.dumps([e for e in state["escalations"] if run in json.dumps(e)])[:3000]
+        + " jobs: "
+        + json.dumps(job_story, default=str)[:6000]
+    )
+    for key in trigger_dead_lettered:
+        assert any(
+            reason.startswith("redriven by SQS after repeated transient failures")
+            for reason in job_story[key]["dead_lettered"]
+        ), job_story[key]
+        assert any(
+            entry["status"] == "resolved"
+            and any(reason.startswith("page dropped: escalate level 0") for reason in entry["reasons"])
+            for entry in history.read("generic", key)
+        ), job_story[key]
     job_escalations = [e for e in state["escalations"] if any(title in json.dumps(e) for title in jobs)]
     assert {e["status"] for e in job_escalations} == {"triggered"}
 
@@ -213,5 +250,7 @@ def test_every_accepted_alert_is_acted_on_or_dead_lettered_and_nothing_is_double
         f"{len(accepted_transitions)} distinct transitions: {len(decided)} acted on + {len(dead)} dead-lettered "
         f"(lost {len(lost)}); incidents {GROUPS} groups + {PAGED_JOBS} jobs = "
         f"{sum(len(incidents_for(local_stack, notification(run, g, 'firing'))) for g in range(GROUPS))} + "
-        f"{sum(incidents.values())}; pages {sum(escalations.values())}; tool calls {stats['tool_calls']}"
+        f"{sum(incidents.values())}; pages {sum(escalations.values())}; tool calls {stats['tool_calls']}; "
+        f"failed attempts per job: {[sum(1 for e in job_story[key]['history'] if e[1]) for key in jobs.values()]}; "
+        f"triggers dead-lettered (no page, by design): {trigger_dead_lettered}"
     )
