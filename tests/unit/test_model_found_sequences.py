@@ -256,7 +256,8 @@ def test_a_quiet_group_in_the_pass_for_its_leftovers_is_not_fired_again() -> Non
 @pytest.mark.xfail(
     strict=True,
     reason="open defect (session note 2026-12-03, second session): found by a soak, also on the code before that"
-    " session; a `pay` incident a person closed gets a later call. Not yet analysed",
+    " session: after a person closed the episode's incident a new episode began and its opening was left unfinished;"
+    " its level 1 came due and the scheduler paged it on the state's incident_id, still the closed incident",
 )
 def test_a_closed_incident_gets_no_call_after_faults_around_a_persons_close() -> None:
     run(
