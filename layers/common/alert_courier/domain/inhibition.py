@@ -120,16 +120,12 @@ def source_changes(alert: Alert, rules: RuleSet) -> list[SourceChange]:
     started = alert.started_at.isoformat() if alert.started_at else ""
     if alert.status is AlertStatus.FIRING:
         return [SourceChange(entry, alert_key(alert), True, started or received) for entry in as_source(alert, rules)]
-    ended = alert.ended_at.isoformat() if alert.ended_at else received
-    through = max(started, ended)
-    return [
-        SourceChange(entry, alert_key(alert), False, "", started or ended, through) for entry in as_source(alert, rules)
-    ]
+    return resolved_in(alert, as_source(alert, rules))
 
 
 def resolved_in(alert: Alert, entries: Collection[InhibitEntry]) -> list[SourceChange]:
-    """A resolve's changes in `entries`, the ones its source alert was recorded firing in: for a resolve whose
-    labels cannot say (the reconcile pass's synthesized resolves carry none of the alert's labels)."""
+    """A resolve's changes in `entries`: those its labels match (`source_changes`), or those its source alert was
+    recorded firing in, for a resolve whose labels cannot say (the reconcile pass's carry none of the alert's)."""
     if alert.status is not AlertStatus.RESOLVED:
         return []
     started = alert.started_at.isoformat() if alert.started_at else ""
